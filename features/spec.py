@@ -1,0 +1,113 @@
+"""The product spec (target product profile): limits per quality attribute.
+
+Loaded once at the edge (CLI) and passed down; the same spec judges simulated outcomes,
+measured outcomes and, later, predictive distributions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+
+class SpecError(ValueError):
+    """A spec file that cannot be used, with the file and field that is wrong."""
+
+
+@dataclass(frozen=True)
+class Limit:
+    """Acceptance range of one attribute; a missing side is unbounded."""
+
+    attribute: str
+    min: float = -math.inf
+    max: float = math.inf
+    unit: str = ""
+    why: str = ""
+
+    def outside(self, values: pd.Series | np.ndarray) -> np.ndarray:
+        """True where a value is out of the range; NaN is *not* out of spec."""
+        v = np.asarray(values, dtype=float)
+        with np.errstate(invalid="ignore"):
+            return (v < self.min) | (v > self.max)
+
+
+@dataclass(frozen=True)
+class ProductSpec:
+    """A named set of glycan and downstream limits."""
+
+    name: str
+    glycans: tuple[Limit, ...]
+    downstream: tuple[Limit, ...]
+
+    @property
+    def glycan_attributes(self) -> list[str]:
+        return [lim.attribute for lim in self.glycans]
+
+    def out_of_spec(self, outcomes: pd.DataFrame, group: str = "glycans") -> pd.Series:
+        """Per row: does any attribute of ``group`` fall outside its limits?
+
+        Rows whose attributes are all missing give NaN (unknown), not False.
+        """
+        limits = self.glycans if group == "glycans" else self.downstream
+        cols = [lim.attribute for lim in limits if lim.attribute in outcomes.columns]
+        if not cols:
+            raise SpecError(f"none of the {group} attributes {[x.attribute for x in limits]} "
+                            f"are columns of the outcomes ({list(outcomes.columns)})")
+        bad = np.zeros(len(outcomes), dtype=bool)
+        for lim in limits:
+            if lim.attribute in cols:
+                bad |= lim.outside(outcomes[lim.attribute])
+        known = outcomes[cols].notna().any(axis=1).to_numpy()
+        return pd.Series(np.where(known, bad, np.nan), index=outcomes.index, name=group)
+
+
+def _limits(path: Path, section: str, raw: object) -> tuple[Limit, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: '{section}' must be a mapping of attribute -> limits")
+    out = []
+    for attr, body in raw.items():
+        where = f"{path}: {section}.{attr}"
+        if not isinstance(body, dict) or not ({"min", "max"} & set(body)):
+            raise SpecError(f"{where} needs 'min' and/or 'max', e.g. {{min: 30, max: 53}}")
+        unknown = set(body) - {"min", "max", "unit", "why"}
+        if unknown:
+            raise SpecError(f"{where} has unknown keys {sorted(unknown)}; "
+                            "allowed: min, max, unit, why")
+        try:
+            lo = float(body.get("min", -math.inf))
+            hi = float(body.get("max", math.inf))
+        except (TypeError, ValueError) as exc:
+            raise SpecError(f"{where}: min/max must be numbers ({exc})") from None
+        if lo >= hi:
+            raise SpecError(f"{where}: min ({lo}) must be below max ({hi})")
+        out.append(Limit(str(attr), lo, hi, str(body.get("unit", "")),
+                         str(body.get("why", ""))))
+    return tuple(out)
+
+
+def load_spec(path: str | Path) -> ProductSpec:
+    """Read a spec YAML file (see ``data/spec.yaml``)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise SpecError(f"spec file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: expected a mapping with 'name', 'glycans', 'downstream'")
+    unknown = set(raw) - {"name", "version", "glycans", "downstream"}
+    if unknown:
+        raise SpecError(f"{path}: unknown top-level keys {sorted(unknown)}")
+    glycans = _limits(path, "glycans", raw.get("glycans"))
+    if not glycans:
+        raise SpecError(f"{path}: 'glycans' must list at least one attribute")
+    return ProductSpec(name=str(raw.get("name", path.stem)), glycans=glycans,
+                       downstream=_limits(path, "downstream", raw.get("downstream")))

@@ -1,0 +1,168 @@
+"""Generate a whole campaign set: the four contract tables plus ``truth``.
+
+>>> tables = simulate_set(SimulationConfig(n_campaigns=1, clones_per_campaign=3, seed=1))
+>>> sorted(tables)
+['clones', 'outcomes', 'runs', 'samples', 'truth']
+>>> len(tables["runs"]) == 3 * 2 == len(tables["outcomes"])
+True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simulator import downstream
+from simulator.design import SetDesign, design_set
+from simulator.inputs import take
+from simulator.kinetics import simulate_culture
+from simulator.measure import outcome_table, sample_table
+
+TABLES = ("clones", "runs", "samples", "outcomes", "truth")
+SCALE = "ambr15"
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """What to generate. The defaults make the reference set (12 campaigns, 1,152 runs)."""
+
+    n_campaigns: int = 12
+    clones_per_campaign: int = 48
+    runs_per_clone: int = 2
+    conditions_per_campaign: int = 4
+    days: int = 14
+    seed: int = 7
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name != "seed" and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{f.name} must be a positive integer, got {value!r}")
+        if self.runs_per_clone > self.conditions_per_campaign:
+            raise ValueError(
+                f"runs_per_clone ({self.runs_per_clone}) cannot exceed "
+                f"conditions_per_campaign ({self.conditions_per_campaign})")
+        if self.days < 6:
+            raise ValueError(f"days must be at least 6 for a fed-batch, got {self.days}")
+
+
+def _last(a: np.ndarray) -> np.ndarray:
+    """Last non-NaN value of each row (the harvest sample)."""
+    idx = (~np.isnan(a)).sum(axis=1) - 1
+    return a[np.arange(a.shape[0]), idx]
+
+
+def _clone_table(rng: np.random.Generator, design: SetDesign) -> pd.DataFrame:
+    """Pre-bioreactor screening assays of each clone (noisy views of its biology)."""
+    first = pd.Series(np.arange(len(design.clone_index))).groupby(design.clone_index).first()
+    bio = take(design.biology, first.to_numpy())
+    m = bio.n
+    df = design.clones.copy()
+    df["ss_titer_g_l"] = (1.2 * bio.qp_base_pg_cell_day / 30.0
+                          * np.sqrt(bio.x_max_e6_ml / 45.0) * np.exp(rng.normal(0, 0.2, m)))
+    df["doubling_time_h"] = np.log(2) / (0.85 * bio.mu_max_per_h) * np.exp(
+        rng.normal(0, 0.05, m))
+    df["stability_pct"] = np.clip(100 * bio.stability_frac + rng.normal(0, 3.0, m), 0, 100)
+    df["lc_hc_ratio"] = 2.0 * np.exp(-bio.chain_imbalance + rng.normal(0, 0.08, m))
+    return df.round({"ss_titer_g_l": 3, "doubling_time_h": 2, "stability_pct": 1,
+                     "lc_hc_ratio": 3})
+
+
+def simulate_set(config: SimulationConfig) -> dict[str, pd.DataFrame]:
+    """Simulate a campaign set; same config (and seed) gives identical tables."""
+    streams = [np.random.default_rng(s) for s in
+               np.random.SeedSequence(config.seed).spawn(5)]
+    design = design_set(streams[0], config.n_campaigns, config.clones_per_campaign,
+                        config.runs_per_clone, config.conditions_per_campaign)
+    culture = simulate_culture(design.biology, design.conditions, design.batch, config.days)
+
+    via_h = _last(culture.viability_pct)
+    titer_h = _last(culture.titer_g_l)
+    hmw = downstream.hmw_pct(design.hmw_base_pct, design.biology.chain_imbalance, titer_h,
+                             via_h, culture.harvest_day)
+    hcp = downstream.hcp_ppm(design.biology.hcp_release, culture.dead_cells_e6_ml,
+                             culture.ivcd_e6_cell_day_ml, titer_h)
+    dsp = downstream.purify(hmw, hcp, via_h, design.batch.protein_a_yield_shift)
+    g = culture.glycans
+    outcomes_true = {
+        "dsp_yield_pct": dsp.dsp_yield_pct, "g0f_pct": 100 * g["g0f"],
+        "g1f_pct": 100 * g["g1f"], "g2f_pct": 100 * g["g2f"], "man5_pct": 100 * g["man5"],
+        "afucosylated_pct": 100 * g["afuc"], "hmw_pct": hmw, "hcp_ppm": hcp,
+        "final_titer_g_l": titer_h,
+    }
+
+    # campaign-level assay drift, expanded to runs
+    k = config.n_campaigns
+    rng_a = streams[1]
+    per_campaign = {
+        "titer_assay_bias": np.exp(rng_a.normal(0, 0.03, k)),
+        "glycan_offset_pct": rng_a.normal(0, 0.6, k),
+        "sec_offset_pct": rng_a.normal(0, 0.1, k),
+        "hcp_assay_factor": np.exp(rng_a.normal(0, 0.15, k)),
+    }
+    assays = {name: v[design.campaign_index] for name, v in per_campaign.items()}
+
+    run_ids = design.runs["run_id"].to_numpy()
+    runs = design.runs.drop(columns=["campaign_id"])
+    runs.insert(2, "scale", SCALE)
+    samples = sample_table(streams[2], run_ids, culture, design.conditions.ph_setpoint,
+                           assays["titer_assay_bias"])
+    outcomes = outcome_table(streams[3], run_ids, outcomes_true, assays)
+    clones = _clone_table(streams[4], design)
+
+    truth = pd.DataFrame({"run_id": run_ids, "clone_id": design.runs["clone_id"],
+                          "campaign_id": design.runs["campaign_id"]})
+    for f in fields(design.biology):
+        truth[f.name] = getattr(design.biology, f.name)
+    truth["hmw_base_pct"] = design.hmw_base_pct
+    truth["media_growth_factor"] = design.batch.media_growth_factor
+    truth["protein_a_yield_shift"] = design.batch.protein_a_yield_shift
+    for name, v in assays.items():
+        truth[name] = v
+    for name, v in outcomes_true.items():
+        truth[name] = v
+    for step, v in dsp.step_yields.items():
+        truth[f"{step}_yield_pct"] = 100 * v
+    truth["peak_vcd_e6_ml"] = np.nanmax(culture.vcd_e6_ml, axis=1)
+    truth["harvest_viability_pct"] = via_h
+    truth["harvest_day"] = culture.harvest_day
+    truth["ivcd_e6_cell_day_ml"] = culture.ivcd_e6_cell_day_ml
+    truth["qp_pg_cell_day"] = 1e3 * titer_h / culture.ivcd_e6_cell_day_ml
+    truth["peak_lactate_mm"] = np.nanmax(culture.lactate_mm, axis=1)
+    truth["peak_ammonia_mm"] = np.nanmax(culture.ammonia_mm, axis=1)
+    truth["max_osmolality_mosm_kg"] = np.nanmax(culture.osmolality_mosm_kg, axis=1)
+    return {"clones": clones, "runs": runs, "samples": samples, "outcomes": outcomes,
+            "truth": truth}
+
+
+def write_set(tables: dict[str, pd.DataFrame], out_dir: Path, config: SimulationConfig,
+              fmt: str = "parquet") -> list[Path]:
+    """Write the tables and a manifest; each file is written to a temp name, then renamed.
+
+    Output is byte-identical for identical inputs: no timestamps, fixed float format.
+    """
+    if fmt not in ("csv", "parquet"):
+        raise ValueError(f"format must be 'csv' or 'parquet', got {fmt!r}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in TABLES:
+        path = out_dir / f"{name}.{fmt}"
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        if fmt == "csv":
+            tables[name].to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
+        else:
+            tables[name].to_parquet(tmp, index=False, compression="zstd")
+        os.replace(tmp, path)
+        written.append(path)
+        stale = out_dir / f"{name}.{'csv' if fmt == 'parquet' else 'parquet'}"
+        stale.unlink(missing_ok=True)  # never leave two versions of a table side by side
+    manifest = {"generator": "clonescout.simulator", "config": asdict(config),
+                "rows": {name: int(len(tables[name])) for name in TABLES}, "format": fmt}
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True)
+                                           + "\n")
+    return written

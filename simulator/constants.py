@@ -1,0 +1,55 @@
+"""Published parameters the digital twin is built on.
+
+Each value carries its source. Where the twin deviates from a published figure (to keep a
+reduced model inside industrial ranges) the comment says so and why.
+
+Sources
+-------
+- NIIMBL vLab CHO fed-batch model (Monod kinetics with lactate/ammonia inhibition).
+- Möller et al. (2020), InSiliCHO: temperature and pH growth factors.
+- del Val et al. (2016) and Karst et al. (2017): Golgi pH from ammonia and the pH
+  sensitivity (width ``omega``) of each glycosylation enzyme.
+- Gramer et al. (2011): Mn2+ and galactose feeding raise galactosylation.
+- Molar masses: glucose 180.16 g/mol, lactate 89.07 g/mol.
+"""
+
+from __future__ import annotations
+
+# --- growth (vLab Monod model), concentrations in mM, rates per hour -----------------
+K_GLC_MM = 1.0  # glucose half-saturation; not given in the brief, 1 mM is the usual order
+K_GLN_MM = 0.047  # vLab
+KI_LAC_MM = 43.0  # vLab lactate inhibition constant
+KI_AMM_MM = 6.51  # vLab ammonia inhibition constant
+KD_LAC_MM = 45.8  # vLab death: lactate term
+KD_AMM_MM = 6.51  # vLab death: ammonia term
+KD_MAX_PER_H = 0.01  # vLab maximum toxicity death rate
+Y_X_GLC = 0.357  # vLab: 1e9 cells per mmol glucose
+M_GLC = 0.0692  # vLab maintenance, mmol glucose / (1e9 cells h)
+Y_LAC_GLC = 0.70  # brief: lactate produced per glucose taken up before the lactate shift
+
+# --- temperature and pH (InSiliCHO, Möller 2020) ---------------------------------------
+T_OPT_C = 36.4
+T_WIDTH_C = 3.12
+PH_OPT = 6.99
+PH_WIDTH = 1.0
+
+# --- Golgi (del Val 2016; Karst 2017) ---------------------------------------------------
+GOLGI_PH_OPT = 6.6  # optimum of every enzyme's bell curve
+# The published pH_G = 7.5 + log10(NH4 / (14.5 - NH4)) falls *below* the resting Golgi pH
+# at low ammonia (5.3 at 0.1 mM), which would make ammonia *help* glycosylation there. The
+# twin floors it at the resting value, so ammonia only acts above ~1.6 mM.
+GOLGI_PH_REST = 6.6
+NH4_GOLGI_MAX_MM = 14.5
+OMEGA = {
+    "mani": 1.72,
+    "manii": 1.39,
+    "gnti": 1.08,
+    "gntii": 0.96,
+    "fuct": 2.01,
+    "galt": 0.78,
+    "siat": 0.60,
+}
+
+# --- molar masses, g/mol ----------------------------------------------------------------
+MW_GLC = 180.16
+MW_LAC = 89.07
