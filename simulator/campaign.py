@@ -19,8 +19,8 @@ import pandas as pd
 
 from simulator import downstream
 from simulator.design import SetDesign, design_set
-from simulator.inputs import take
-from simulator.kinetics import simulate_culture
+from simulator.inputs import BatchEffects, CloneBiology, ProcessConditions, take
+from simulator.kinetics import CultureResult, simulate_culture
 from simulator.measure import outcome_table, sample_table
 
 TABLES = ("clones", "runs", "samples", "outcomes", "truth")
@@ -73,28 +73,49 @@ def _clone_table(rng: np.random.Generator, design: SetDesign) -> pd.DataFrame:
                      "lc_hc_ratio": 3})
 
 
+@dataclass(frozen=True)
+class TwinResult:
+    """Noise-free result of the twin for a batch of runs."""
+
+    culture: CultureResult
+    outcomes: dict[str, np.ndarray]  # same names as the outcomes table
+    step_yields: dict[str, np.ndarray]  # fractions
+    harvest_viability_pct: np.ndarray
+
+
+def run_twin(bio: CloneBiology, cond: ProcessConditions, batch: BatchEffects,
+             hmw_base_pct: np.ndarray, days: int = 14) -> TwinResult:
+    """Culture, glycans, aggregates, HCP and purification of each run, without noise.
+
+    Directional tests call this with matched runs that differ in one input.
+    """
+    culture = simulate_culture(bio, cond, batch, days)
+    via_h = _last(culture.viability_pct)
+    titer_h = _last(culture.titer_g_l)
+    hmw = downstream.hmw_pct(hmw_base_pct, bio.chain_imbalance, titer_h, via_h,
+                             culture.harvest_day)
+    hcp = downstream.hcp_ppm(bio.hcp_release, culture.dead_cells_e6_ml,
+                             culture.ivcd_e6_cell_day_ml, titer_h)
+    dsp = downstream.purify(hmw, hcp, via_h, batch.protein_a_yield_shift)
+    g = culture.glycans
+    outcomes = {
+        "dsp_yield_pct": dsp.dsp_yield_pct, "g0f_pct": 100 * g["g0f"],
+        "g1f_pct": 100 * g["g1f"], "g2f_pct": 100 * g["g2f"], "man5_pct": 100 * g["man5"],
+        "afucosylated_pct": 100 * g["afuc"], "hmw_pct": hmw, "hcp_ppm": hcp,
+        "final_titer_g_l": titer_h,
+    }
+    return TwinResult(culture, outcomes, dsp.step_yields, via_h)
+
+
 def simulate_set(config: SimulationConfig) -> dict[str, pd.DataFrame]:
     """Simulate a campaign set; same config (and seed) gives identical tables."""
     streams = [np.random.default_rng(s) for s in
                np.random.SeedSequence(config.seed).spawn(5)]
     design = design_set(streams[0], config.n_campaigns, config.clones_per_campaign,
                         config.runs_per_clone, config.conditions_per_campaign)
-    culture = simulate_culture(design.biology, design.conditions, design.batch, config.days)
-
-    via_h = _last(culture.viability_pct)
-    titer_h = _last(culture.titer_g_l)
-    hmw = downstream.hmw_pct(design.hmw_base_pct, design.biology.chain_imbalance, titer_h,
-                             via_h, culture.harvest_day)
-    hcp = downstream.hcp_ppm(design.biology.hcp_release, culture.dead_cells_e6_ml,
-                             culture.ivcd_e6_cell_day_ml, titer_h)
-    dsp = downstream.purify(hmw, hcp, via_h, design.batch.protein_a_yield_shift)
-    g = culture.glycans
-    outcomes_true = {
-        "dsp_yield_pct": dsp.dsp_yield_pct, "g0f_pct": 100 * g["g0f"],
-        "g1f_pct": 100 * g["g1f"], "g2f_pct": 100 * g["g2f"], "man5_pct": 100 * g["man5"],
-        "afucosylated_pct": 100 * g["afuc"], "hmw_pct": hmw, "hcp_ppm": hcp,
-        "final_titer_g_l": titer_h,
-    }
+    twin = run_twin(design.biology, design.conditions, design.batch, design.hmw_base_pct,
+                    config.days)
+    culture, outcomes_true = twin.culture, twin.outcomes
 
     # campaign-level assay drift, expanded to runs
     k = config.n_campaigns
@@ -126,13 +147,13 @@ def simulate_set(config: SimulationConfig) -> dict[str, pd.DataFrame]:
         truth[name] = v
     for name, v in outcomes_true.items():
         truth[name] = v
-    for step, v in dsp.step_yields.items():
+    for step, v in twin.step_yields.items():
         truth[f"{step}_yield_pct"] = 100 * v
     truth["peak_vcd_e6_ml"] = np.nanmax(culture.vcd_e6_ml, axis=1)
-    truth["harvest_viability_pct"] = via_h
+    truth["harvest_viability_pct"] = twin.harvest_viability_pct
     truth["harvest_day"] = culture.harvest_day
     truth["ivcd_e6_cell_day_ml"] = culture.ivcd_e6_cell_day_ml
-    truth["qp_pg_cell_day"] = 1e3 * titer_h / culture.ivcd_e6_cell_day_ml
+    truth["qp_pg_cell_day"] = 1e3 * outcomes_true["final_titer_g_l"] / culture.ivcd_e6_cell_day_ml
     truth["peak_lactate_mm"] = np.nanmax(culture.lactate_mm, axis=1)
     truth["peak_ammonia_mm"] = np.nanmax(culture.ammonia_mm, axis=1)
     truth["max_osmolality_mosm_kg"] = np.nanmax(culture.osmolality_mosm_kg, axis=1)

@@ -24,6 +24,7 @@ SAMPLE_COLUMNS = (
     "ammonia_mm", "titer_g_l", "osmolality_mosm_kg", "ph", "temperature_c", "do_pct",
     "pco2_mmhg",
 )
+_CONTROLLED = ("ph", "temperature_c", "do_pct")
 # decimals a lab instrument would report
 _DECIMALS = {"vcd_e6_ml": 3, "viability_pct": 1, "glucose_g_l": 3, "lactate_g_l": 3,
              "glutamine_mm": 3, "ammonia_mm": 3, "titer_g_l": 3, "osmolality_mosm_kg": 0,
@@ -72,7 +73,9 @@ def sample_table(
     table = {"run_id": run_ids[rows], "day": culture.day[days]}
     for col in SAMPLE_COLUMNS:
         values = true[col][rows, days]
-        outlier = rng.random(values.shape) < P_OUTLIER
+        # outliers are analytical slips (mis-dilution, a bad count), not control failures
+        p_out = 0.0 if col in _CONTROLLED else P_OUTLIER
+        outlier = rng.random(values.shape) < p_out
         values = np.where(outlier, values * rng.choice([0.5, 1.8], values.shape), values)
         if col == "viability_pct":
             values = np.minimum(values, 100.0)

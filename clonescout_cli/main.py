@@ -1,0 +1,128 @@
+"""The ``clonescout`` command: one entry point for every stage (DESIGN.md §6).
+
+Configuration is read here, at the edge, and passed down as plain objects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from clonescout_cli.report import print_set_summary
+from features.loader import ContractError, load_campaign
+from features.spec import SpecError, load_spec
+from simulator.campaign import SimulationConfig, simulate_set, write_set
+
+DEFAULT_SPEC = Path("data/spec.yaml")
+DEFAULT_DEMO_DIR = Path("data/generated/default")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _add_simulation_args(p: argparse.ArgumentParser) -> None:
+    d = SimulationConfig()
+    p.add_argument("--campaigns", type=_positive_int, default=d.n_campaigns,
+                   help=f"number of campaigns (default {d.n_campaigns})")
+    p.add_argument("--clones-per-campaign", type=_positive_int, default=d.clones_per_campaign,
+                   help="clones screened per campaign; real screens have 24-96 "
+                        f"(default {d.clones_per_campaign})")
+    p.add_argument("--runs-per-clone", type=_positive_int, default=d.runs_per_clone,
+                   help=f"bioreactor runs (DOE conditions) per clone (default {d.runs_per_clone})")
+    p.add_argument("--conditions-per-campaign", type=_positive_int,
+                   default=d.conditions_per_campaign,
+                   help=f"size of each campaign's DOE (default {d.conditions_per_campaign})")
+    p.add_argument("--days", type=_positive_int, default=d.days,
+                   help=f"culture length in days (default {d.days})")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
+    p.add_argument("--format", choices=("parquet", "csv"), default="parquet",
+                   help="file format of the tables (default parquet)")
+    p.add_argument("--spec", type=Path, default=DEFAULT_SPEC,
+                   help=f"product spec the summary judges outcomes against (default {DEFAULT_SPEC})")
+
+
+def _config(args: argparse.Namespace) -> SimulationConfig:
+    return SimulationConfig(
+        n_campaigns=args.campaigns, clones_per_campaign=args.clones_per_campaign,
+        runs_per_clone=args.runs_per_clone, conditions_per_campaign=args.conditions_per_campaign,
+        days=args.days, seed=args.seed)
+
+
+def _simulate(args: argparse.Namespace, out: Path) -> int:
+    spec = load_spec(args.spec)
+    config = _config(args)
+    t0 = time.perf_counter()
+    tables = simulate_set(config)
+    files = write_set(tables, out, config, args.format)
+    elapsed = time.perf_counter() - t0
+    print(f"simulated {len(tables['runs'])} runs of {config.n_campaigns} campaigns "
+          f"(seed {config.seed}) in {elapsed:.1f} s -> {out}/ "
+          f"({', '.join(f.name for f in files)})", file=sys.stderr)
+    data = load_campaign(out, require_outcomes=True)  # the written set obeys the contract
+    print_set_summary(data.tables(), spec)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    return _simulate(args, args.out)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    print("clonescout demo: simulate the default campaign set and summarise it", file=sys.stderr)
+    return _simulate(args, args.out)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    data = load_campaign(args.data, require_outcomes=args.require_outcomes)
+    counts = ", ".join(f"{len(df)} {name}" for name, df in data.tables().items())
+    print(f"{args.data}: follows the data contract ({counts})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clonescout",
+        description="Predict purification yield and glycosylation risk of CHO clones "
+                    "from early culture data.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("simulate", help="generate a campaign set with the digital twin")
+    p.add_argument("--out", type=Path, required=True, help="folder to write the tables to")
+    _add_simulation_args(p)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("demo", help="the whole main job on the embedded default")
+    p.add_argument("--out", type=Path, default=DEFAULT_DEMO_DIR,
+                   help=f"where the default set goes (default {DEFAULT_DEMO_DIR})")
+    _add_simulation_args(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("validate", help="check a campaign folder against the data contract")
+    p.add_argument("--data", type=Path, required=True, help="campaign folder")
+    p.add_argument("--require-outcomes", action="store_true",
+                   help="fail if the outcomes table is missing (training needs it)")
+    p.set_defaults(func=cmd_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ContractError, SpecError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

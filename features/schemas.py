@@ -1,0 +1,129 @@
+"""The data contract of DESIGN.md §2 as pandera schemas.
+
+Four tables: ``clones`` (key ``clone_id``), ``runs`` (key ``run_id``), ``samples`` (key
+``run_id`` + ``day``) and ``outcomes`` (key ``run_id``). Units are in the column names.
+Known columns carry physical bounds; any other column of ``samples`` and ``outcomes`` must
+be numeric (it is featurised or modelled generically); other columns of ``clones`` and
+``runs`` may be numbers (assays, conditions) or text labels (e.g. a medium name).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandera.pandas as pa
+from pandera import Check
+
+TABLE_NAMES = ("clones", "runs", "samples", "outcomes")
+
+
+@dataclass(frozen=True)
+class Bound:
+    """Physical range of a numeric column, with the reason a person reads in an error."""
+
+    low: float | None = None
+    high: float | None = None
+    why: str = ""
+
+
+def _conc(high: float) -> Bound:
+    return Bound(0.0, high, "a concentration cannot be negative")
+
+
+def _pct(why: str = "a percentage lies in 0-100") -> Bound:
+    return Bound(0.0, 100.0, why)
+
+
+@dataclass(frozen=True)
+class TableContract:
+    """Keys, required columns and known numeric columns of one table."""
+
+    name: str
+    key: tuple[str, ...]
+    required_text: tuple[str, ...]  # identifier / label columns that must be present
+    required_numeric: dict[str, Bound] = field(default_factory=dict)
+    known_numeric: dict[str, Bound] = field(default_factory=dict)
+    extra_must_be_numeric: bool = False
+
+
+CONTRACTS = {
+    "clones": TableContract(
+        "clones", key=("clone_id",), required_text=("clone_id", "campaign_id", "molecule"),
+        known_numeric={
+            "ss_titer_g_l": _conc(50.0),
+            "doubling_time_h": Bound(1.0, 500.0, "a doubling time is positive hours"),
+            "stability_pct": _pct(),
+            "lc_hc_ratio": Bound(0.0, 20.0, "a chain ratio is positive"),
+        }),
+    "runs": TableContract(
+        "runs", key=("run_id",), required_text=("run_id", "clone_id", "scale"),
+        known_numeric={
+            "temp_shift_day": Bound(0.0, 60.0, "culture day of the shift"),
+            "temp_after_shift_c": Bound(20.0, 42.0, "a CHO culture temperature in °C"),
+            "ph_setpoint": Bound(5.0, 9.0, "a culture pH"),
+            "feed_pct": Bound(0.0, 100.0, "% of working volume per day"),
+            "mn_um": _conc(10_000.0),
+            "galactose_mm": _conc(1_000.0),
+            "seed_density_e6_ml": Bound(0.0, 100.0, "1e6 cells/mL, not cells/mL"),
+        }),
+    "samples": TableContract(
+        "samples", key=("run_id", "day"), required_text=("run_id",),
+        required_numeric={"day": Bound(0.0, 100.0, "culture time in days from inoculation")},
+        known_numeric={
+            "vcd_e6_ml": Bound(0.0, 300.0, "1e6 viable cells/mL (not cells/mL)"),
+            "viability_pct": _pct(),
+            "glucose_g_l": _conc(100.0),
+            "lactate_g_l": _conc(50.0),
+            "glutamine_mm": _conc(100.0),
+            "ammonia_mm": _conc(100.0),
+            "titer_g_l": Bound(0.0, 100.0, "g/L (not mg/L)"),
+            "osmolality_mosm_kg": Bound(100.0, 2000.0, "mOsm/kg of a culture"),
+            "ph": Bound(5.0, 9.0, "a culture pH"),
+            "temperature_c": Bound(20.0, 42.0, "°C of a CHO culture"),
+            "do_pct": Bound(0.0, 300.0, "% of air saturation"),
+            "pco2_mmhg": Bound(0.0, 500.0, "mmHg"),
+        },
+        extra_must_be_numeric=True),
+    "outcomes": TableContract(
+        "outcomes", key=("run_id",), required_text=("run_id",),
+        known_numeric={
+            "dsp_yield_pct": _pct("a yield lies in 0-100%"),
+            "g0f_pct": _pct(), "g1f_pct": _pct(), "g2f_pct": _pct(), "man5_pct": _pct(),
+            "afucosylated_pct": _pct(), "hmw_pct": _pct(),
+            "hcp_ppm": Bound(0.0, 1e7, "ng HCP per mg antibody"),
+            "final_titer_g_l": Bound(0.0, 100.0, "g/L (not mg/L)"),
+        },
+        extra_must_be_numeric=True),
+}
+
+
+def _checks(bound: Bound) -> list[Check]:
+    checks = []
+    if bound.low is not None:
+        checks.append(Check.ge(bound.low, error=f">= {bound.low:g} ({bound.why})"))
+    if bound.high is not None:
+        checks.append(Check.le(bound.high, error=f"<= {bound.high:g} ({bound.why})"))
+    return checks
+
+
+def build_schema(table: str, numeric_columns: list[str]) -> pa.DataFrameSchema:
+    """Schema of one table, given which of its columns are numeric.
+
+    ``numeric_columns`` lists every column of the frame that is to be numeric: the known
+    ones present plus generic extras. Required columns are always part of the schema.
+    """
+    contract = CONTRACTS[table]
+    columns: dict[str, pa.Column] = {}
+    for name in contract.required_text:
+        columns[name] = pa.Column(str, nullable=False, coerce=True,
+                                  checks=Check.str_length(min_value=1))
+    for name, bound in contract.required_numeric.items():
+        columns[name] = pa.Column(float, nullable=False, coerce=True, checks=_checks(bound))
+    for name in numeric_columns:
+        if name in columns:
+            continue
+        bound = contract.known_numeric.get(name, Bound())
+        columns[name] = pa.Column(float, nullable=True, coerce=True, checks=_checks(bound),
+                                  required=False)
+    return pa.DataFrameSchema(columns, unique=list(contract.key), strict=False,
+                              name=table, report_duplicates="all")
