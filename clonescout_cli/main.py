@@ -16,7 +16,8 @@ from features.loader import ContractError, load_campaign
 from features.spec import SpecError, load_spec
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 
-DEFAULT_SPEC = Path("data/spec.yaml")
+# the spec that ships with the project (resolved from the source tree, not the cwd)
+DEFAULT_SPEC = Path(__file__).resolve().parents[1] / "data" / "spec.yaml"
 DEFAULT_DEMO_DIR = Path("data/generated/default")
 
 
@@ -32,30 +33,61 @@ def _positive_int(text: str) -> int:
 
 def _add_simulation_args(p: argparse.ArgumentParser) -> None:
     d = SimulationConfig()
-    p.add_argument("--campaigns", type=_positive_int, default=d.n_campaigns,
-                   help=f"number of campaigns (default {d.n_campaigns})")
-    p.add_argument("--clones-per-campaign", type=_positive_int, default=d.clones_per_campaign,
-                   help="clones screened per campaign; real screens have 24-96 "
-                        f"(default {d.clones_per_campaign})")
-    p.add_argument("--runs-per-clone", type=_positive_int, default=d.runs_per_clone,
-                   help=f"bioreactor runs (DOE conditions) per clone (default {d.runs_per_clone})")
-    p.add_argument("--conditions-per-campaign", type=_positive_int,
-                   default=d.conditions_per_campaign,
-                   help=f"size of each campaign's DOE (default {d.conditions_per_campaign})")
-    p.add_argument("--days", type=_positive_int, default=d.days,
-                   help=f"culture length in days (default {d.days})")
+    p.add_argument(
+        "--campaigns",
+        type=_positive_int,
+        default=d.n_campaigns,
+        help=f"number of campaigns (default {d.n_campaigns})",
+    )
+    p.add_argument(
+        "--clones-per-campaign",
+        type=_positive_int,
+        default=d.clones_per_campaign,
+        help="clones screened per campaign; real screens have 24-96 "
+        f"(default {d.clones_per_campaign})",
+    )
+    p.add_argument(
+        "--runs-per-clone",
+        type=_positive_int,
+        default=d.runs_per_clone,
+        help=f"bioreactor runs (DOE conditions) per clone (default {d.runs_per_clone})",
+    )
+    p.add_argument(
+        "--conditions-per-campaign",
+        type=_positive_int,
+        default=d.conditions_per_campaign,
+        help=f"size of each campaign's DOE (default {d.conditions_per_campaign})",
+    )
+    p.add_argument(
+        "--days",
+        type=_positive_int,
+        default=d.days,
+        help=f"culture length in days (default {d.days})",
+    )
     p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
-    p.add_argument("--format", choices=("parquet", "csv"), default="parquet",
-                   help="file format of the tables (default parquet)")
-    p.add_argument("--spec", type=Path, default=DEFAULT_SPEC,
-                   help=f"product spec the summary judges outcomes against (default {DEFAULT_SPEC})")
+    p.add_argument(
+        "--format",
+        choices=("parquet", "csv"),
+        default="parquet",
+        help="file format of the tables (default parquet)",
+    )
+    p.add_argument(
+        "--spec",
+        type=Path,
+        default=DEFAULT_SPEC,
+        help=f"product spec the summary judges outcomes against (default {DEFAULT_SPEC})",
+    )
 
 
 def _config(args: argparse.Namespace) -> SimulationConfig:
     return SimulationConfig(
-        n_campaigns=args.campaigns, clones_per_campaign=args.clones_per_campaign,
-        runs_per_clone=args.runs_per_clone, conditions_per_campaign=args.conditions_per_campaign,
-        days=args.days, seed=args.seed)
+        n_campaigns=args.campaigns,
+        clones_per_campaign=args.clones_per_campaign,
+        runs_per_clone=args.runs_per_clone,
+        conditions_per_campaign=args.conditions_per_campaign,
+        days=args.days,
+        seed=args.seed,
+    )
 
 
 def _simulate(args: argparse.Namespace, out: Path) -> int:
@@ -65,9 +97,12 @@ def _simulate(args: argparse.Namespace, out: Path) -> int:
     tables = simulate_set(config)
     files = write_set(tables, out, config, args.format)
     elapsed = time.perf_counter() - t0
-    print(f"simulated {len(tables['runs'])} runs of {config.n_campaigns} campaigns "
-          f"(seed {config.seed}) in {elapsed:.1f} s -> {out}/ "
-          f"({', '.join(f.name for f in files)})", file=sys.stderr)
+    print(
+        f"simulated {len(tables['runs'])} runs of {config.n_campaigns} campaigns "
+        f"(seed {config.seed}) in {elapsed:.1f} s -> {out}/ "
+        f"({', '.join(f.name for f in files)})",
+        file=sys.stderr,
+    )
     data = load_campaign(out, require_outcomes=True)  # the written set obeys the contract
     print_set_summary(data.tables(), spec)
     return 0
@@ -93,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clonescout",
         description="Predict purification yield and glycosylation risk of CHO clones "
-                    "from early culture data.")
+        "from early culture data.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("simulate", help="generate a campaign set with the digital twin")
@@ -102,15 +138,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("demo", help="the whole main job on the embedded default")
-    p.add_argument("--out", type=Path, default=DEFAULT_DEMO_DIR,
-                   help=f"where the default set goes (default {DEFAULT_DEMO_DIR})")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_DEMO_DIR,
+        help=f"where the default set goes (default {DEFAULT_DEMO_DIR})",
+    )
     _add_simulation_args(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("validate", help="check a campaign folder against the data contract")
     p.add_argument("--data", type=Path, required=True, help="campaign folder")
-    p.add_argument("--require-outcomes", action="store_true",
-                   help="fail if the outcomes table is missing (training needs it)")
+    p.add_argument(
+        "--require-outcomes",
+        action="store_true",
+        help="fail if the outcomes table is missing (training needs it)",
+    )
     p.set_defaults(func=cmd_validate)
     return parser
 

@@ -18,14 +18,18 @@ def print_set_summary(tables: dict[str, pd.DataFrame], spec: ProductSpec) -> Non
     """Ranges of a generated set against DESIGN.md §3, and its out-of-spec shares."""
     runs, clones = tables["runs"], tables["clones"]
     n_campaigns = clones["campaign_id"].nunique()
-    print(f"\n{n_campaigns} campaigns, {len(clones)} clones, {len(runs)} runs, "
-          f"{len(tables['samples'])} samples\n")
+    print(
+        f"\n{n_campaigns} campaigns, {len(clones)} clones, {len(runs)} runs, "
+        f"{len(tables['samples'])} samples\n"
+    )
     rep = range_report(tables)
     print(f"{'quantity':<18} {'unit':<13} {'p5':>8} {'median':>8} {'p95':>8}   target")
     for r in rep.itertuples():
         flag = "ok" if r.ok else "OUT OF RANGE"
-        print(f"{r.quantity:<18} {r.unit:<13} {r.p5:8.2f} {r.median:8.2f} {r.p95:8.2f}   "
-              f"{r.low:g}-{r.high:g}  {flag}")
+        print(
+            f"{r.quantity:<18} {r.unit:<13} {r.p5:8.2f} {r.median:8.2f} {r.p95:8.2f}   "
+            f"{r.low:g}-{r.high:g}  {flag}"
+        )
     med = float(tables["outcomes"]["final_titer_g_l"].median())
     lo, hi = FINAL_TITER_MEDIAN_G_L
     print(f"median final titer {med:.2f} g/L (target {lo:g}-{hi:g})")
@@ -34,8 +38,10 @@ def print_set_summary(tables: dict[str, pd.DataFrame], spec: ProductSpec) -> Non
     print(f"\nagainst spec '{spec.name}':")
     for group in ("glycans", "downstream"):
         share = spec.out_of_spec(outcomes, group)
-        print(f"  out of spec on {group:<10} {share.mean():6.1%} of runs "
-              f"({int(share.sum())} of {int(share.notna().sum())} with results)")
+        print(
+            f"  out of spec on {group:<10} {share.mean():6.1%} of runs "
+            f"({int(share.sum())} of {int(share.notna().sum())} with results)"
+        )
     for lim in (*spec.glycans, *spec.downstream):
         if lim.attribute in outcomes.columns:
             bad = lim.outside(outcomes[lim.attribute]).mean()

@@ -38,8 +38,9 @@ class Violation:
         text = f"{where}: {self.rule}"
         if self.count:
             shown = ", ".join(
-                f"{r} ({e})" if e else str(r) for r, e in
-                zip(self.rows, self.examples or ("",) * len(self.rows), strict=False))
+                f"{r} ({e})" if e else str(r)
+                for r, e in zip(self.rows, self.examples or ("",) * len(self.rows), strict=False)
+            )
             more = f" and {self.count - len(self.rows)} more" if self.count > len(self.rows) else ""
             noun = self.row_word + ("s" if self.count > 1 else "")
             text += f" [{self.count} {noun}: {shown}{more}]"
@@ -52,8 +53,10 @@ class ContractError(ValueError):
     def __init__(self, folder: Path | str, violations: list[Violation]):
         self.folder = str(folder)
         self.violations = violations
-        lines = [f"{self.folder} breaks the clonescout data contract "
-                 f"({len(violations)} problem{'s' if len(violations) > 1 else ''}):"]
+        lines = [
+            f"{self.folder} breaks the clonescout data contract "
+            f"({len(violations)} problem{'s' if len(violations) > 1 else ''}):"
+        ]
         lines += [f"  - {v}" for v in violations]
         lines.append("  See data/README.md for the tables, columns, units and bounds.")
         super().__init__("\n".join(lines))
@@ -83,8 +86,9 @@ class CampaignData:
 def _locate(folder: Path, name: str) -> tuple[Path | None, Violation | None]:
     found = [p for p in (folder / f"{name}.csv", folder / f"{name}.parquet") if p.exists()]
     if len(found) > 1:
-        return None, Violation(f"{name}.csv / {name}.parquet", None,
-                               "both formats are present; keep exactly one")
+        return None, Violation(
+            f"{name}.csv / {name}.parquet", None, "both formats are present; keep exactly one"
+        )
     return (found[0], None) if found else (None, None)
 
 
@@ -108,9 +112,11 @@ def _numeric_columns(df: pd.DataFrame, table: str) -> list[str]:
     for col in df.columns:
         if col in contract.required_text:
             continue
-        if col in contract.required_numeric or col in contract.known_numeric:
-            out.append(col)
-        elif contract.extra_must_be_numeric:
+        if (
+            col in contract.required_numeric
+            or col in contract.known_numeric
+            or contract.extra_must_be_numeric
+        ):
             out.append(col)
         else:
             values = df[col].dropna()
@@ -126,8 +132,9 @@ _RULES = {
 }
 
 
-def _failure_violations(path: Path, err: pa.errors.SchemaErrors, key: tuple[str, ...]
-                        ) -> list[Violation]:
+def _failure_violations(
+    path: Path, err: pa.errors.SchemaErrors, key: tuple[str, ...]
+) -> list[Violation]:
     fc = err.failure_cases
     out: list[Violation] = []
     fc = fc[~fc["check"].astype(str).str.startswith("dtype(")]  # follows a coerce failure
@@ -135,8 +142,7 @@ def _failure_violations(path: Path, err: pa.errors.SchemaErrors, key: tuple[str,
         check = str(check)
         if check == "column_in_dataframe":
             for missing in grp["failure_case"]:
-                out.append(Violation(path.name, str(missing),
-                                     "required column is missing"))
+                out.append(Violation(path.name, str(missing), "required column is missing"))
             continue
         if check == "multiple_fields_uniqueness":
             continue  # reported once per key below
@@ -150,34 +156,59 @@ def _failure_violations(path: Path, err: pa.errors.SchemaErrors, key: tuple[str,
             rule = "must be a number; found text"
         else:
             rule = _RULES.get(check, f"must be {check}")
-        out.append(Violation(path.name, None if pd.isna(column) else str(column), rule,
-                             tuple(int(w) for w in where[:MAX_ROWS_SHOWN]), len(idx),
-                             tuple(repr(x) for x in examples.iloc[:MAX_ROWS_SHOWN]), word))
+        out.append(
+            Violation(
+                path.name,
+                None if pd.isna(column) else str(column),
+                rule,
+                tuple(int(w) for w in where[:MAX_ROWS_SHOWN]),
+                len(idx),
+                tuple(repr(x) for x in examples.iloc[:MAX_ROWS_SHOWN]),
+                word,
+            )
+        )
     dup = fc[fc["check"] == "multiple_fields_uniqueness"]
     if not dup.empty:
         idx = np.sort(dup["index"].astype(int).unique())
         where, word = _locator(path, idx)
-        out.append(Violation(path.name, ", ".join(key),
-                             f"duplicate key: ({', '.join(key)}) must be unique",
-                             tuple(int(w) for w in where[:MAX_ROWS_SHOWN]), len(idx),
-                             (), word))
+        out.append(
+            Violation(
+                path.name,
+                ", ".join(key),
+                f"duplicate key: ({', '.join(key)}) must be unique",
+                tuple(int(w) for w in where[:MAX_ROWS_SHOWN]),
+                len(idx),
+                (),
+                word,
+            )
+        )
     return out
 
 
-def _row_violation(path: Path, column: str, rule: str, mask: np.ndarray,
-                   values: pd.Series) -> Violation:
+def _row_violation(
+    path: Path, column: str, rule: str, mask: np.ndarray, values: pd.Series
+) -> Violation:
     idx = np.flatnonzero(mask)
     where, word = _locator(path, idx)
-    return Violation(path.name, column, rule, tuple(int(w) for w in where[:MAX_ROWS_SHOWN]),
-                     len(idx), tuple(repr(v) for v in values.iloc[idx[:MAX_ROWS_SHOWN]]),
-                     word)
+    return Violation(
+        path.name,
+        column,
+        rule,
+        tuple(int(w) for w in where[:MAX_ROWS_SHOWN]),
+        len(idx),
+        tuple(repr(v) for v in values.iloc[idx[:MAX_ROWS_SHOWN]]),
+        word,
+    )
 
 
 def _cross_table(raw: dict[str, pd.DataFrame], paths: dict[str, Path]) -> list[Violation]:
     """Orphans (ids that the parent table lacks) and unsorted sample days."""
     out = []
-    links = (("runs", "clone_id", "clones", "clone_id"), ("samples", "run_id", "runs", "run_id"),
-             ("outcomes", "run_id", "runs", "run_id"))
+    links = (
+        ("runs", "clone_id", "clones", "clone_id"),
+        ("samples", "run_id", "runs", "run_id"),
+        ("outcomes", "run_id", "runs", "run_id"),
+    )
     for child, col, parent, pcol in links:
         if child not in raw or parent not in raw:
             continue
@@ -186,19 +217,30 @@ def _cross_table(raw: dict[str, pd.DataFrame], paths: dict[str, Path]) -> list[V
             continue
         orphan = ~c[col].isin(set(p[pcol].dropna())) & c[col].notna()
         if orphan.any():
-            out.append(_row_violation(
-                paths[child], col, f"refers to a {col} that {paths[parent].name} does not have",
-                orphan.to_numpy(), c[col]))
+            out.append(
+                _row_violation(
+                    paths[child],
+                    col,
+                    f"refers to a {col} that {paths[parent].name} does not have",
+                    orphan.to_numpy(),
+                    c[col],
+                )
+            )
     s = raw.get("samples")
     if s is not None and {"run_id", "day"} <= set(s.columns):
         day = pd.to_numeric(s["day"], errors="coerce")
         prev = day.groupby(s["run_id"], sort=False).shift(1)
         unsorted = (day < prev).to_numpy()
         if unsorted.any():
-            out.append(_row_violation(
-                paths["samples"], "day",
-                "days must increase within each run (sort samples by run_id, then day)",
-                unsorted, day))
+            out.append(
+                _row_violation(
+                    paths["samples"],
+                    "day",
+                    "days must increase within each run (sort samples by run_id, then day)",
+                    unsorted,
+                    day,
+                )
+            )
     return out
 
 
@@ -206,8 +248,9 @@ def load_campaign(folder: str | Path, require_outcomes: bool = False) -> Campaig
     """Read and validate a campaign folder; raise :class:`ContractError` on any problem."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise ContractError(folder, [Violation(str(folder), None,
-                                               "is not a folder of campaign tables")])
+        raise ContractError(
+            folder, [Violation(str(folder), None, "is not a folder of campaign tables")]
+        )
     violations: list[Violation] = []
     paths: dict[str, Path] = {}
     raw: dict[str, pd.DataFrame] = {}
@@ -218,9 +261,13 @@ def load_campaign(folder: str | Path, require_outcomes: bool = False) -> Campaig
             continue
         if path is None:
             if name != "outcomes" or require_outcomes:
-                violations.append(Violation(f"{name}.csv", None,
-                                            f"missing: the '{name}' table is required "
-                                            f"({name}.csv or {name}.parquet)"))
+                violations.append(
+                    Violation(
+                        f"{name}.csv",
+                        None,
+                        f"missing: the '{name}' table is required ({name}.csv or {name}.parquet)",
+                    )
+                )
             continue
         try:
             raw[name] = _read(path).reset_index(drop=True)
@@ -246,5 +293,12 @@ def load_campaign(folder: str | Path, require_outcomes: bool = False) -> Campaig
         truth = _read(truth_path)
         truth["run_id"] = truth["run_id"].astype(str)
         paths["truth"] = truth_path
-    return CampaignData(folder, valid["clones"], valid["runs"], valid["samples"],
-                        valid.get("outcomes"), truth, paths)
+    return CampaignData(
+        folder,
+        valid["clones"],
+        valid["runs"],
+        valid["samples"],
+        valid.get("outcomes"),
+        truth,
+        paths,
+    )

@@ -48,15 +48,20 @@ class TableContract:
 
 CONTRACTS = {
     "clones": TableContract(
-        "clones", key=("clone_id",), required_text=("clone_id", "campaign_id", "molecule"),
+        "clones",
+        key=("clone_id",),
+        required_text=("clone_id", "campaign_id", "molecule"),
         known_numeric={
             "ss_titer_g_l": _conc(50.0),
             "doubling_time_h": Bound(1.0, 500.0, "a doubling time is positive hours"),
             "stability_pct": _pct(),
             "lc_hc_ratio": Bound(0.0, 20.0, "a chain ratio is positive"),
-        }),
+        },
+    ),
     "runs": TableContract(
-        "runs", key=("run_id",), required_text=("run_id", "clone_id", "scale"),
+        "runs",
+        key=("run_id",),
+        required_text=("run_id", "clone_id", "scale"),
         known_numeric={
             "temp_shift_day": Bound(0.0, 60.0, "culture day of the shift"),
             "temp_after_shift_c": Bound(20.0, 42.0, "a CHO culture temperature in °C"),
@@ -65,9 +70,12 @@ CONTRACTS = {
             "mn_um": _conc(10_000.0),
             "galactose_mm": _conc(1_000.0),
             "seed_density_e6_ml": Bound(0.0, 100.0, "1e6 cells/mL, not cells/mL"),
-        }),
+        },
+    ),
     "samples": TableContract(
-        "samples", key=("run_id", "day"), required_text=("run_id",),
+        "samples",
+        key=("run_id", "day"),
+        required_text=("run_id",),
         required_numeric={"day": Bound(0.0, 100.0, "culture time in days from inoculation")},
         known_numeric={
             "vcd_e6_ml": Bound(0.0, 300.0, "1e6 viable cells/mL (not cells/mL)"),
@@ -83,17 +91,25 @@ CONTRACTS = {
             "do_pct": Bound(0.0, 300.0, "% of air saturation"),
             "pco2_mmhg": Bound(0.0, 500.0, "mmHg"),
         },
-        extra_must_be_numeric=True),
+        extra_must_be_numeric=True,
+    ),
     "outcomes": TableContract(
-        "outcomes", key=("run_id",), required_text=("run_id",),
+        "outcomes",
+        key=("run_id",),
+        required_text=("run_id",),
         known_numeric={
             "dsp_yield_pct": _pct("a yield lies in 0-100%"),
-            "g0f_pct": _pct(), "g1f_pct": _pct(), "g2f_pct": _pct(), "man5_pct": _pct(),
-            "afucosylated_pct": _pct(), "hmw_pct": _pct(),
+            "g0f_pct": _pct(),
+            "g1f_pct": _pct(),
+            "g2f_pct": _pct(),
+            "man5_pct": _pct(),
+            "afucosylated_pct": _pct(),
+            "hmw_pct": _pct(),
             "hcp_ppm": Bound(0.0, 1e7, "ng HCP per mg antibody"),
             "final_titer_g_l": Bound(0.0, 100.0, "g/L (not mg/L)"),
         },
-        extra_must_be_numeric=True),
+        extra_must_be_numeric=True,
+    ),
 }
 
 
@@ -115,15 +131,18 @@ def build_schema(table: str, numeric_columns: list[str]) -> pa.DataFrameSchema:
     contract = CONTRACTS[table]
     columns: dict[str, pa.Column] = {}
     for name in contract.required_text:
-        columns[name] = pa.Column(str, nullable=False, coerce=True,
-                                  checks=Check.str_length(min_value=1))
+        columns[name] = pa.Column(
+            str, nullable=False, coerce=True, checks=Check.str_length(min_value=1)
+        )
     for name, bound in contract.required_numeric.items():
         columns[name] = pa.Column(float, nullable=False, coerce=True, checks=_checks(bound))
     for name in numeric_columns:
         if name in columns:
             continue
         bound = contract.known_numeric.get(name, Bound())
-        columns[name] = pa.Column(float, nullable=True, coerce=True, checks=_checks(bound),
-                                  required=False)
-    return pa.DataFrameSchema(columns, unique=list(contract.key), strict=False,
-                              name=table, report_duplicates="all")
+        columns[name] = pa.Column(
+            float, nullable=True, coerce=True, checks=_checks(bound), required=False
+        )
+    return pa.DataFrameSchema(
+        columns, unique=list(contract.key), strict=False, name=table, report_duplicates="all"
+    )

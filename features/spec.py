@@ -49,15 +49,17 @@ class ProductSpec:
         return [lim.attribute for lim in self.glycans]
 
     def out_of_spec(self, outcomes: pd.DataFrame, group: str = "glycans") -> pd.Series:
-        """Per row: does any attribute of ``group`` fall outside its limits?
+        """Flag, per row, whether any attribute of ``group`` falls outside its limits.
 
         Rows whose attributes are all missing give NaN (unknown), not False.
         """
         limits = self.glycans if group == "glycans" else self.downstream
         cols = [lim.attribute for lim in limits if lim.attribute in outcomes.columns]
         if not cols:
-            raise SpecError(f"none of the {group} attributes {[x.attribute for x in limits]} "
-                            f"are columns of the outcomes ({list(outcomes.columns)})")
+            raise SpecError(
+                f"none of the {group} attributes {[x.attribute for x in limits]} "
+                f"are columns of the outcomes ({list(outcomes.columns)})"
+            )
         bad = np.zeros(len(outcomes), dtype=bool)
         for lim in limits:
             if lim.attribute in cols:
@@ -78,8 +80,9 @@ def _limits(path: Path, section: str, raw: object) -> tuple[Limit, ...]:
             raise SpecError(f"{where} needs 'min' and/or 'max', e.g. {{min: 30, max: 53}}")
         unknown = set(body) - {"min", "max", "unit", "why"}
         if unknown:
-            raise SpecError(f"{where} has unknown keys {sorted(unknown)}; "
-                            "allowed: min, max, unit, why")
+            raise SpecError(
+                f"{where} has unknown keys {sorted(unknown)}; allowed: min, max, unit, why"
+            )
         try:
             lo = float(body.get("min", -math.inf))
             hi = float(body.get("max", math.inf))
@@ -87,8 +90,7 @@ def _limits(path: Path, section: str, raw: object) -> tuple[Limit, ...]:
             raise SpecError(f"{where}: min/max must be numbers ({exc})") from None
         if lo >= hi:
             raise SpecError(f"{where}: min ({lo}) must be below max ({hi})")
-        out.append(Limit(str(attr), lo, hi, str(body.get("unit", "")),
-                         str(body.get("why", ""))))
+        out.append(Limit(str(attr), lo, hi, str(body.get("unit", "")), str(body.get("why", ""))))
     return tuple(out)
 
 
@@ -109,5 +111,8 @@ def load_spec(path: str | Path) -> ProductSpec:
     glycans = _limits(path, "glycans", raw.get("glycans"))
     if not glycans:
         raise SpecError(f"{path}: 'glycans' must list at least one attribute")
-    return ProductSpec(name=str(raw.get("name", path.stem)), glycans=glycans,
-                       downstream=_limits(path, "downstream", raw.get("downstream")))
+    return ProductSpec(
+        name=str(raw.get("name", path.stem)),
+        glycans=glycans,
+        downstream=_limits(path, "downstream", raw.get("downstream")),
+    )

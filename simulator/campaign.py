@@ -46,7 +46,8 @@ class SimulationConfig:
         if self.runs_per_clone > self.conditions_per_campaign:
             raise ValueError(
                 f"runs_per_clone ({self.runs_per_clone}) cannot exceed "
-                f"conditions_per_campaign ({self.conditions_per_campaign})")
+                f"conditions_per_campaign ({self.conditions_per_campaign})"
+            )
         if self.days < 6:
             raise ValueError(f"days must be at least 6 for a fed-batch, got {self.days}")
 
@@ -63,14 +64,17 @@ def _clone_table(rng: np.random.Generator, design: SetDesign) -> pd.DataFrame:
     bio = take(design.biology, first.to_numpy())
     m = bio.n
     df = design.clones.copy()
-    df["ss_titer_g_l"] = (1.2 * bio.qp_base_pg_cell_day / 30.0
-                          * np.sqrt(bio.x_max_e6_ml / 45.0) * np.exp(rng.normal(0, 0.2, m)))
-    df["doubling_time_h"] = np.log(2) / (0.85 * bio.mu_max_per_h) * np.exp(
-        rng.normal(0, 0.05, m))
+    df["ss_titer_g_l"] = (
+        1.2
+        * bio.qp_base_pg_cell_day
+        / 30.0
+        * np.sqrt(bio.x_max_e6_ml / 45.0)
+        * np.exp(rng.normal(0, 0.2, m))
+    )
+    df["doubling_time_h"] = np.log(2) / (0.85 * bio.mu_max_per_h) * np.exp(rng.normal(0, 0.05, m))
     df["stability_pct"] = np.clip(100 * bio.stability_frac + rng.normal(0, 3.0, m), 0, 100)
     df["lc_hc_ratio"] = 2.0 * np.exp(-bio.chain_imbalance + rng.normal(0, 0.08, m))
-    return df.round({"ss_titer_g_l": 3, "doubling_time_h": 2, "stability_pct": 1,
-                     "lc_hc_ratio": 3})
+    return df.round({"ss_titer_g_l": 3, "doubling_time_h": 2, "stability_pct": 1, "lc_hc_ratio": 3})
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,13 @@ class TwinResult:
     harvest_viability_pct: np.ndarray
 
 
-def run_twin(bio: CloneBiology, cond: ProcessConditions, batch: BatchEffects,
-             hmw_base_pct: np.ndarray, days: int = 14) -> TwinResult:
+def run_twin(
+    bio: CloneBiology,
+    cond: ProcessConditions,
+    batch: BatchEffects,
+    hmw_base_pct: np.ndarray,
+    days: int = 14,
+) -> TwinResult:
     """Culture, glycans, aggregates, HCP and purification of each run, without noise.
 
     Directional tests call this with matched runs that differ in one input.
@@ -92,16 +101,21 @@ def run_twin(bio: CloneBiology, cond: ProcessConditions, batch: BatchEffects,
     culture = simulate_culture(bio, cond, batch, days)
     via_h = _last(culture.viability_pct)
     titer_h = _last(culture.titer_g_l)
-    hmw = downstream.hmw_pct(hmw_base_pct, bio.chain_imbalance, titer_h, via_h,
-                             culture.harvest_day)
-    hcp = downstream.hcp_ppm(bio.hcp_release, culture.dead_cells_e6_ml,
-                             culture.ivcd_e6_cell_day_ml, titer_h)
+    hmw = downstream.hmw_pct(hmw_base_pct, bio.chain_imbalance, titer_h, via_h, culture.harvest_day)
+    hcp = downstream.hcp_ppm(
+        bio.hcp_release, culture.dead_cells_e6_ml, culture.ivcd_e6_cell_day_ml, titer_h
+    )
     dsp = downstream.purify(hmw, hcp, via_h, batch.protein_a_yield_shift)
     g = culture.glycans
     outcomes = {
-        "dsp_yield_pct": dsp.dsp_yield_pct, "g0f_pct": 100 * g["g0f"],
-        "g1f_pct": 100 * g["g1f"], "g2f_pct": 100 * g["g2f"], "man5_pct": 100 * g["man5"],
-        "afucosylated_pct": 100 * g["afuc"], "hmw_pct": hmw, "hcp_ppm": hcp,
+        "dsp_yield_pct": dsp.dsp_yield_pct,
+        "g0f_pct": 100 * g["g0f"],
+        "g1f_pct": 100 * g["g1f"],
+        "g2f_pct": 100 * g["g2f"],
+        "man5_pct": 100 * g["man5"],
+        "afucosylated_pct": 100 * g["afuc"],
+        "hmw_pct": hmw,
+        "hcp_ppm": hcp,
         "final_titer_g_l": titer_h,
     }
     return TwinResult(culture, outcomes, dsp.step_yields, via_h)
@@ -109,12 +123,17 @@ def run_twin(bio: CloneBiology, cond: ProcessConditions, batch: BatchEffects,
 
 def simulate_set(config: SimulationConfig) -> dict[str, pd.DataFrame]:
     """Simulate a campaign set; same config (and seed) gives identical tables."""
-    streams = [np.random.default_rng(s) for s in
-               np.random.SeedSequence(config.seed).spawn(5)]
-    design = design_set(streams[0], config.n_campaigns, config.clones_per_campaign,
-                        config.runs_per_clone, config.conditions_per_campaign)
-    twin = run_twin(design.biology, design.conditions, design.batch, design.hmw_base_pct,
-                    config.days)
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(5)]
+    design = design_set(
+        streams[0],
+        config.n_campaigns,
+        config.clones_per_campaign,
+        config.runs_per_clone,
+        config.conditions_per_campaign,
+    )
+    twin = run_twin(
+        design.biology, design.conditions, design.batch, design.hmw_base_pct, config.days
+    )
     culture, outcomes_true = twin.culture, twin.outcomes
 
     # campaign-level assay drift, expanded to runs
@@ -131,13 +150,19 @@ def simulate_set(config: SimulationConfig) -> dict[str, pd.DataFrame]:
     run_ids = design.runs["run_id"].to_numpy()
     runs = design.runs.drop(columns=["campaign_id"])
     runs.insert(2, "scale", SCALE)
-    samples = sample_table(streams[2], run_ids, culture, design.conditions.ph_setpoint,
-                           assays["titer_assay_bias"])
+    samples = sample_table(
+        streams[2], run_ids, culture, design.conditions.ph_setpoint, assays["titer_assay_bias"]
+    )
     outcomes = outcome_table(streams[3], run_ids, outcomes_true, assays)
     clones = _clone_table(streams[4], design)
 
-    truth = pd.DataFrame({"run_id": run_ids, "clone_id": design.runs["clone_id"],
-                          "campaign_id": design.runs["campaign_id"]})
+    truth = pd.DataFrame(
+        {
+            "run_id": run_ids,
+            "clone_id": design.runs["clone_id"],
+            "campaign_id": design.runs["campaign_id"],
+        }
+    )
     for f in fields(design.biology):
         truth[f.name] = getattr(design.biology, f.name)
     truth["hmw_base_pct"] = design.hmw_base_pct
@@ -157,12 +182,18 @@ def simulate_set(config: SimulationConfig) -> dict[str, pd.DataFrame]:
     truth["peak_lactate_mm"] = np.nanmax(culture.lactate_mm, axis=1)
     truth["peak_ammonia_mm"] = np.nanmax(culture.ammonia_mm, axis=1)
     truth["max_osmolality_mosm_kg"] = np.nanmax(culture.osmolality_mosm_kg, axis=1)
-    return {"clones": clones, "runs": runs, "samples": samples, "outcomes": outcomes,
-            "truth": truth}
+    return {
+        "clones": clones,
+        "runs": runs,
+        "samples": samples,
+        "outcomes": outcomes,
+        "truth": truth,
+    }
 
 
-def write_set(tables: dict[str, pd.DataFrame], out_dir: Path, config: SimulationConfig,
-              fmt: str = "parquet") -> list[Path]:
+def write_set(
+    tables: dict[str, pd.DataFrame], out_dir: Path, config: SimulationConfig, fmt: str = "parquet"
+) -> list[Path]:
     """Write the tables and a manifest; each file is written to a temp name, then renamed.
 
     Output is byte-identical for identical inputs: no timestamps, fixed float format.
@@ -182,8 +213,11 @@ def write_set(tables: dict[str, pd.DataFrame], out_dir: Path, config: Simulation
         written.append(path)
         stale = out_dir / f"{name}.{'csv' if fmt == 'parquet' else 'parquet'}"
         stale.unlink(missing_ok=True)  # never leave two versions of a table side by side
-    manifest = {"generator": "clonescout.simulator", "config": asdict(config),
-                "rows": {name: int(len(tables[name])) for name in TABLES}, "format": fmt}
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True)
-                                           + "\n")
+    manifest = {
+        "generator": "clonescout.simulator",
+        "config": asdict(config),
+        "rows": {name: len(tables[name]) for name in TABLES},
+        "format": fmt,
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return written

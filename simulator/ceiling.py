@@ -23,8 +23,9 @@ def noise_ceiling_r2(truth: pd.DataFrame, outcomes: pd.DataFrame, target: str) -
     """
     if target not in truth.columns or target not in outcomes.columns:
         raise KeyError(f"'{target}' must be a column of both truth and outcomes")
-    m = outcomes[["run_id", target]].merge(truth[["run_id", target]], on="run_id",
-                                           suffixes=("_measured", "_true"), validate="1:1")
+    m = outcomes[["run_id", target]].merge(
+        truth[["run_id", target]], on="run_id", suffixes=("_measured", "_true"), validate="1:1"
+    )
     m = m.dropna()
     y, f = m[f"{target}_measured"].to_numpy(float), m[f"{target}_true"].to_numpy(float)
     ss_res = float(np.sum((y - f) ** 2))

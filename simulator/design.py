@@ -34,8 +34,15 @@ MOLECULES = (
 )
 
 # DOE levels (Ambr15 fed-batch screening). Platform = first level of each factor.
-PLATFORM = {"temp_after_shift_c": 34.0, "temp_shift_day": 6.0, "ph_setpoint": 7.0,
-            "feed_pct": 4.0, "mn_um": 0.0, "galactose_mm": 0.0, "seed_density_e6_ml": 0.6}
+PLATFORM = {
+    "temp_after_shift_c": 34.0,
+    "temp_shift_day": 6.0,
+    "ph_setpoint": 7.0,
+    "feed_pct": 4.0,
+    "mn_um": 0.0,
+    "galactose_mm": 0.0,
+    "seed_density_e6_ml": 0.6,
+}
 LEVELS = {
     "temp_after_shift_c": (36.5, 34.0, 33.0, 32.0),  # 36.5 = no shift
     "temp_shift_day": (5.0, 6.0, 7.0),
@@ -115,7 +122,8 @@ def design_set(
     if runs_per_clone > conditions_per_campaign:
         raise ValueError(
             f"runs_per_clone ({runs_per_clone}) cannot exceed conditions_per_campaign "
-            f"({conditions_per_campaign}): each run of a clone uses a distinct condition")
+            f"({conditions_per_campaign}): each run of a clone uses a distinct condition"
+        )
     clone_rows, run_rows, bio_parts, batch_parts, hmw_parts = [], [], [], [], []
     clone_idx, camp_idx = [], []
     for ci in range(n_campaigns):
@@ -127,14 +135,29 @@ def design_set(
         resin = rng.normal(0.0, 0.01)
         for j in range(clones_per_campaign):
             clone_id = f"{cid}-K{j + 1:03d}"
-            clone_rows.append({"clone_id": clone_id, "campaign_id": cid,
-                               "molecule": mol.name, "parental_line": f"CHO-{cid}"})
-            others = [1 + (j + r) % (conditions_per_campaign - 1)
-                      for r in range(runs_per_clone - 1)] if conditions_per_campaign > 1 else []
+            clone_rows.append(
+                {
+                    "clone_id": clone_id,
+                    "campaign_id": cid,
+                    "molecule": mol.name,
+                    "parental_line": f"CHO-{cid}",
+                }
+            )
+            others = (
+                [1 + (j + r) % (conditions_per_campaign - 1) for r in range(runs_per_clone - 1)]
+                if conditions_per_campaign > 1
+                else []
+            )
             for r, k in enumerate([0, *others]):
-                run_rows.append({"run_id": f"{clone_id}-R{r + 1}", "clone_id": clone_id,
-                                 "campaign_id": cid, "condition": f"{cid}-D{k + 1}",
-                                 **doe.iloc[k].to_dict()})
+                run_rows.append(
+                    {
+                        "run_id": f"{clone_id}-R{r + 1}",
+                        "clone_id": clone_id,
+                        "campaign_id": cid,
+                        "condition": f"{cid}-D{k + 1}",
+                        **doe.iloc[k].to_dict(),
+                    }
+                )
                 clone_idx.append(len(clone_rows) - 1)
                 camp_idx.append(ci)
                 bio_parts.append({k2: v[j] for k2, v in bio.items()})
@@ -147,10 +170,12 @@ def design_set(
         clones=pd.DataFrame(clone_rows),
         runs=runs,
         biology=CloneBiology(**{k: bio_df[k].to_numpy(float) for k in bio_df.columns}),
-        conditions=ProcessConditions(**{
-            k: runs[k].to_numpy(float) for k in ProcessConditions.__dataclass_fields__}),
-        batch=BatchEffects(media_growth_factor=batch_arr[:, 0],
-                           protein_a_yield_shift=batch_arr[:, 1]),
+        conditions=ProcessConditions(
+            **{k: runs[k].to_numpy(float) for k in ProcessConditions.__dataclass_fields__}
+        ),
+        batch=BatchEffects(
+            media_growth_factor=batch_arr[:, 0], protein_a_yield_shift=batch_arr[:, 1]
+        ),
         hmw_base_pct=np.array(hmw_parts),
         clone_index=np.array(clone_idx),
         campaign_index=np.array(camp_idx),

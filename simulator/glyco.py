@@ -57,8 +57,13 @@ def glycoform_shares(
     mn_sat = mn_um / (mn_um + MN_HALF_UM)
     gal_sat = galactose_mm / (galactose_mm + GAL_HALF_MM)
 
-    k_gal = (K_GAL * galt_level * enzyme_activity(ph_g, "galt")
-             * (1 + MN_GALT_GAIN * mn_sat) * (1 + GAL_GALT_GAIN * gal_sat))
+    k_gal = (
+        K_GAL
+        * galt_level
+        * enzyme_activity(ph_g, "galt")
+        * (1 + MN_GALT_GAIN * mn_sat)
+        * (1 + GAL_GALT_GAIN * gal_sat)
+    )
     p = 1.0 - np.exp(-k_gal * residence)
     k_proc = K_PROC * gnti_level * enzyme_activity(ph_g, "gnti") * (1 + MN_GNT_GAIN * mn_sat)
     man5 = np.exp(-k_proc * residence)

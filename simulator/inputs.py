@@ -63,5 +63,6 @@ def take(obj, index: np.ndarray):
 def with_value(obj, **values):
     """Return a copy of a per-run dataclass with some fields set to constants or arrays."""
     n = next(iter(getattr(obj, f.name) for f in fields(obj))).shape[0]
-    return replace(obj, **{k: np.broadcast_to(np.asarray(v, float), (n,)).copy()
-                           for k, v in values.items()})
+    return replace(
+        obj, **{k: np.broadcast_to(np.asarray(v, float), (n,)).copy() for k, v in values.items()}
+    )

@@ -107,8 +107,10 @@ def simulate_culture(
     mn = cond.mn_um
 
     shape = (n, days + 1)
-    out = {k: np.full(shape, np.nan) for k in
-           ("vcd", "via", "glc", "lac", "gln", "amm", "tit", "osm", "tmp")}
+    out = {
+        k: np.full(shape, np.nan)
+        for k in ("vcd", "via", "glc", "lac", "gln", "amm", "tit", "osm", "tmp")
+    }
     dt = 1.0
     mu_cap = bio.mu_max_per_h * batch.media_growth_factor
     f_ph = np.exp(-0.5 * ((cond.ph_setpoint - c.PH_OPT) / c.PH_WIDTH) ** 2)
@@ -121,10 +123,17 @@ def simulate_culture(
             d = step // STEPS_PER_DAY
             via = xv / np.maximum(xv + xd, 1e-9)
             rec = alive
-            for key, val in (("vcd", xv), ("via", 100 * via), ("glc", glc), ("lac", lac),
-                             ("gln", gln), ("amm", amm), ("tit", titer),
-                             ("osm", osm_other + glc + gln + lac + base_na + amm),
-                             ("tmp", temp)):
+            for key, val in (
+                ("vcd", xv),
+                ("via", 100 * via),
+                ("glc", glc),
+                ("lac", lac),
+                ("gln", gln),
+                ("amm", amm),
+                ("tit", titer),
+                ("osm", osm_other + glc + gln + lac + base_na + amm),
+                ("tmp", temp),
+            ):
                 out[key][rec, d] = val[rec]
             if d >= 5:  # harvest rule, checked on the daily sample from day 5
                 stop = alive & (via < HARVEST_VIABILITY)
@@ -145,14 +154,29 @@ def simulate_culture(
         q10 = np.exp(Q10_LN_PER_C * (temp - T_BEFORE_SHIFT_C))
         f_t = np.exp(-0.5 * ((temp - c.T_OPT_C) / c.T_WIDTH_C) ** 2)
         f_glc = glc / (c.K_GLC_MM + glc)
-        mu = (mu_cap * f_t * f_ph * f_glc * gln / (c.K_GLN_MM + gln)
-              * c.KI_LAC_MM / (c.KI_LAC_MM + lac) * c.KI_AMM_MM / (c.KI_AMM_MM + amm)
-              * np.clip(1.0 - (xv / bio.x_max_e6_ml) ** 2, 0.0, 1.0)
-              / (1.0 + (t_day / GROWTH_HALF_DAY) ** 6))
+        mu = (
+            mu_cap
+            * f_t
+            * f_ph
+            * f_glc
+            * gln
+            / (c.K_GLN_MM + gln)
+            * c.KI_LAC_MM
+            / (c.KI_LAC_MM + lac)
+            * c.KI_AMM_MM
+            / (c.KI_AMM_MM + amm)
+            * np.clip(1.0 - (xv / bio.x_max_e6_ml) ** 2, 0.0, 1.0)
+            / (1.0 + (t_day / GROWTH_HALF_DAY) ** 6)
+        )
         osm = osm_other + glc + gln + lac + base_na + amm
-        mu_d = (KD_BASE + bio.death_sensitivity * (
-            c.KD_MAX_PER_H * lac / (c.KD_LAC_MM + lac) * amm / (c.KD_AMM_MM + amm)
-            + KD_AGE_PER_DAY * np.maximum(t_day - AGE_ONSET_DAY, 0.0))) * q10
+        mu_d = (
+            KD_BASE
+            + bio.death_sensitivity
+            * (
+                c.KD_MAX_PER_H * lac / (c.KD_LAC_MM + lac) * amm / (c.KD_AMM_MM + amm)
+                + KD_AGE_PER_DAY * np.maximum(t_day - AGE_ONSET_DAY, 0.0)
+            )
+        ) * q10
         mu_d = mu_d + KD_STARVE * (1.0 - glc / (0.5 + glc)) ** 4
         mu_d = mu_d + KD_OSM_PER_100 * np.maximum(osm - 400.0, 0.0) / 100.0
 
@@ -161,16 +185,20 @@ def simulate_culture(
         shift = np.minimum(1.0, shift + SHIFT_RATE_PER_H * dt * trigger)
 
         q_glc = (mu / c.Y_X_GLC + c.M_GLC * q10) * f_glc
-        q_lac = (c.Y_LAC_GLC * lac_ph * q_glc * (1.0 - shift)
-                 - shift * K_LAC_UPTAKE * lac / (K_LAC_HALF_MM + lac))
+        q_lac = c.Y_LAC_GLC * lac_ph * q_glc * (1.0 - shift) - shift * K_LAC_UPTAKE * lac / (
+            K_LAC_HALF_MM + lac
+        )
         q_gln = (mu / Y_X_GLN + M_GLN) * gln / (0.2 + gln)
         q_amm = Y_AMM_GLN * q_gln + bio.ammonia_rate_mmol_1e9_h * q10
 
-        qp = (bio.qp_base_pg_cell_day
-              * (1.0 + QP_TEMP_GAIN_PER_C * (T_BEFORE_SHIFT_C - temp))
-              * bio.stability_frac ** (t_day / 30.0))
-        shares = glycoform_shares(amm, qp, mn, gal_supp, bio.galt_level, bio.gnti_level,
-                                  bio.fuct_level)
+        qp = (
+            bio.qp_base_pg_cell_day
+            * (1.0 + QP_TEMP_GAIN_PER_C * (T_BEFORE_SHIFT_C - temp))
+            * bio.stability_frac ** (t_day / 30.0)
+        )
+        shares = glycoform_shares(
+            amm, qp, mn, gal_supp, bio.galt_level, bio.gnti_level, bio.fuct_level
+        )
         prod = qp * xv * 1e-3 / 24.0 * dt  # g/L made this hour
         prod = np.where(alive, prod, 0.0)
         for key in GLYCAN_KEYS:
@@ -194,9 +222,17 @@ def simulate_culture(
     glycans = {k: v / np.maximum(prod_acc, 1e-12) for k, v in glyco_acc.items()}
     return CultureResult(
         day=np.arange(days + 1, dtype=float),
-        vcd_e6_ml=out["vcd"], viability_pct=out["via"], glucose_mm=out["glc"],
-        lactate_mm=out["lac"], glutamine_mm=out["gln"], ammonia_mm=out["amm"],
-        titer_g_l=out["tit"], osmolality_mosm_kg=out["osm"], temperature_c=out["tmp"],
-        harvest_day=harvest_day, ivcd_e6_cell_day_ml=ivcd, dead_cells_e6_ml=dead,
+        vcd_e6_ml=out["vcd"],
+        viability_pct=out["via"],
+        glucose_mm=out["glc"],
+        lactate_mm=out["lac"],
+        glutamine_mm=out["gln"],
+        ammonia_mm=out["amm"],
+        titer_g_l=out["tit"],
+        osmolality_mosm_kg=out["osm"],
+        temperature_c=out["tmp"],
+        harvest_day=harvest_day,
+        ivcd_e6_cell_day_ml=ivcd,
+        dead_cells_e6_ml=dead,
         glycans=glycans,
     )

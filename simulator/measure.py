@@ -20,15 +20,35 @@ P_OUTLIER = 0.003
 P_GLYCAN_PANEL_MISSING = 0.01
 
 SAMPLE_COLUMNS = (
-    "vcd_e6_ml", "viability_pct", "glucose_g_l", "lactate_g_l", "glutamine_mm",
-    "ammonia_mm", "titer_g_l", "osmolality_mosm_kg", "ph", "temperature_c", "do_pct",
+    "vcd_e6_ml",
+    "viability_pct",
+    "glucose_g_l",
+    "lactate_g_l",
+    "glutamine_mm",
+    "ammonia_mm",
+    "titer_g_l",
+    "osmolality_mosm_kg",
+    "ph",
+    "temperature_c",
+    "do_pct",
     "pco2_mmhg",
 )
 _CONTROLLED = ("ph", "temperature_c", "do_pct")
 # decimals a lab instrument would report
-_DECIMALS = {"vcd_e6_ml": 3, "viability_pct": 1, "glucose_g_l": 3, "lactate_g_l": 3,
-             "glutamine_mm": 3, "ammonia_mm": 3, "titer_g_l": 3, "osmolality_mosm_kg": 0,
-             "ph": 3, "temperature_c": 2, "do_pct": 1, "pco2_mmhg": 1}
+_DECIMALS = {
+    "vcd_e6_ml": 3,
+    "viability_pct": 1,
+    "glucose_g_l": 3,
+    "lactate_g_l": 3,
+    "glutamine_mm": 3,
+    "ammonia_mm": 3,
+    "titer_g_l": 3,
+    "osmolality_mosm_kg": 0,
+    "ph": 3,
+    "temperature_c": 2,
+    "do_pct": 1,
+    "pco2_mmhg": 1,
+}
 
 
 def _cv(rng: np.random.Generator, x: np.ndarray, cv: float) -> np.ndarray:
@@ -57,8 +77,11 @@ def sample_table(
         "titer_g_l": _cv(rng, culture.titer_g_l * titer_assay_bias[:, None], 0.05),
         "osmolality_mosm_kg": _cv(rng, culture.osmolality_mosm_kg, 0.01),
         # pH is controlled; high lactate outruns the base pump a little
-        "ph": (ph_setpoint[:, None] - 0.002 * np.maximum(np.nan_to_num(lac) - 20.0, 0.0)
-               + rng.normal(0, 0.02, shape)),
+        "ph": (
+            ph_setpoint[:, None]
+            - 0.002 * np.maximum(np.nan_to_num(lac) - 20.0, 0.0)
+            + rng.normal(0, 0.02, shape)
+        ),
         "temperature_c": culture.temperature_c + rng.normal(0, 0.05, shape),
         "do_pct": 40.0 + rng.normal(0, 3.0, shape),
         "pco2_mmhg": 35.0 + 2.0 * vcd**0.8 + rng.normal(0, 3.0, shape),
@@ -100,10 +123,10 @@ def outcome_table(
     for col in ("g2f_pct", "man5_pct", "afucosylated_pct"):
         out[col] = truth[col] + rng.normal(0, 0.7, n)
     out["hmw_pct"] = truth["hmw_pct"] + assays["sec_offset_pct"] + rng.normal(0, 0.2, n)
-    out["hcp_ppm"] = truth["hcp_ppm"] * assays["hcp_assay_factor"] * np.exp(
-        rng.normal(0, 0.2, n))
-    out["final_titer_g_l"] = (truth["final_titer_g_l"] * assays["titer_assay_bias"]
-                              * np.exp(rng.normal(0, 0.05, n)))
+    out["hcp_ppm"] = truth["hcp_ppm"] * assays["hcp_assay_factor"] * np.exp(rng.normal(0, 0.2, n))
+    out["final_titer_g_l"] = (
+        truth["final_titer_g_l"] * assays["titer_assay_bias"] * np.exp(rng.normal(0, 0.05, n))
+    )
     df = pd.DataFrame(out)
     numeric = df.columns.drop("run_id")
     df[numeric] = df[numeric].clip(lower=0.0)

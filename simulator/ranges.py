@@ -17,6 +17,8 @@ from simulator import constants as c
 
 @dataclass(frozen=True)
 class Range:
+    """A published industrial range for one quantity of a generated set."""
+
     quantity: str
     low: float
     high: float
@@ -57,9 +59,14 @@ def quantities(tables: dict[str, pd.DataFrame]) -> dict[str, pd.Series]:
         "peak_lactate": by_run["lactate_g_l"].max() * 1000.0 / c.MW_LAC,
         "peak_ammonia": by_run["ammonia_mm"].max(),
         "osmolality": s["osmolality_mosm_kg"],
-        "g0f": o["g0f_pct"], "g1f": o["g1f_pct"], "g2f": o["g2f_pct"],
-        "man5": o["man5_pct"], "afucosylated": o["afucosylated_pct"], "hmw": o["hmw_pct"],
-        "dsp_yield": o["dsp_yield_pct"], "hcp": o["hcp_ppm"],
+        "g0f": o["g0f_pct"],
+        "g1f": o["g1f_pct"],
+        "g2f": o["g2f_pct"],
+        "man5": o["man5_pct"],
+        "afucosylated": o["afucosylated_pct"],
+        "hmw": o["hmw_pct"],
+        "dsp_yield": o["dsp_yield_pct"],
+        "hcp": o["hcp_ppm"],
     }
 
 
@@ -69,7 +76,16 @@ def range_report(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     rows = []
     for r in RANGES:
         p5, p50, p95 = np.nanpercentile(values[r.quantity].to_numpy(float), [5, 50, 95])
-        rows.append({"quantity": r.quantity, "unit": r.unit, "p5": p5, "median": p50,
-                     "p95": p95, "low": r.low, "high": r.high,
-                     "ok": bool(r.low <= p5 and p95 <= r.high)})
+        rows.append(
+            {
+                "quantity": r.quantity,
+                "unit": r.unit,
+                "p5": p5,
+                "median": p50,
+                "p95": p95,
+                "low": r.low,
+                "high": r.high,
+                "ok": bool(r.low <= p5 and p95 <= r.high),
+            }
+        )
     return pd.DataFrame(rows)

@@ -134,7 +134,9 @@ def test_all_problems_reported_at_once(small_set_dir: Path) -> None:
     with pytest.raises(ContractError) as exc:
         load_campaign(small_set_dir)
     assert {(v.file, v.column) for v in exc.value.violations} >= {
-        ("runs.csv", "scale"), ("clones.csv", "molecule")}
+        ("runs.csv", "scale"),
+        ("clones.csv", "molecule"),
+    }
     assert "2 problems" in str(exc.value)
 
 
@@ -174,7 +176,8 @@ def test_text_label_columns_allowed_in_runs_but_not_numeric_slips(small_set_dir:
     with pytest.raises(ContractError) as exc:
         load_campaign(small_set_dir)
     assert [(v.column, v.rule) for v in exc.value.violations] == [
-        ("kla_per_h", "must be a number; found text")]
+        ("kla_per_h", "must be a number; found text")
+    ]
 
 
 def test_not_a_folder(tmp_path: Path) -> None:

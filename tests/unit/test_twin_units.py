@@ -1,0 +1,74 @@
+"""Unit checks of the twin's building blocks on tiny inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulator.campaign import SimulationConfig
+from simulator.design import PLATFORM, design_set
+from simulator.glyco import enzyme_activity, glycoform_shares, golgi_ph
+from simulator.inputs import with_value
+from simulator.kinetics import HARVEST_VIABILITY, simulate_culture
+
+
+def test_golgi_ph_floor_and_published_formula() -> None:
+    nh4 = np.array([0.1, 1.0, 5.0, 10.0])
+    ph = golgi_ph(nh4)
+    assert ph[0] == ph[1] == pytest.approx(6.6)  # resting pH below ~1.6 mM
+    assert ph[2] == pytest.approx(7.5 + np.log10(5.0 / 9.5))
+    assert np.all(np.diff(ph) >= 0)
+
+
+def test_galt_is_more_ammonia_sensitive_than_fuct() -> None:
+    ph = golgi_ph(np.array([8.0]))
+    assert enzyme_activity(ph, "galt") < enzyme_activity(ph, "gnti") < enzyme_activity(ph, "fuct")
+
+
+def test_glycoform_shares_sum_to_one_and_follow_the_arm_model() -> None:
+    n = 5
+    one = np.ones(n)
+    shares = glycoform_shares(
+        np.linspace(0.5, 12, n), np.linspace(10, 60, n), 0 * one, 0 * one, one, one, one
+    )
+    total = sum(shares.values())
+    np.testing.assert_allclose(total, 1.0)
+    complex_fucosylated = shares["g0f"] + shares["g1f"] + shares["g2f"]
+    p = shares["g2f"] / complex_fucosylated
+    p = np.sqrt(p)
+    np.testing.assert_allclose(shares["g1f"] / complex_fucosylated, 2 * p * (1 - p))
+
+
+def _culture(n: int = 20):
+    design = design_set(np.random.default_rng(0), 1, n, 1, 1)
+    cond = with_value(design.conditions, **PLATFORM)
+    return simulate_culture(design.biology, cond, design.batch, 14)
+
+
+def test_culture_is_physical() -> None:
+    r = _culture()
+    for arr in (r.vcd_e6_ml, r.glucose_mm, r.lactate_mm, r.ammonia_mm, r.titer_g_l):
+        assert np.nanmin(arr) >= 0
+    assert np.nanmax(r.viability_pct) <= 100
+    titer = r.titer_g_l
+    # titer never falls except by the dilution of a feed (at most the largest feed share)
+    ratio = titer[:, 2:] / np.where(titer[:, 1:-1] > 0, titer[:, 1:-1], np.nan)
+    assert np.nanmin(ratio) > 1 / 1.06
+    shares = sum(r.glycans.values())
+    np.testing.assert_allclose(shares, 1.0)
+
+
+def test_harvest_rule_stops_sampling() -> None:
+    r = _culture(60)
+    early = r.harvest_day < 14
+    for i in np.flatnonzero(early):
+        d = int(r.harvest_day[i])
+        assert r.viability_pct[i, d] < 100 * HARVEST_VIABILITY
+        assert np.all(np.isnan(r.vcd_e6_ml[i, d + 1 :]))
+
+
+def test_config_rejects_impossible_requests() -> None:
+    with pytest.raises(ValueError, match="runs_per_clone"):
+        SimulationConfig(runs_per_clone=5, conditions_per_campaign=4)
+    with pytest.raises(ValueError, match="positive integer"):
+        SimulationConfig(n_campaigns=0)
