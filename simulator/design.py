@@ -58,7 +58,7 @@ LEVELS = {
 class SetDesign:
     """Everything drawn before integration: tables of ids plus per-run inputs."""
 
-    clones: pd.DataFrame  # clone_id, campaign_id, molecule, parental_line
+    clones: pd.DataFrame  # clone_id, campaign_id, molecule (one parental line per campaign)
     runs: pd.DataFrame  # run_id, clone_id, campaign_id, condition columns
     biology: CloneBiology  # per run
     conditions: ProcessConditions  # per run
@@ -140,7 +140,6 @@ def design_set(
                     "clone_id": clone_id,
                     "campaign_id": cid,
                     "molecule": mol.name,
-                    "parental_line": f"CHO-{cid}",
                 }
             )
             others = (
