@@ -1,0 +1,269 @@
+"""Per-run features from the first days of a run: the one transformer inside the model.
+
+Input is the *long* frame of :func:`features.assemble.long_frame`: one row per sample with
+``run_id``, ``day``, sample measurements (canonical names, any other numeric column too)
+and run- and clone-level columns prefixed ``run__`` and ``clone__``. Output is one row per
+run (index ``run_id``, sorted), computed only from samples with ``day <= horizon_day``:
+
+- per measurement: values at standard culture days (interpolated in time), last value,
+  maximum, slope over the last ``slope_window_day`` days, area under the curve;
+- bioprocess features: exponential-phase specific growth rate, IVCD, qP (titer vs IVCD),
+  net specific glucose / lactate / ammonia rates, the day lactate turned to consumption,
+  viability decline, number and span of samples;
+- clone screening assays and process conditions; text columns one-hot encoded with the
+  categories seen in ``fit``.
+
+Missing inputs give NaN features, never an error and never a dropped run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from features import timeseries as ts
+from features.units import MOLAR_MASS_G_MOL
+
+RUN_PREFIX, CLONE_PREFIX = "run__", "clone__"
+ID_COLUMNS = ("run_id", "day")
+STANDARD_DAYS = (0.0, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 14.0)
+EXPONENTIAL_PHASE_END_DAY = 4.0  # growth rate is fitted on ln(VCD) up to this day
+LACTATE_SHIFT_DROP = 0.10  # lactate must fall 10% below its peak to count as consumed
+LACTATE_SHIFT_MIN_G_L = 0.1
+_MOLAR = {
+    "glucose_g_l": 1000.0 / MOLAR_MASS_G_MOL["glucose"],
+    "lactate_g_l": 1000.0 / MOLAR_MASS_G_MOL["lactate"],
+    "ammonia_mm": 1.0,
+}
+
+
+def _day_label(day: float) -> str:
+    return f"d{day:g}".replace(".", "p")
+
+
+class EarlyFeatures(TransformerMixin, BaseEstimator):
+    """Turn long culture samples into one feature row per run, up to a horizon day.
+
+    Parameters
+    ----------
+    horizon_day : float
+        Only samples with ``day <= horizon_day`` are used (default 7 of 14).
+    standard_days : sequence of float
+        Culture days at which each measurement is read off its curve.
+    slope_window_day : float
+        Width of the window, ending at the horizon, for slopes and specific rates.
+    max_gap_day : float
+        How far a curve may be extended past its last (or before its first) sample.
+    min_category_count : int
+        A text category seen in fewer runs at ``fit`` gets no column of its own.
+    """
+
+    def __init__(
+        self,
+        horizon_day: float = 7.0,
+        standard_days: Sequence[float] = STANDARD_DAYS,
+        slope_window_day: float = 3.0,
+        max_gap_day: float = 1.0,
+        min_category_count: int = 5,
+    ):
+        self.horizon_day = horizon_day
+        self.standard_days = standard_days
+        self.slope_window_day = slope_window_day
+        self.max_gap_day = max_gap_day
+        self.min_category_count = min_category_count
+
+    # -- fitting -------------------------------------------------------------------
+    def fit(self, X: pd.DataFrame, y: object = None) -> EarlyFeatures:
+        """Learn which columns are measurements, numbers and categories."""
+        _check_frame(X)
+        if self.horizon_day <= 0:
+            raise ValueError(f"horizon_day must be > 0, got {self.horizon_day}")
+        attrs = [c for c in X.columns if c.startswith((RUN_PREFIX, CLONE_PREFIX))]
+        self.measurements_ = [c for c in X.columns if c not in ID_COLUMNS and c not in attrs]
+        per_run = X.drop_duplicates("run_id").set_index("run_id")
+        self.numeric_attrs_, self.categories_ = [], {}
+        for col in attrs:
+            if pd.api.types.is_numeric_dtype(per_run[col]):
+                self.numeric_attrs_.append(col)
+            else:
+                counts = per_run[col].astype(str).where(per_run[col].notna()).value_counts()
+                keep = counts[counts >= self.min_category_count].index
+                self.categories_[col] = sorted(keep)
+        self.feature_names_out_ = np.array(self._names(), dtype=object)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def _days(self) -> list[float]:
+        return [d for d in self.standard_days if d <= self.horizon_day]
+
+    def _names(self) -> list[str]:
+        names = []
+        for m in self.measurements_:
+            names += [f"{m}__{_day_label(d)}" for d in self._days()]
+            names += [f"{m}__last", f"{m}__max", f"{m}__slope", f"{m}__auc"]
+        names += list(_bioprocess_names())
+        names += self.numeric_attrs_
+        for col, cats in self.categories_.items():
+            names += [f"{col}={c}" for c in cats]
+        return names
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        check_is_fitted(self, "feature_names_out_")
+        return self.feature_names_out_
+
+    # -- transforming --------------------------------------------------------------
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        """One row per run of ``X`` (index ``run_id``, sorted); never drops a run."""
+        check_is_fitted(self, "feature_names_out_")
+        _check_frame(X)
+        X = X.sort_values(["run_id", "day"], kind="stable")
+        run_ids = pd.Index(np.sort(X["run_id"].astype(str).unique()), name="run_id")
+        codes = run_ids.get_indexer(X["run_id"].astype(str))
+        day = X["day"].to_numpy(float)
+        early = day <= self.horizon_day + 1e-9
+        n = len(run_ids)
+        cols: dict[str, np.ndarray] = {}
+        series = {}
+        for m in self.measurements_:
+            v = (
+                pd.to_numeric(X[m], errors="coerce").to_numpy(float)
+                if m in X.columns
+                else np.full(len(X), np.nan)
+            )
+            ok = early & ~np.isnan(v)
+            series[m] = (codes[ok], day[ok], v[ok])
+            cols.update(self._measure_features(m, *series[m], n))
+        cols.update(_bioprocess(series, codes[early], day[early], n, self))
+        per_run = X.drop_duplicates("run_id").set_index(
+            X["run_id"].astype(str).drop_duplicates().to_numpy()
+        )
+        per_run = per_run.reindex(run_ids)
+        for col in self.numeric_attrs_:
+            cols[col] = (
+                pd.to_numeric(per_run[col], errors="coerce").to_numpy(float)
+                if col in per_run.columns
+                else np.full(n, np.nan)
+            )
+        for col, cats in self.categories_.items():
+            values = per_run[col].astype(str) if col in per_run.columns else None
+            for c in cats:
+                cols[f"{col}={c}"] = (
+                    np.full(n, np.nan) if values is None else (values == c).to_numpy(float)
+                )
+        out = pd.DataFrame(cols, index=run_ids)
+        return out.reindex(columns=self.feature_names_out_)
+
+    def _measure_features(self, m, run, t, v, n) -> dict[str, np.ndarray]:
+        out = {
+            f"{m}__{_day_label(d)}": ts.value_at(run, t, v, n, d, self.max_gap_day)
+            for d in self._days()
+        }
+        last = ts.last_index(run, n)
+        out[f"{m}__last"] = np.where(
+            last >= 0, v[np.maximum(last, 0)] if v.size else np.nan, np.nan
+        )
+        out[f"{m}__max"] = ts.run_max(run, v, n)
+        win = t >= self.horizon_day - self.slope_window_day
+        out[f"{m}__slope"] = ts.regression_slope(run[win], t[win], v[win], n)
+        out[f"{m}__auc"] = ts.integral(run, t, v, n, 0.0, float(self.horizon_day), self.max_gap_day)
+        return out
+
+
+def _check_frame(X: object) -> None:
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(f"EarlyFeatures takes a pandas DataFrame of samples, got {type(X)}")
+    missing = [c for c in ID_COLUMNS if c not in X.columns]
+    if missing:
+        raise ValueError(f"the sample frame needs columns {list(ID_COLUMNS)}; missing {missing}")
+
+
+def _bioprocess_names() -> tuple[str, ...]:
+    return (
+        "mu_exp_per_day",
+        "ivcd_e6_cell_day_ml",
+        "qp_pg_cell_day",
+        "q_glucose_pmol_cell_day",
+        "q_lactate_pmol_cell_day",
+        "q_ammonia_pmol_cell_day",
+        "lactate_shift_day",
+        "lactate_shifted",
+        "viability_drop_pct",
+        "n_samples",
+        "last_sample_day",
+    )
+
+
+def _bioprocess(series, run_all, day_all, n, p: EarlyFeatures) -> dict[str, np.ndarray]:
+    """Features a bioprocess scientist computes by hand, vectorised over runs."""
+    nan = np.full(n, np.nan)
+    horizon = float(p.horizon_day)
+    out = {k: nan.copy() for k in _bioprocess_names()}
+    out["n_samples"] = np.bincount(run_all, minlength=n).astype(float)
+    last = ts.last_index(run_all, n)
+    out["last_sample_day"] = np.where(
+        last >= 0, day_all[np.maximum(last, 0)] if day_all.size else np.nan, np.nan
+    )
+    if "vcd_e6_ml" in series:
+        r, t, v = series["vcd_e6_ml"]
+        pos = v > 0
+        expo = pos & (t <= EXPONENTIAL_PHASE_END_DAY)
+        out["mu_exp_per_day"] = ts.regression_slope(r[expo], t[expo], np.log(v[expo]), n)
+        out["ivcd_e6_cell_day_ml"] = ts.integral(
+            r, t, v, n, 0.0, horizon, p.max_gap_day, log_mean=True
+        )
+        cum = ts.cumulative_integral(r[pos], t[pos], v[pos], log_mean=True)
+        ivcd_run, ivcd_t, ivcd = r[pos], t[pos], cum
+        if "titer_g_l" in series:
+            out["qp_pg_cell_day"] = 1e3 * _slope_vs_ivcd(
+                series["titer_g_l"], ivcd_run, ivcd_t, ivcd, n, -np.inf
+            )
+        window_start = horizon - p.slope_window_day
+        for col, name in (
+            ("glucose_g_l", "glucose"),
+            ("lactate_g_l", "lactate"),
+            ("ammonia_mm", "ammonia"),
+        ):
+            if col in series:
+                r2, t2, v2 = series[col]
+                rate = _slope_vs_ivcd(
+                    (r2, t2, v2 * _MOLAR[col]), ivcd_run, ivcd_t, ivcd, n, window_start
+                )
+                out[f"q_{name}_pmol_cell_day"] = rate
+    if "lactate_g_l" in series:
+        out["lactate_shift_day"], out["lactate_shifted"] = _lactate_shift(*series["lactate_g_l"], n)
+    if "viability_pct" in series:
+        r, t, v = series["viability_pct"]
+        li = ts.last_index(r, n)
+        last_v = np.where(li >= 0, v[np.maximum(li, 0)] if v.size else np.nan, np.nan)
+        out["viability_drop_pct"] = ts.run_max(r, v, n) - last_v
+    return out
+
+
+def _slope_vs_ivcd(s, ivcd_run, ivcd_t, ivcd, n, start_day) -> np.ndarray:
+    """d(concentration)/d(IVCD) per run: a cell-specific rate (net of feeds)."""
+    r, t, v = s
+    keep = t >= start_day
+    r, t, v = r[keep], t[keep], v[keep]
+    x = ts.interp_points(ivcd_run, ivcd_t, ivcd, r, t)  # IVCD at this measurement's times
+    ok = ~np.isnan(x)
+    return ts.regression_slope(r[ok], x[ok], v[ok], n)
+
+
+def _lactate_shift(run, t, v, n) -> tuple[np.ndarray, np.ndarray]:
+    """Day of the lactate peak if lactate has clearly fallen since (else NaN), and 0/1."""
+    peak = ts.run_max(run, v, n)
+    if run.size == 0:
+        return np.full(n, np.nan), np.full(n, np.nan)
+    at_peak = v >= peak[run]
+    peak_day = np.full(n, np.inf)
+    np.minimum.at(peak_day, run[at_peak], t[at_peak])
+    li = ts.last_index(run, n)
+    last_v = np.where(li >= 0, v[np.maximum(li, 0)], np.nan)
+    drop = peak - last_v
+    shifted = (drop >= LACTATE_SHIFT_DROP * peak) & (drop >= LACTATE_SHIFT_MIN_G_L)
+    has = li >= 0
+    return (np.where(shifted & has, peak_day, np.nan), np.where(has, shifted.astype(float), np.nan))
