@@ -35,6 +35,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_simulate.py --out bench/results/simulate.json
+	$(PY) bench/bench_features.py --out bench/results/features.json
 
 # Regenerate the committed sample set (tests check it is exactly reproducible).
 sample: $(STAMP)

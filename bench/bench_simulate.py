@@ -19,8 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from simulator.design import design_set
 from simulator.inputs import take

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from clonescout_cli.report import print_set_summary
-from features.loader import ContractError, load_campaign
+from features.assemble import feature_table, featurize
+from features.loader import CampaignData, ContractError, load_campaign
+from features.mapping import MappingError, import_mapped, load_mapping
 from features.spec import SpecError, load_spec
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 
@@ -28,6 +30,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of days, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
     return value
 
 
@@ -118,9 +130,57 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    data = load_campaign(args.data, require_outcomes=args.require_outcomes)
+    data, rejected = load_data(args.data, args.mapping, args.require_outcomes)
     counts = ", ".join(f"{len(df)} {name}" for name, df in data.tables().items())
-    print(f"{args.data}: follows the data contract ({counts})")
+    note = f"; {rejected} source rows rejected at import" if rejected else ""
+    print(f"{args.data}: follows the data contract ({counts}{note})")
+    return 0
+
+
+def load_data(
+    data: Path, mapping: Path | None, require_outcomes: bool = False
+) -> tuple[CampaignData, int]:
+    """A campaign folder, or a foreign file/folder through an import mapping.
+
+    Returns the data and the number of source rows rejected at import (reported).
+    """
+    if mapping is None:
+        return load_campaign(data, require_outcomes=require_outcomes), 0
+    result = import_mapped(data, load_mapping(mapping))
+    if len(result.rejects):
+        print(
+            f"import: {len(result.rejects)} of {result.rows_in} source rows rejected:",
+            file=sys.stderr,
+        )
+        for r in result.rejects.head(10).itertuples():
+            print(f"  {r.file} line {r.line}: {r.reason}", file=sys.stderr)
+    return result.data, len(result.rejects)
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    data, _ = load_data(args.data, args.mapping)
+    result = featurize(data, args.horizon_day)
+    table = feature_table(result, data.outcomes)
+    out: Path = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    table.to_parquet(tmp, index=False)
+    tmp.replace(out)
+    rejects_path = out.with_name(out.stem + ".rejects.csv")
+    if len(result.rejects):
+        result.rejects.to_csv(rejects_path, index=False)
+    else:
+        rejects_path.unlink(missing_ok=True)
+    n_feat = len(result.features.columns)
+    print(
+        f"{result.n_runs_in} runs in: {len(result.features)} featurised "
+        f"({n_feat} features at horizon day {args.horizon_day:g}), "
+        f"{len(result.rejects)} rejected -> {out}"
+    )
+    if len(result.rejects):
+        print(f"rejected runs and reasons: {rejects_path}")
+        for reason, n in result.rejects["reason"].value_counts().items():
+            print(f"  {n} x {reason}")
     return 0
 
 
@@ -147,8 +207,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulation_args(p)
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser("features", help="early-horizon feature table of a campaign set")
+    p.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="campaign folder (or a foreign file/folder with --mapping)",
+    )
+    p.add_argument("--mapping", type=Path, help="import mapping YAML for foreign layouts")
+    p.add_argument(
+        "--horizon-day",
+        type=_positive_float,
+        default=7.0,
+        help="use samples up to this culture day (default 7)",
+    )
+    p.add_argument("--out", type=Path, required=True, help="feature table (Parquet)")
+    p.set_defaults(func=cmd_features)
+
     p = sub.add_parser("validate", help="check a campaign folder against the data contract")
     p.add_argument("--data", type=Path, required=True, help="campaign folder")
+    p.add_argument("--mapping", type=Path, help="import mapping YAML for foreign layouts")
     p.add_argument(
         "--require-outcomes",
         action="store_true",
@@ -162,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ContractError, SpecError, ValueError) as exc:
+    except (ContractError, SpecError, MappingError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -70,7 +70,7 @@ def featurize(
     for run_id in early.index[early.fillna(0) == 0]:
         reasons.append((run_id, f"no samples at or before horizon day {tr.horizon_day:g}"))
     rejects = pd.DataFrame(reasons, columns=["run_id", "reason"])
-    keep = feats.drop(index=rejects["run_id"], errors="ignore")
+    keep = feats.drop(index=rejects["run_id"].tolist(), errors="ignore")
     ids = index.set_index("run_id").loc[keep.index].reset_index()
     return FeatureResult(keep, ids, rejects, tr)
 

@@ -60,6 +60,9 @@ class EarlyFeatures(TransformerMixin, BaseEstimator):
         How far a curve may be extended past its last (or before its first) sample.
     min_category_count : int
         A text category seen in fewer runs at ``fit`` gets no column of its own.
+    max_categories : int
+        At most this many (most frequent) categories per text column get a column, so an
+        id-like label cannot blow the feature table up.
     """
 
     def __init__(
@@ -69,12 +72,14 @@ class EarlyFeatures(TransformerMixin, BaseEstimator):
         slope_window_day: float = 3.0,
         max_gap_day: float = 1.0,
         min_category_count: int = 5,
+        max_categories: int = 20,
     ):
         self.horizon_day = horizon_day
         self.standard_days = standard_days
         self.slope_window_day = slope_window_day
         self.max_gap_day = max_gap_day
         self.min_category_count = min_category_count
+        self.max_categories = max_categories
 
     # -- fitting -------------------------------------------------------------------
     def fit(self, X: pd.DataFrame, y: object = None) -> EarlyFeatures:
@@ -91,8 +96,9 @@ class EarlyFeatures(TransformerMixin, BaseEstimator):
                 self.numeric_attrs_.append(col)
             else:
                 counts = per_run[col].astype(str).where(per_run[col].notna()).value_counts()
-                keep = counts[counts >= self.min_category_count].index
-                self.categories_[col] = sorted(keep)
+                counts = counts[counts >= self.min_category_count].sort_index()
+                counts = counts.sort_values(ascending=False, kind="stable")
+                self.categories_[col] = sorted(counts.index[: self.max_categories])
         self.feature_names_out_ = np.array(self._names(), dtype=object)
         self.n_features_in_ = X.shape[1]
         return self
@@ -158,8 +164,9 @@ class EarlyFeatures(TransformerMixin, BaseEstimator):
         return out.reindex(columns=self.feature_names_out_)
 
     def _measure_features(self, m, run, t, v, n) -> dict[str, np.ndarray]:
+        slopes = ts.knot_slopes(run, t, v)
         out = {
-            f"{m}__{_day_label(d)}": ts.value_at(run, t, v, n, d, self.max_gap_day)
+            f"{m}__{_day_label(d)}": ts.value_at(run, t, v, n, d, self.max_gap_day, slopes)
             for d in self._days()
         }
         last = ts.last_index(run, n)
@@ -234,7 +241,8 @@ def _bioprocess(series, run_all, day_all, n, p: EarlyFeatures) -> dict[str, np.n
                 )
                 out[f"q_{name}_pmol_cell_day"] = rate
     if "lactate_g_l" in series:
-        out["lactate_shift_day"], out["lactate_shifted"] = _lactate_shift(*series["lactate_g_l"], n)
+        r, t, v = series["lactate_g_l"]
+        out["lactate_shift_day"], out["lactate_shifted"] = _lactate_shift(r, t, v, n)
     if "viability_pct" in series:
         r, t, v = series["viability_pct"]
         li = ts.last_index(r, n)

@@ -66,8 +66,8 @@ def load_campaign(folder: str | Path, require_outcomes: bool = False) -> Campaig
     """Read and validate a campaign folder; raise :class:`ContractError` on any problem."""
     folder = Path(folder)
     if not folder.is_dir():
-        problem = Violation(str(folder), None, "is not a folder of campaign tables")
-        raise ContractError(folder, [problem])
+        not_folder = Violation(str(folder), None, "is not a folder of campaign tables")
+        raise ContractError(folder, [not_folder])
     violations: list[Violation] = []
     paths: dict[str, Path] = {}
     raw: dict[str, pd.DataFrame] = {}

@@ -44,7 +44,13 @@ def first_index(run: np.ndarray, n_runs: int) -> np.ndarray:
 
 
 def value_at(
-    run: np.ndarray, t: np.ndarray, v: np.ndarray, n_runs: int, day: float, max_gap_day: float
+    run: np.ndarray,
+    t: np.ndarray,
+    v: np.ndarray,
+    n_runs: int,
+    day: float,
+    max_gap_day: float,
+    slopes: np.ndarray | None = None,
 ) -> np.ndarray:
     """Value of each run's curve at ``day``.
 
@@ -53,7 +59,8 @@ def value_at(
     weekend gap. Past the last sample the
     last segment is extended (the last value if there is only one sample), but only over
     ``max_gap_day``; before the first sample the first value is used over the same gap.
-    Further out the value is unknown (NaN).
+    Further out the value is unknown (NaN). ``slopes`` (from :func:`knot_slopes`) may be
+    passed to save recomputing them for several days of the same curve.
     """
     out = np.full(n_runs, np.nan)
     if run.size == 0:
@@ -68,7 +75,7 @@ def value_at(
     li, ri = np.clip(left, 0, n - 1), np.clip(right, 0, n - 1)
 
     both = has_left & has_right
-    d = knot_slopes(run, t, v)
+    d = knot_slopes(run, t, v) if slopes is None else slopes
     out[both] = _hermite(t[li], v[li], d[li], t[ri], v[ri], d[ri], np.full(n_runs, day))[both]
 
     tail = has_left & ~has_right & (day - t[li] <= max_gap_day)

@@ -148,7 +148,8 @@ def simulate_set(config: SimulationConfig) -> dict[str, pd.DataFrame]:
     assays = {name: v[design.campaign_index] for name, v in per_campaign.items()}
 
     run_ids = design.runs["run_id"].to_numpy()
-    runs = design.runs.drop(columns=["campaign_id"])
+    # the DOE label is campaign-specific bookkeeping: a model would only memorise it
+    runs = design.runs.drop(columns=["campaign_id", "condition"])
     runs.insert(2, "scale", SCALE)
     samples = sample_table(
         streams[2], run_ids, culture, design.conditions.ph_setpoint, assays["titer_assay_bias"]

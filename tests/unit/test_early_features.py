@@ -130,6 +130,14 @@ def test_unseen_category_is_all_zero_and_rare_ones_get_no_column() -> None:
     assert tr.transform(new)["run__medium=A"].iloc[0] == 0.0
 
 
+def test_id_like_text_column_is_capped() -> None:
+    frames = [
+        _exp_run(np.arange(0.0, 3.0), f"R{i}").assign(run__vessel=f"V{i % 30}") for i in range(300)
+    ]
+    tr = EarlyFeatures(min_category_count=5, max_categories=20).fit(pd.concat(frames))
+    assert sum(n.startswith("run__vessel=") for n in tr.get_feature_names_out()) == 20
+
+
 def test_frame_without_ids_is_explained() -> None:
     with pytest.raises(ValueError, match="needs columns"):
         EarlyFeatures().fit(pd.DataFrame({"vcd_e6_ml": [1.0]}))

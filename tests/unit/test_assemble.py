@@ -1,0 +1,98 @@
+"""Every run is accounted for: featurised, or rejected with a reason."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clonescout_cli.main import main
+from features.assemble import featurize, long_frame, training_set
+from features.loader import load_campaign
+from features.mapping import import_mapped, load_mapping
+from tests.conftest import REPO
+from tests.unit.test_mapping import MAPPING, PEER, needs_peer
+
+
+def test_sample_set_featurises_with_zero_rejects() -> None:
+    data = load_campaign(REPO / "data" / "sample")
+    result = featurize(data, 7.0)
+    assert len(result.rejects) == 0
+    assert len(result.features) == len(data.runs) == result.n_runs_in
+    assert result.features.index.is_unique
+    assert list(result.ids["run_id"]) == list(result.features.index)
+
+
+@needs_peer
+def test_peer_data_featurises_with_zero_rejects() -> None:
+    data = import_mapped(PEER / "owu.csv", load_mapping(MAPPING)).data
+    result = featurize(data, 5.0)
+    assert len(result.rejects) == 0 and len(result.features) == 77
+    assert result.features["qp_pg_cell_day"].notna().all()
+
+
+def test_runs_without_usable_samples_are_rejected_with_reasons(small_set_dir: Path) -> None:
+    data = load_campaign(small_set_dir)
+    runs = data.runs["run_id"].tolist()
+    s = data.samples
+    s = s[s["run_id"] != runs[0]]  # a run with no samples at all
+    late = s["run_id"] == runs[1]
+    s = s[~late | (s["day"] > 7)]  # a run sampled only after the horizon
+    data = replace(data, samples=s.reset_index(drop=True))
+    result = featurize(data, 7.0)
+    assert result.n_runs_in == len(runs)
+    assert len(result.features) == len(runs) - 2
+    reasons = dict(zip(result.rejects["run_id"], result.rejects["reason"], strict=True))
+    assert reasons == {
+        runs[0]: "no samples for this run",
+        runs[1]: "no samples at or before horizon day 7",
+    }
+
+
+def test_long_frame_prefixes_run_and_clone_columns(small_set_dir: Path) -> None:
+    frame = long_frame(load_campaign(small_set_dir))
+    assert {"run__feed_pct", "run__scale", "clone__lc_hc_ratio", "clone__molecule"} <= set(frame)
+    assert "clone__campaign_id" not in frame  # the CV group must never become a feature
+
+
+def test_training_set_aligns_targets_and_groups(small_set_dir: Path) -> None:
+    data = load_campaign(small_set_dir, require_outcomes=True)
+    ts = training_set(data, ["dsp_yield_pct", "g0f_pct"], 7.0)
+    assert list(ts.X.index) == list(ts.y.index) == list(ts.groups.index)
+    expected = data.outcomes.set_index("run_id").loc[ts.X.index, "g0f_pct"]
+    pd.testing.assert_series_equal(ts.y["g0f_pct"], expected)
+    assert ts.groups.nunique() == 2
+    with pytest.raises(ValueError, match="unknown target"):
+        training_set(data, ["titre"], 7.0)
+
+
+def test_features_cli_writes_table_and_counts(tmp_path: Path, small_set_dir: Path, capsys) -> None:
+    out = tmp_path / "f.parquet"
+    assert (
+        main(["features", "--data", str(small_set_dir), "--horizon-day", "5", "--out", str(out)])
+        == 0
+    )
+    table = pd.read_parquet(out)
+    assert len(table) == 16 and "outcome__dsp_yield_pct" in table
+    assert not any(c.endswith("__d7") for c in table.columns)  # horizon 5 only
+    assert "16 runs in: 16 featurised" in capsys.readouterr().out
+    assert np.isfinite(table["ivcd_e6_cell_day_ml"]).all()
+
+
+def test_features_cli_rejects_bad_horizon(tmp_path: Path, small_set_dir: Path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "features",
+                "--data",
+                str(small_set_dir),
+                "--horizon-day",
+                "-1",
+                "--out",
+                str(tmp_path / "f.parquet"),
+            ]
+        )
+    assert "expected a number > 0" in capsys.readouterr().err
