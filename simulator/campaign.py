@@ -19,7 +19,7 @@ import pandas as pd
 
 from simulator import downstream
 from simulator.design import SetDesign, design_set
-from simulator.inputs import BatchEffects, CloneBiology, ProcessConditions, take
+from simulator.inputs import BatchEffects, CloneBiology, ProcessConditions, take, with_value
 from simulator.kinetics import CultureResult, simulate_culture
 from simulator.measure import outcome_table, sample_table
 
@@ -58,23 +58,49 @@ def _last(a: np.ndarray) -> np.ndarray:
     return a[np.arange(a.shape[0]), idx]
 
 
+# Small-scale screen (deep-well / shake-flask fed-batch): no shift, no supplements.
+SCREEN_CONDITIONS = {
+    "seed_density_e6_ml": 0.5,
+    "temp_shift_day": np.nan,
+    "temp_after_shift_c": 36.5,
+    "ph_setpoint": 7.0,
+    "feed_pct": 3.0,
+    "mn_um": 0.0,
+    "galactose_mm": 0.0,
+}
+P_SCREEN_ASSAY_MISSING = 0.03
+
+
 def _clone_table(rng: np.random.Generator, design: SetDesign) -> pd.DataFrame:
-    """Pre-bioreactor screening assays of each clone (noisy views of its biology)."""
+    """Pre-bioreactor screening assays of each clone.
+
+    The screen is the same clone run through the twin under small-scale conditions, read
+    with the noisier high-throughput assays a CLD lab uses at that stage (glycans by a
+    HT method: ±1.5 points; HMW by HT-SEC: ±0.4 points; titer ±10%).
+    """
     first = pd.Series(np.arange(len(design.clone_index))).groupby(design.clone_index).first()
-    bio = take(design.biology, first.to_numpy())
+    idx = first.to_numpy()
+    bio = take(design.biology, idx)
     m = bio.n
-    df = design.clones.copy()
-    df["ss_titer_g_l"] = (
-        1.2
-        * bio.qp_base_pg_cell_day
-        / 30.0
-        * np.sqrt(bio.x_max_e6_ml / 45.0)
-        * np.exp(rng.normal(0, 0.2, m))
+    screen = run_twin(
+        bio,
+        with_value(take(design.conditions, idx), **SCREEN_CONDITIONS),
+        take(design.batch, idx),
+        design.hmw_base_pct[idx],
     )
+    o = screen.outcomes
+    df = design.clones.copy()
+    df["ss_titer_g_l"] = 0.6 * o["final_titer_g_l"] * np.exp(rng.normal(0, 0.10, m))
     df["doubling_time_h"] = np.log(2) / (0.85 * bio.mu_max_per_h) * np.exp(rng.normal(0, 0.05, m))
     df["stability_pct"] = np.clip(100 * bio.stability_frac + rng.normal(0, 3.0, m), 0, 100)
     df["lc_hc_ratio"] = 2.0 * np.exp(-bio.chain_imbalance + rng.normal(0, 0.08, m))
-    return df.round({"ss_titer_g_l": 3, "doubling_time_h": 2, "stability_pct": 1, "lc_hc_ratio": 3})
+    df["ss_hmw_pct"] = np.maximum(o["hmw_pct"] + rng.normal(0, 0.4, m), 0.1)
+    for col in ("g0f_pct", "man5_pct", "afucosylated_pct"):
+        df[f"ss_{col}"] = np.maximum(o[col] + rng.normal(0, 1.5, m), 0.0)
+    assays = [c for c in df.columns if c.startswith("ss_") or c in ("doubling_time_h",)]
+    for col in assays:  # a failed plate or a missed sample
+        df.loc[rng.random(m) < P_SCREEN_ASSAY_MISSING, col] = np.nan
+    return df.round({c: 2 for c in assays} | {"stability_pct": 1, "lc_hc_ratio": 3})
 
 
 @dataclass(frozen=True)
