@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from clonescout_cli.modelcmds import DEFAULT_MODEL_URI, cmd_promote, cmd_score, cmd_train
 from clonescout_cli.report import print_set_summary
 from features.assemble import feature_table, featurize
 from features.loader import CampaignData, ContractError, load_campaign
@@ -223,6 +224,66 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, required=True, help="feature table (Parquet)")
     p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("train", help="tune, evaluate (grouped CV) and log the model bundle")
+    p.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="campaign folder (or a foreign file/folder with --mapping)",
+    )
+    p.add_argument("--mapping", type=Path, help="import mapping YAML for foreign layouts")
+    p.add_argument(
+        "--target",
+        action="append",
+        help="outcome column to model (repeat for several; default: "
+        "dsp_yield_pct and the spec's glycan attributes)",
+    )
+    p.add_argument(
+        "--horizon-day",
+        type=_positive_float,
+        default=7.0,
+        help="use samples up to this culture day (default 7)",
+    )
+    p.add_argument(
+        "--trials",
+        type=_positive_int,
+        default=15,
+        help="Optuna trials per model family (default 15)",
+    )
+    p.add_argument("--folds", type=_positive_int, default=5, help="grouped CV folds (default 5)")
+    p.add_argument("--seed", type=int, default=7, help="seed of sampler and trees")
+    p.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help="product spec YAML")
+    p.add_argument(
+        "--no-curve",
+        action="store_true",
+        help="skip the metrics-vs-horizon curve (3, 5, 7, 10, 14 days)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print only the CV metrics as one JSON object on stdout"
+    )
+    p.set_defaults(func=lambda a: cmd_train(a, load_data(a.data, a.mapping, True)[0]))
+
+    p = sub.add_parser("promote", help="move @champion to the newest version if it is better")
+    p.add_argument("--model", default="clonescout", help="registered model name")
+    p.add_argument("--version", help="candidate version (default: the newest)")
+    p.set_defaults(func=cmd_promote)
+
+    p = sub.add_parser("score", help="score a campaign set with a pinned model")
+    p.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="campaign folder (or a foreign file/folder with --mapping)",
+    )
+    p.add_argument("--mapping", type=Path, help="import mapping YAML for foreign layouts")
+    p.add_argument(
+        "--model",
+        default=DEFAULT_MODEL_URI,
+        help=f"model URI (default {DEFAULT_MODEL_URI}, resolved to a version)",
+    )
+    p.add_argument("--out", type=Path, required=True, help="scores file (.csv or .parquet)")
+    p.set_defaults(func=lambda a: cmd_score(a, load_data(a.data, a.mapping)[0]))
 
     p = sub.add_parser("validate", help="check a campaign folder against the data contract")
     p.add_argument("--data", type=Path, required=True, help="campaign folder")

@@ -121,6 +121,35 @@ class EarlyFeatures(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "feature_names_out_")
         return self.feature_names_out_
 
+    # -- persistence (JSON, no pickle) ---------------------------------------------
+    def to_dict(self) -> dict:
+        """Parameters and fitted state as plain JSON-able values."""
+        check_is_fitted(self, "feature_names_out_")
+        return {
+            "params": {
+                k: (list(v) if isinstance(v, tuple | list) else v)
+                for k, v in self.get_params().items()
+            },
+            "measurements_": list(self.measurements_),
+            "numeric_attrs_": list(self.numeric_attrs_),
+            "categories_": {k: list(v) for k, v in self.categories_.items()},
+            "feature_names_out_": [str(x) for x in self.feature_names_out_],
+            "n_features_in_": int(self.n_features_in_),
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict) -> EarlyFeatures:
+        """Rebuild a fitted transformer saved by :meth:`to_dict`."""
+        params = dict(state["params"])
+        params["standard_days"] = tuple(params["standard_days"])
+        tr = cls(**params)
+        tr.measurements_ = list(state["measurements_"])
+        tr.numeric_attrs_ = list(state["numeric_attrs_"])
+        tr.categories_ = {k: list(v) for k, v in state["categories_"].items()}
+        tr.feature_names_out_ = np.array(state["feature_names_out_"], dtype=object)
+        tr.n_features_in_ = state["n_features_in_"]
+        return tr
+
     # -- transforming --------------------------------------------------------------
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """One row per run of ``X`` (index ``run_id``, sorted); never drops a run."""

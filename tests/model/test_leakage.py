@@ -1,0 +1,57 @@
+"""Shuffling the outcome within campaigns must destroy the grouped-CV score.
+
+If a split leaked campaign information (or a feature carried the campaign's identity),
+campaign means would survive the shuffle and the model would still "predict" them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from features.assemble import training_set
+from features.loader import load_campaign
+from features.spec import load_spec
+from simulator.campaign import SimulationConfig, simulate_set, write_set
+from tests.conftest import REPO
+from training.cv import make_folds
+from training.experiment import evaluate
+
+
+@pytest.fixture(scope="module")
+def ts(tmp_path_factory):
+    root = tmp_path_factory.mktemp("leak")
+    cfg = SimulationConfig(n_campaigns=8, clones_per_campaign=24, seed=8)
+    write_set(simulate_set(cfg), root, cfg, "parquet")
+    return training_set(
+        load_campaign(root, require_outcomes=True), ["dsp_yield_pct", "g0f_pct"], 7.0
+    )
+
+
+def _r2(ts, y) -> dict[str, float]:
+    shuffled = ts.__class__(ts.X, y, ts.groups, ts.ids, ts.rejects)
+    folds = make_folds(ts.groups, 4)
+    params = {t: {"n_estimators": 150, "max_depth": 3} for t in y.columns}
+    ev = evaluate(
+        shuffled,
+        params,
+        folds,
+        load_spec(REPO / "data" / "spec.yaml"),
+        0,
+        7.0,
+        with_baselines=False,
+    )
+    return {t: b["model"]["r2"] for t, b in ev.metrics["targets"].items()}
+
+
+def test_within_campaign_shuffle_destroys_cv_score(ts) -> None:
+    real = _r2(ts, ts.y)
+    rng = np.random.default_rng(0)
+    y = ts.y.copy()
+    for g in ts.groups.unique():
+        idx = np.flatnonzero((ts.groups == g).to_numpy())
+        y.iloc[idx] = y.iloc[rng.permutation(idx)].to_numpy()
+    shuffled = _r2(ts, y)
+    for t in real:
+        assert real[t] > 0.5, real
+        assert shuffled[t] < 0.15, shuffled  # only between-campaign means could survive

@@ -1,0 +1,90 @@
+"""MLflow logging helpers: flattened metrics and the one pyfunc bundle."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.types import ColSpec, Schema, TensorSpec
+
+from features.assemble import long_frame
+from features.loader import CampaignData
+from models.bundle import Bundle
+from training.provenance import library_versions
+
+REPO = Path(__file__).resolve().parents[1]
+CODE_PATHS = [str(REPO / "features"), str(REPO / "models")]
+ENTRY = str(REPO / "models" / "pyfunc_entry.py")  # models from code: no pickle
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, float]:
+    out = {}
+    for k, v in tree.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        elif isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+            out[key] = float(v)
+    return out
+
+
+def log_metrics_tree(metrics: dict) -> None:
+    mlflow.log_metrics(flatten({k: v for k, v in metrics.items() if k != "mlflow_run_id"}))
+
+
+def _type(series: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(series):
+        return "boolean"
+    if pd.api.types.is_numeric_dtype(series):
+        return "double"
+    return "string"
+
+
+def input_schema(example: pd.DataFrame) -> Schema:
+    """``run_id`` and ``day`` required; every measurement and attribute optional."""
+    cols: list[ColSpec | TensorSpec] = [ColSpec("string", "run_id"), ColSpec("double", "day")]
+    cols += [
+        ColSpec(_type(example[c]), c, required=False)
+        for c in example.columns
+        if c not in ("run_id", "day")
+    ]
+    return Schema(cols)
+
+
+def log_bundle(bundle: Bundle, folder: Path, data: CampaignData, model_name: str | None):
+    """Save the bundle, log it as a pyfunc with signature and example, register it."""
+    bundle.save(folder)
+    frame = long_frame(data)
+    first_runs = frame["run_id"].drop_duplicates().iloc[:2]
+    example = frame[frame["run_id"].isin(first_runs)].reset_index(drop=True)
+    numeric = example.select_dtypes("number").columns
+    example[numeric] = example[numeric].astype(float)
+    output = bundle.score(example)
+    signature = ModelSignature(
+        inputs=input_schema(example), outputs=infer_signature(example, output).outputs
+    )
+    versions = library_versions()
+    reqs = [
+        f"{lib}=={versions[lib]}"
+        for lib in ("numpy", "pandas", "scikit-learn", "xgboost", "pyyaml", "scipy", "mlflow")
+    ]
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=ENTRY,
+        artifacts={"bundle": str(folder)},
+        signature=signature,
+        input_example=example,
+        pip_requirements=reqs,
+        code_paths=CODE_PATHS,
+        registered_model_name=model_name,
+    )
+    version = None
+    if model_name:
+        version = str(info.registered_model_version)
+        client = mlflow.MlflowClient()
+        for key in ("training_data_hash", "code_commit", "horizon_day", "model_id"):
+            client.set_model_version_tag(model_name, version, key, str(bundle.manifest[key]))
+    return info, version
