@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.numeric import column_medians
+
 INSIDE, BORDERLINE, OUTSIDE = "inside", "borderline", "outside"
 VARIANCE_TO_EXPLAIN = 0.90
 MAX_COMPONENTS = 20
@@ -39,8 +41,7 @@ class ApplicabilityDomain:
     def fit(cls, X: np.ndarray) -> ApplicabilityDomain:
         X = np.asarray(X, dtype=float)
         n, p = X.shape
-        median = np.nanmedian(X, axis=0)
-        median = np.where(np.isnan(median), 0.0, median)
+        median = column_medians(X)
         Z = np.where(np.isnan(X), median, X)
         mean, scale = Z.mean(axis=0), Z.std(axis=0)
         scale = np.where(scale > 1e-12, scale, 1.0)

@@ -20,6 +20,8 @@ import numpy as np
 import xgboost as xgb
 from sklearn.cross_decomposition import PLSRegression
 
+from models.numeric import column_medians
+
 DEFAULT_PARAMS = {
     "n_estimators": 300,
     "learning_rate": 0.05,
@@ -47,8 +49,7 @@ class LinearTrend:
 
     @classmethod
     def fit(cls, X: np.ndarray, y: np.ndarray, n_components: int) -> LinearTrend:
-        median = np.nanmedian(X, axis=0)
-        median = np.where(np.isnan(median), 0.0, median)
+        median = column_medians(X)
         Z = np.where(np.isnan(X), median, X)
         mean, scale = Z.mean(axis=0), Z.std(axis=0)
         scale = np.where(scale > 1e-12, scale, 1.0)

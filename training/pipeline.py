@@ -19,6 +19,7 @@ from models.applicability import ApplicabilityDomain
 from models.bundle import Bundle
 from models.conformal import conformal_halfwidth
 from models.estimators import fit_model
+from models.numeric import column_medians
 from training import plots
 from training.cv import make_folds
 from training.evaluate import reliability_table
@@ -165,7 +166,7 @@ def naive_baseline(ts: TrainingSet, horizon_day: float) -> dict:
             "feature": col,
             "slope": float(slope),
             "intercept": float(intercept),
-            "fill": float(np.nanmedian(x)),
+            "fill": float(column_medians(x[:, None])[0]),
         }
     return out
 
