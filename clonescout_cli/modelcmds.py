@@ -16,7 +16,7 @@ import pandas as pd
 from features.assemble import long_frame, run_index
 from features.loader import CampaignData
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+DEFAULT_STORE = "mlflow.db"  # MLflow's embedded default: sqlite:///mlflow.db + ./mlruns
 DEFAULT_MODEL_URI = "models:/clonescout@champion"
 
 
@@ -25,7 +25,8 @@ def setup_mlflow(experiment: str | None) -> None:
     import mlflow
 
     if not os.environ.get("MLFLOW_TRACKING_URI"):
-        mlflow.set_tracking_uri(DEFAULT_TRACKING_URI)
+        # absolute, so that the store is the one in the folder the command runs in
+        mlflow.set_tracking_uri(f"sqlite:///{Path.cwd() / DEFAULT_STORE}")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     # inside `mlflow run` the experiment is chosen by --experiment-name; setting it errors
@@ -122,14 +123,21 @@ def cmd_promote(args: argparse.Namespace) -> int:
 def resolve_model(uri: str):
     """Load a pinned model: an alias is resolved to its version once, at start."""
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     version = None
-    if uri.startswith("models:/") and "@" in uri:
-        name, alias = uri[len("models:/") :].split("@", 1)
-        mv = mlflow.MlflowClient().get_model_version_by_alias(name, alias)
-        version = mv.version
-        uri = f"models:/{name}/{version}"
-    return mlflow.pyfunc.load_model(uri), uri, version
+    try:
+        if uri.startswith("models:/") and "@" in uri:
+            name, alias = uri[len("models:/") :].split("@", 1)
+            mv = mlflow.MlflowClient().get_model_version_by_alias(name, alias)
+            version = mv.version
+            uri = f"models:/{name}/{version}"
+        return mlflow.pyfunc.load_model(uri), uri, version
+    except MlflowException as exc:
+        raise ValueError(
+            f"cannot load model {uri} from {mlflow.get_tracking_uri()} ({exc.message}); "
+            "train one with `clonescout train` and `clonescout promote`, or pass --model"
+        ) from None
 
 
 def cmd_score(args: argparse.Namespace, data: CampaignData) -> int:

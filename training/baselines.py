@@ -59,9 +59,9 @@ def _pls(k: int):
 def pls(X: pd.DataFrame, y: np.ndarray, folds) -> tuple[np.ndarray, dict[str, float], int]:
     Xa = X.to_numpy(float)
     best = None
-    for k in PLS_COMPONENTS:
-        if k >= min(Xa.shape):
-            break
+    # PLS allows at most as many components as the smallest training fold has runs
+    max_k = min(min(len(train) for train, _ in folds) - 1, Xa.shape[1])
+    for k in [c for c in PLS_COMPONENTS if c <= max_k] or [max(1, max_k)]:
 
         def fit_predict(xtr, ytr, xte, k=k):
             return _pls(k).fit(xtr, ytr).predict(xte).ravel()
