@@ -88,7 +88,12 @@ def cmd_train(args: argparse.Namespace, data: CampaignData) -> int:
         curve_horizons=() if args.no_curve else CURVE_HORIZONS,
     )
     setup_mlflow(settings.experiment)
-    with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the JSON
+    import mlflow
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(contextlib.redirect_stdout(sys.stderr))  # stdout: only the JSON
+        if os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run`: resume the project's run
+            stack.enter_context(mlflow.start_run())
         report = train(data, settings)
     if args.json:
         print(json.dumps(report.metrics))

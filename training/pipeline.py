@@ -186,7 +186,9 @@ def train(data: CampaignData, s: TrainSettings) -> TrainReport:
         s.horizon_day,
         len(ts.rejects),
     )
-    with mlflow.start_run(run_name=f"train-h{s.horizon_day:g}") as run:
+    # under `mlflow run` (or any open run) the training run nests inside it
+    nested = mlflow.active_run() is not None
+    with mlflow.start_run(run_name=f"train-h{s.horizon_day:g}", nested=nested) as run:
         mlflow.set_tag("clonescout.role", "train")
         mlflow.log_params(
             {
