@@ -84,6 +84,7 @@ class TrainingSet:
     groups: pd.Series  # campaign_id per run
     ids: pd.DataFrame
     rejects: pd.DataFrame
+    transformer: EarlyFeatures  # fitted on these runs; it goes into the model bundle
 
 
 def numeric_outcomes(outcomes: pd.DataFrame) -> list[str]:
@@ -110,7 +111,7 @@ def training_set(data: CampaignData, targets: list[str], horizon_day: float = 7.
     fr = featurize(data, horizon_day)
     y = data.outcomes.set_index("run_id").reindex(fr.features.index)[targets]
     groups = fr.ids.set_index("run_id")[GROUP_COLUMN].reindex(fr.features.index)
-    return TrainingSet(fr.features, y, groups, fr.ids, fr.rejects)
+    return TrainingSet(fr.features, y, groups, fr.ids, fr.rejects, fr.transformer)
 
 
 def feature_table(result: FeatureResult, outcomes: pd.DataFrame | None) -> pd.DataFrame:

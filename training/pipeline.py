@@ -226,16 +226,9 @@ def train(data: CampaignData, s: TrainSettings) -> TrainReport:
                 "spec_name": spec.name,
                 "cv_metrics": metrics,
             }
-            featurizer = _fitted_featurizer(data, s.horizon_day)
-            bundle = fit_bundle(ts, ev, params, s.spec_path, s.seed, manifest, featurizer)
+            bundle = fit_bundle(ts, ev, params, s.spec_path, s.seed, manifest, ts.transformer)
             info, version = log_bundle(bundle, Path(tmp) / "bundle", data, s.model_name)
         return TrainReport(metrics, curve, run.info.run_id, info.model_uri, version)
-
-
-def _fitted_featurizer(data: CampaignData, horizon_day: float):
-    from features.assemble import featurize
-
-    return featurize(data, horizon_day).transformer
 
 
 def _log_baselines(ev: Evaluation) -> None:
