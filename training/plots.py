@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.figure import Figure  # object API: no pyplot state, no backend switch
 
 
 def reliability_plot(table: pd.DataFrame, path: Path, title: str) -> Path:
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig = Figure(figsize=(4.5, 4.5))
+    ax = fig.subplots()
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1, label="perfectly calibrated")
     ax.plot(table["predicted_risk"], table["observed_out_of_spec"], "o-", label="model")
     ax.set_xlabel("predicted probability out of spec")
@@ -21,12 +19,12 @@ def reliability_plot(table: pd.DataFrame, path: Path, title: str) -> Path:
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
 def horizon_plot(curve: pd.DataFrame, path: Path) -> Path:
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+    fig = Figure(figsize=(9, 3.8))
+    axes = fig.subplots(1, 2)
     reg = curve[curve["target"] != "glyco_risk"]
     for target, grp in reg.groupby("target"):
         axes[0].plot(grp["horizon_day"], grp["r2"], "o-", label=target)
@@ -44,5 +42,4 @@ def horizon_plot(curve: pd.DataFrame, path: Path) -> Path:
         axes[1].axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
