@@ -173,10 +173,8 @@ class EarlyFeatures(TransformerMixin, BaseEstimator):
             series[m] = (codes[ok], day[ok], v[ok])
             cols.update(self._measure_features(m, *series[m], n))
         cols.update(_bioprocess(series, codes[early], day[early], n, self))
-        per_run = X.drop_duplicates("run_id").set_index(
-            X["run_id"].astype(str).drop_duplicates().to_numpy()
-        )
-        per_run = per_run.reindex(run_ids)
+        per_run = X.drop_duplicates("run_id")
+        per_run = per_run.set_index(per_run["run_id"].astype(str)).reindex(run_ids)
         for col in self.numeric_attrs_:
             cols[col] = (
                 pd.to_numeric(per_run[col], errors="coerce").to_numpy(float)

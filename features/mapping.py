@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from features.contract import Source, Violation, validate_tables
 from features.loader import CampaignData
 from features.units import UnitError, convert
+from features.yamlfile import read_yaml_mapping
 
 REDUCERS = ("first", "last", "min", "max", "mean", "change_day")
 ID_FIELDS = ("run_id", "clone_id", "campaign_id", "molecule", "scale")
@@ -106,14 +106,7 @@ def _field(path: Path, section: str, target: str, body: Any, per_run: bool) -> F
 def load_mapping(path: str | Path) -> Mapping:
     """Read and check a mapping YAML file."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise MappingError(f"mapping file not found: {path}") from None
-    except yaml.YAMLError as exc:
-        raise MappingError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(raw, dict):
-        raise MappingError(f"{path}: expected a mapping with 'time', 'ids' and 'samples'")
+    raw = read_yaml_mapping(path, MappingError, "mapping", "'time', 'ids' and 'samples'")
     allowed = {
         "name",
         "description",

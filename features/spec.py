@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
+
+from features.yamlfile import read_yaml_mapping
 
 
 class SpecError(ValueError):
@@ -97,14 +98,7 @@ def _limits(path: Path, section: str, raw: object) -> tuple[Limit, ...]:
 def load_spec(path: str | Path) -> ProductSpec:
     """Read a spec YAML file (see ``data/spec.yaml``)."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise SpecError(f"spec file not found: {path}") from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(raw, dict):
-        raise SpecError(f"{path}: expected a mapping with 'name', 'glycans', 'downstream'")
+    raw = read_yaml_mapping(path, SpecError, "spec", "'name', 'glycans' and 'downstream'")
     unknown = set(raw) - {"name", "version", "glycans", "downstream"}
     if unknown:
         raise SpecError(f"{path}: unknown top-level keys {sorted(unknown)}")
