@@ -1,8 +1,9 @@
 """From validated tables to feature and training tables, with every run accounted for.
 
-``runs in = feature rows out + runs rejected``: a run is rejected (with its reason) only
-when it has no sample at all or none at or before the horizon day; any other gap gives NaN
-features, which the models handle.
+``runs in = feature rows out + runs rejected``, where the rejects carry those set aside at
+load (stage "load": the run broke the data contract) and here (stage "features": no sample
+at all, or none at or before the horizon day); any other gap gives NaN features, which the
+models handle.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pandas as pd
 
 from features.early import CLONE_PREFIX, RUN_PREFIX, EarlyFeatures
 from features.loader import CampaignData
+from features.rejects import REJECT_COLUMNS, make_rejects
 
 GROUP_COLUMN = "campaign_id"
 ID_COLUMNS = ("run_id", "clone_id", "campaign_id")
@@ -43,7 +45,7 @@ class FeatureResult:
 
     features: pd.DataFrame  # index run_id; feature columns
     ids: pd.DataFrame  # run_id, clone_id, campaign_id of the accepted runs (same order)
-    rejects: pd.DataFrame  # run_id, reason
+    rejects: pd.DataFrame  # REJECT_COLUMNS: run_id, stage ("load" or "features"), reason
     transformer: EarlyFeatures
 
     @property
@@ -51,67 +53,52 @@ class FeatureResult:
         return len(self.features) + len(self.rejects)
 
 
+def _feature_rejects(index: pd.DataFrame, feats: pd.DataFrame, horizon_day: float) -> pd.DataFrame:
+    """Kept runs that give no feature row: no sample at all, or none up to the horizon."""
+    unsampled = index.loc[~index["run_id"].isin(feats.index), "run_id"]
+    early = feats["n_samples"] if "n_samples" in feats else pd.Series(dtype=float)
+    late = early.index[early.fillna(0) == 0]
+    return pd.concat(
+        [
+            make_rejects(unsampled, "features", "no samples for this run"),
+            make_rejects(late, "features", f"no samples at or before horizon day {horizon_day:g}"),
+        ],
+        ignore_index=True,
+    )
+
+
 def featurize(
     data: CampaignData, horizon_day: float = 7.0, transformer: EarlyFeatures | None = None
 ) -> FeatureResult:
-    """Fit (or reuse) the transformer and compute features for every run of ``data``."""
+    """Fit (or reuse) the transformer and compute features for every kept run of ``data``.
+
+    The rejects hold ``data.rejects`` (stage "load") and the runs without usable samples
+    (stage "features"), so that ``data.n_runs_in == len(features) + len(rejects)``.
+    """
     frame = long_frame(data)
     tr = transformer if transformer is not None else EarlyFeatures(horizon_day=horizon_day)
     if transformer is None:
         tr.fit(frame)
     feats = tr.transform(frame)
     index = run_index(data)
-    sampled = set(feats.index)
-    reasons = []
-    for run_id in index["run_id"]:
-        if run_id not in sampled:
-            reasons.append((run_id, "no samples for this run"))
-    early = feats["n_samples"] if "n_samples" in feats else pd.Series(dtype=float)
-    for run_id in early.index[early.fillna(0) == 0]:
-        reasons.append((run_id, f"no samples at or before horizon day {tr.horizon_day:g}"))
-    rejects = pd.DataFrame(reasons, columns=["run_id", "reason"])
-    keep = feats.drop(index=rejects["run_id"].tolist(), errors="ignore")
+    own = _feature_rejects(index, feats, tr.horizon_day)
+    keep = feats.drop(index=own["run_id"].tolist(), errors="ignore")
     ids = index.set_index("run_id").loc[keep.index].reset_index()
-    return FeatureResult(keep, ids, rejects, tr)
-
-
-@dataclass(frozen=True)
-class TrainingSet:
-    """Features, targets and CV groups aligned on run_id."""
-
-    X: pd.DataFrame
-    y: pd.DataFrame
-    groups: pd.Series  # campaign_id per run
-    ids: pd.DataFrame
-    rejects: pd.DataFrame
-    transformer: EarlyFeatures  # fitted on these runs; it goes into the model bundle
+    rejects = pd.concat([data.rejects, own], ignore_index=True)[list(REJECT_COLUMNS)]
+    result = FeatureResult(keep, ids, rejects, tr)
+    if result.n_runs_in != data.n_runs_in:
+        raise AssertionError(
+            f"run accounting broken: {data.n_runs_in} runs in, {len(keep)} featurised + "
+            f"{len(rejects)} rejected"
+        )
+    return result
 
 
 def numeric_outcomes(outcomes: pd.DataFrame) -> list[str]:
+    """Outcome columns that can be modelled (numeric, not the run id)."""
     return [
         c for c in outcomes.columns if c != "run_id" and pd.api.types.is_numeric_dtype(outcomes[c])
     ]
-
-
-def training_set(data: CampaignData, targets: list[str], horizon_day: float = 7.0) -> TrainingSet:
-    """Join features with the chosen outcome columns; carry campaign_id as the CV group.
-
-    Runs whose targets are all missing are kept here (NaN); a model drops them per
-    target at fit time and says how many.
-    """
-    if data.outcomes is None:
-        raise ValueError("training needs an outcomes table (outcomes.csv or .parquet)")
-    available = numeric_outcomes(data.outcomes)
-    unknown = [t for t in targets if t not in available]
-    if unknown or not targets:
-        raise ValueError(
-            f"unknown target(s) {unknown or targets}; numeric outcome columns "
-            f"are: {', '.join(available)}"
-        )
-    fr = featurize(data, horizon_day)
-    y = data.outcomes.set_index("run_id").reindex(fr.features.index)[targets]
-    groups = fr.ids.set_index("run_id")[GROUP_COLUMN].reindex(fr.features.index)
-    return TrainingSet(fr.features, y, groups, fr.ids, fr.rejects, fr.transformer)
 
 
 def feature_table(result: FeatureResult, outcomes: pd.DataFrame | None) -> pd.DataFrame:

@@ -1,7 +1,10 @@
-"""Hold in-memory tables to the data contract and explain every violation at once.
+"""The vocabulary of the data contract: where a row is, what rule it breaks, the error.
 
-Used by the folder loader (:mod:`features.loader`) and by the import mappings
-(:mod:`features.mapping`), so a foreign file's errors point at *its* lines.
+A :class:`Source` turns a frame row into the line (CSV) or row (Parquet) a person finds it
+at; a :class:`Violation` is one rule broken in one column of one file; a
+:class:`ContractError` refuses a whole dataset for *structural* problems only (a missing
+table or column, an unreadable file, a column in the wrong unit or layout throughout, no run
+left). Per-run problems set the run aside instead (:mod:`features.checks`).
 """
 
 from __future__ import annotations
@@ -10,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 
-from features.schemas import CONTRACTS, build_schema
+from features.censored import ABOVE, BELOW, NUMBER, TEXT, parse_cells
+from features.schemas import CONTRACTS
 
 MAX_ROWS_SHOWN = 5
-NUMERIC_SHARE_FOR_EXTRA = 0.8  # an extra clones/runs column this numeric must be all numeric
+NUMERIC_SHARE_FOR_EXTRA = 0.8  # an extra clones/runs column this numeric is a numeric one
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,10 @@ class Source:
         if self.lines is not None:
             return self.lines[index]
         return index + (2 if self.row_word == "line" else 1)
+
+    def where(self, index: pd.Index | np.ndarray) -> tuple[str, str, np.ndarray]:
+        """(file, row word, line numbers) of frame rows ``index`` (positions as read)."""
+        return self.name, self.row_word, self.locate(np.asarray(index, dtype=int))
 
 
 @dataclass(frozen=True)
@@ -98,7 +105,12 @@ class ContractError(ValueError):
 
 
 def numeric_columns(df: pd.DataFrame, table: str) -> list[str]:
-    """Columns of ``df`` that the contract wants numeric (known, required, extras)."""
+    """Columns of ``df`` that the contract wants numeric (known, required, extras).
+
+    An extra column of ``clones`` or ``runs`` is numeric when at least 80% of the cells
+    that hold something (censored values count as numbers, flags as nothing) are numbers;
+    otherwise it is a text label such as a medium name.
+    """
     contract = CONTRACTS[table]
     out = []
     for col in df.columns:
@@ -110,106 +122,10 @@ def numeric_columns(df: pd.DataFrame, table: str) -> list[str]:
             or contract.extra_must_be_numeric
         ):
             out.append(col)
-        else:
-            values = df[col].dropna()
-            parsed = pd.to_numeric(values, errors="coerce")
-            if len(values) and parsed.notna().mean() >= NUMERIC_SHARE_FOR_EXTRA:
-                out.append(col)
+            continue
+        kind = parse_cells(df[col]).kind
+        numbers = int(kind.isin((NUMBER, BELOW, ABOVE)).sum())
+        judged = numbers + int((kind == TEXT).sum())
+        if numbers and numbers / judged >= NUMERIC_SHARE_FOR_EXTRA:
+            out.append(col)
     return out
-
-
-_RULES = {
-    "not_nullable": "must not be empty",
-    "str_length(1, None)": "must not be an empty string",
-}
-
-
-def _schema_violations(
-    source: Source, err: pa.errors.SchemaErrors, key: tuple[str, ...]
-) -> list[Violation]:
-    fc = err.failure_cases
-    fc = fc[~fc["check"].astype(str).str.startswith("dtype(")]  # follows a coerce failure
-    out: list[Violation] = []
-    for (column, check), grp in fc.groupby(["column", "check"], dropna=False, sort=False):
-        check = str(check)
-        if check == "column_in_dataframe":
-            out += [
-                Violation(source.name, str(m), "required column is missing")
-                for m in grp["failure_case"]
-            ]
-            continue
-        if check == "multiple_fields_uniqueness":
-            continue  # reported once per key below
-        grp = grp[grp["index"].notna()]
-        if grp.empty:
-            continue
-        idx = np.sort(grp["index"].astype(int).unique())
-        examples = grp.drop_duplicates("index").set_index("index").loc[idx, "failure_case"]
-        if check.startswith("coerce_dtype"):
-            rule = "must be a number; found text"
-        else:
-            rule = _RULES.get(check, f"must be {check}")
-        col = None if pd.isna(column) else str(column)
-        out.append(Violation.at_rows(source, col, rule, idx, examples))
-    dup = fc[fc["check"] == "multiple_fields_uniqueness"]
-    if not dup.empty:
-        idx = np.sort(dup["index"].astype(int).unique())
-        rule = f"duplicate key: ({', '.join(key)}) must be unique"
-        out.append(Violation.at_rows(source, ", ".join(key), rule, idx))
-    return out
-
-
-def _cross_table(raw: dict[str, pd.DataFrame], sources: dict[str, Source]) -> list[Violation]:
-    """Orphans (ids that the parent table lacks) and unsorted sample days."""
-    out = []
-    links = (
-        ("runs", "clone_id", "clones", "clone_id"),
-        ("samples", "run_id", "runs", "run_id"),
-        ("outcomes", "run_id", "runs", "run_id"),
-    )
-    for child, col, parent, pcol in links:
-        if child not in raw or parent not in raw:
-            continue
-        c, p = raw[child], raw[parent]
-        if col not in c.columns or pcol not in p.columns:
-            continue
-        orphan = (~c[col].isin(set(p[pcol].dropna())) & c[col].notna()).to_numpy()
-        if orphan.any():
-            idx = np.flatnonzero(orphan)
-            rule = f"refers to a {col} that {sources[parent].name} does not have"
-            out.append(Violation.at_rows(sources[child], col, rule, idx, c[col].iloc[idx]))
-    s = raw.get("samples")
-    if s is not None and {"run_id", "day"} <= set(s.columns):
-        day = pd.to_numeric(s["day"], errors="coerce")
-        prev = day.groupby(s["run_id"], sort=False).shift(1)
-        unsorted = (day < prev).to_numpy()
-        if unsorted.any():
-            idx = np.flatnonzero(unsorted)
-            rule = "days must increase within each run (sort samples by run_id, then day)"
-            out.append(Violation.at_rows(sources["samples"], "day", rule, idx, day.iloc[idx]))
-    return out
-
-
-def validate_tables(
-    raw: dict[str, pd.DataFrame],
-    sources: dict[str, Source],
-    where: object,
-    violations: list[Violation] | None = None,
-) -> dict[str, pd.DataFrame]:
-    """Coerce and check each table and the links between them.
-
-    Returns the typed tables, or raises one :class:`ContractError` listing the problems
-    found here plus any ``violations`` the caller already collected.
-    """
-    found = list(violations or [])
-    valid: dict[str, pd.DataFrame] = {}
-    for name, df in raw.items():
-        schema = build_schema(name, numeric_columns(df, name))
-        try:
-            valid[name] = schema.validate(df, lazy=True)
-        except pa.errors.SchemaErrors as err:
-            found += _schema_violations(sources[name], err, CONTRACTS[name].key)
-    found += _cross_table(raw, sources)
-    if found:
-        raise ContractError(where, found)
-    return valid

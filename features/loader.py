@@ -1,9 +1,12 @@
 """Load a campaign folder (CSV or Parquet) and hold it to the data contract.
 
-Every problem found is collected, then raised as one :class:`ContractError` that names the
-file, the column, the rule broken and the offending rows (the first few, and how many).
-Rows are numbered as a person finds them: the line in a CSV file (the header is line 1),
-the 1-based row in a Parquet file.
+Data as labs have it: a run that breaks the contract is set aside with its reason (file,
+line, column, rule, value found) and the rest goes on; flags and censored values are read
+as documented in :mod:`features.censored` and counted in notes. Only structural problems
+(a missing table or column, an unreadable file, a column in the wrong unit throughout, no
+run left) refuse the folder, as one :class:`ContractError` listing them all. Rows are
+numbered as a person finds them: the line in a CSV file (the header is line 1), the 1-based
+row in a Parquet file.
 """
 
 from __future__ import annotations
@@ -13,21 +16,31 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.contract import (
-    MAX_ROWS_SHOWN,
-    ContractError,
-    Source,
-    Violation,
-    validate_tables,
-)
+from features.contract import MAX_ROWS_SHOWN, ContractError, Source, Violation
+from features.rejects import REJECT_COLUMNS, DataNote, empty_rejects
 from features.schemas import TABLE_NAMES
+from features.validate import validate_tables
 
-__all__ = ["MAX_ROWS_SHOWN", "CampaignData", "ContractError", "Violation", "load_campaign"]
+__all__ = [
+    "MAX_ROWS_SHOWN",
+    "REJECT_COLUMNS",
+    "CampaignData",
+    "ContractError",
+    "DataNote",
+    "Violation",
+    "empty_rejects",
+    "load_campaign",
+]
 
 
 @dataclass(frozen=True)
 class CampaignData:
-    """The validated tables of one campaign set (``outcomes``/``truth`` may be None)."""
+    """The validated tables of the kept runs of one set (``outcomes``/``truth`` may be None).
+
+    ``rejects`` lists the runs set aside at load (columns :data:`REJECT_COLUMNS`, stage
+    "load"), ``notes`` what was read in a documented, non-obvious way. The tables hold only
+    kept runs and the clones that still have one.
+    """
 
     folder: Path
     clones: pd.DataFrame
@@ -36,6 +49,15 @@ class CampaignData:
     outcomes: pd.DataFrame | None
     truth: pd.DataFrame | None = None
     files: dict[str, Path] = field(default_factory=dict)
+    rejects: pd.DataFrame = field(default_factory=empty_rejects)
+    notes: tuple[DataNote, ...] = ()
+
+    @property
+    def n_runs_in(self) -> int:
+        """Distinct runs that came in (runs, samples, outcomes): kept plus rejected."""
+        tables = [self.runs, self.samples] + ([self.outcomes] if self.outcomes is not None else [])
+        kept = pd.Index(pd.concat([t["run_id"] for t in tables]).unique())
+        return len(kept.union(pd.Index(self.rejects["run_id"].unique())))
 
     def tables(self) -> dict[str, pd.DataFrame]:
         out = {"clones": self.clones, "runs": self.runs, "samples": self.samples}
@@ -56,14 +78,37 @@ def _locate(folder: Path, name: str) -> tuple[Path | None, Violation | None]:
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """Read one table; CSV cells stay text so that the contract can judge them."""
+    """Read one table; CSV cells stay text exactly as written.
+
+    Flags and censored values ('NA', '<LOQ', '<0.5') are then judged by the contract
+    (:mod:`features.censored`), not guessed by the CSV reader.
+    """
     if path.suffix == ".csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=True)
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
     return pd.read_parquet(path)
 
 
 def load_campaign(folder: str | Path, require_outcomes: bool = False) -> CampaignData:
-    """Read and validate a campaign folder; raise :class:`ContractError` on any problem."""
+    """Read and validate a campaign folder, setting runs that break the contract aside.
+
+    Parameters
+    ----------
+    folder
+        Folder with ``clones``, ``runs``, ``samples`` and (optionally) ``outcomes``, each
+        as ``.csv`` or ``.parquet``; a ``truth`` table is read when present.
+    require_outcomes
+        Refuse the folder when there is no outcomes table (training needs it).
+
+    Returns
+    -------
+    CampaignData
+        Kept runs, typed; ``rejects`` and ``notes`` say what was set aside or read how.
+
+    Raises
+    ------
+    ContractError
+        For structural problems only (see the module docstring).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         not_folder = Violation(str(folder), None, "is not a folder of campaign tables")
@@ -89,16 +134,10 @@ def load_campaign(folder: str | Path, require_outcomes: bool = False) -> Campaig
         paths[name] = path
 
     sources = {name: Source.for_file(p.name) for name, p in paths.items()}
-    valid = validate_tables(raw, sources, folder, violations)
-
-    truth = None
+    checked = validate_tables(raw, sources, folder, violations)
+    valid = checked.tables
     truth_path, _ = _locate(folder, "truth")
     if truth_path is not None:
-        truth = read_table(truth_path)
-        if truth_path.suffix == ".csv":
-            ids = {"run_id", "clone_id", "campaign_id"}
-            for col in truth.columns.difference(list(ids)):
-                truth[col] = pd.to_numeric(truth[col])
         paths["truth"] = truth_path
     return CampaignData(
         folder,
@@ -106,6 +145,22 @@ def load_campaign(folder: str | Path, require_outcomes: bool = False) -> Campaig
         valid["runs"],
         valid["samples"],
         valid.get("outcomes"),
-        truth,
+        None if truth_path is None else _read_truth(truth_path, valid["runs"]["run_id"]),
         paths,
+        checked.rejects,
+        checked.notes,
     )
+
+
+def _read_truth(path: Path, kept: pd.Series) -> pd.DataFrame:
+    """The simulator's truth table for the kept runs; never judged by the contract."""
+    if path.suffix != ".csv":
+        truth = pd.read_parquet(path)
+    else:
+        truth = pd.read_csv(path, dtype=str)
+        ids = ["run_id", "clone_id", "campaign_id"]
+        numbers = {c: pd.to_numeric(truth[c]) for c in truth.columns.difference(ids)}
+        truth = truth.assign(**numbers)
+    if "run_id" not in truth.columns:
+        return truth
+    return truth[truth["run_id"].isin(kept).to_numpy()].reset_index(drop=True)

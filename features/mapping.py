@@ -1,163 +1,49 @@
 """Import mappings: bring a foreign file layout onto the data contract, declaratively.
 
-A mapping is a YAML file (see ``data/mappings/peer_emulator.yaml``) that says which source
-column becomes which canonical column and in which unit it was recorded, how run, clone and
-campaign ids are formed, and how per-run values (conditions, outcomes) are read from a
-long table of samples. No code changes are needed for a new lab export.
+A mapping is a YAML file (see ``data/mappings/peer_emulator.yaml``, parsed by
+:mod:`features.mappingfile`) that says which source column becomes which canonical column
+and in which unit it was recorded, how run, clone and campaign ids are formed, and how
+per-run values (conditions, outcomes) are read from a long table of samples. No code
+changes are needed for a new lab export.
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from features.contract import Source, Violation, validate_tables
+from features.censored import EMPTY, FLAGGED, NUMBER, TEXT, parse_cells
+from features.checks import token_notes
+from features.contract import Source
 from features.loader import CampaignData
+from features.mappingfile import (
+    ID_FIELDS,
+    PLACEHOLDER,
+    REDUCERS,
+    FieldMap,
+    Mapping,
+    MappingError,
+    load_mapping,
+)
+from features.rejects import DataNote, problem_frame
 from features.units import UnitError, convert
-from features.yamlfile import read_yaml_mapping
+from features.validate import validate_tables
 
-REDUCERS = ("first", "last", "min", "max", "mean", "change_day")
-ID_FIELDS = ("run_id", "clone_id", "campaign_id", "molecule", "scale")
-_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
-
-
-class MappingError(ValueError):
-    """A mapping that cannot be applied; says which key is wrong and what would work."""
-
-
-@dataclass(frozen=True)
-class FieldMap:
-    """How one canonical column is made: from a column, a template or a constant."""
-
-    target: str
-    column: str | None = None
-    template: str | None = None
-    value: Any = None
-    unit: str | None = None
-    reduce: str | None = None
-
-    def source_columns(self) -> list[str]:
-        if self.column is not None:
-            return [self.column]
-        if self.template is not None:
-            return [c for c in _PLACEHOLDER.findall(self.template) if c != "file_stem"]
-        return []
-
-
-@dataclass(frozen=True)
-class Mapping:
-    """A parsed import mapping."""
-
-    name: str
-    path: Path
-    files: tuple[str, ...]
-    time: FieldMap
-    ids: dict[str, FieldMap]
-    samples: tuple[FieldMap, ...]
-    runs: tuple[FieldMap, ...] = ()
-    clones: tuple[FieldMap, ...] = ()
-    outcomes: tuple[FieldMap, ...] = field(default_factory=tuple)
-
-    def all_fields(self) -> list[tuple[str, FieldMap]]:
-        out = [("time", self.time)] + [("ids", f) for f in self.ids.values()]
-        for section in ("samples", "runs", "clones", "outcomes"):
-            out += [(section, f) for f in getattr(self, section)]
-        return out
-
-
-def _field(path: Path, section: str, target: str, body: Any, per_run: bool) -> FieldMap:
-    where = f"{path}: {section}.{target}"
-    if isinstance(body, str):  # shorthand: target: source_column
-        body = {"column": body}
-    if not isinstance(body, dict):
-        raise MappingError(f"{where} must be a column name or a mapping with 'column'")
-    allowed = {"column", "template", "value", "unit", "reduce"}
-    unknown = set(body) - allowed
-    if unknown:
-        raise MappingError(
-            f"{where} has unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}"
-        )
-    given = [k for k in ("column", "template", "value") if k in body]
-    if len(given) != 1:
-        raise MappingError(f"{where} needs exactly one of 'column', 'template' or 'value'")
-    reduce = body.get("reduce")
-    if reduce is not None and (not per_run or reduce not in REDUCERS):
-        raise MappingError(
-            f"{where}: reduce '{reduce}' is not allowed here"
-            + (f"; use one of {', '.join(REDUCERS)}" if per_run else " (samples are not reduced)")
-        )
-    return FieldMap(
-        target,
-        body.get("column"),
-        body.get("template"),
-        body.get("value"),
-        body.get("unit"),
-        reduce,
-    )
-
-
-def load_mapping(path: str | Path) -> Mapping:
-    """Read and check a mapping YAML file."""
-    path = Path(path)
-    raw = read_yaml_mapping(path, MappingError, "mapping", "'time', 'ids' and 'samples'")
-    allowed = {
-        "name",
-        "description",
-        "source",
-        "time",
-        "ids",
-        "samples",
-        "runs",
-        "clones",
-        "outcomes",
-    }
-    unknown = set(raw) - allowed
-    if unknown:
-        raise MappingError(
-            f"{path}: unknown top-level keys {sorted(unknown)}; allowed: {sorted(allowed)}"
-        )
-    for key in ("time", "ids", "samples"):
-        if key not in raw:
-            raise MappingError(f"{path}: '{key}' is required")
-    ids_raw = raw["ids"] or {}
-    missing = [k for k in ID_FIELDS if k not in ids_raw]
-    extra = set(ids_raw) - set(ID_FIELDS)
-    if missing or extra:
-        raise MappingError(
-            f"{path}: ids must define exactly {', '.join(ID_FIELDS)}"
-            + (f"; missing {missing}" if missing else "")
-            + (f"; unknown {sorted(extra)}" if extra else "")
-        )
-    time = _field(path, "time", "day", raw["time"], per_run=False)
-    if time.column is None:
-        raise MappingError(f"{path}: time needs a 'column' (and its 'unit', e.g. day or h)")
-
-    def section(name: str, per_run: bool) -> tuple[FieldMap, ...]:
-        body = raw.get(name) or {}
-        if not isinstance(body, dict):
-            raise MappingError(f"{path}: '{name}' must map canonical columns to sources")
-        return tuple(_field(path, name, t, b, per_run) for t, b in body.items())
-
-    source = raw.get("source") or {}
-    files = source.get("files", ["*.csv"])
-    return Mapping(
-        name=str(raw.get("name", path.stem)),
-        path=path,
-        files=tuple([files] if isinstance(files, str) else files),
-        time=time,
-        ids={k: _field(path, "ids", k, ids_raw[k], per_run=False) for k in ID_FIELDS},
-        samples=section("samples", False),
-        runs=section("runs", True),
-        clones=section("clones", True),
-        outcomes=section("outcomes", True),
-    )
+__all__ = [
+    "ID_FIELDS",
+    "REDUCERS",
+    "FieldMap",
+    "ImportResult",
+    "Mapping",
+    "MappingError",
+    "import_mapped",
+    "load_mapping",
+]
 
 
 def _source_files(data: Path, mapping: Mapping) -> list[Path]:
@@ -177,8 +63,9 @@ def _read_source(path: Path) -> pd.DataFrame:
     if path.suffix == ".parquet":
         df = pd.read_parquet(path).astype(object).where(lambda d: d.notna(), None)
         df = df.astype(str).where(df.notna(), np.nan)
-    else:
-        df = pd.read_csv(path, dtype=str, keep_default_na=True)
+    else:  # cells as written, so that '<LOQ' and 'NA' reach the censored-value reader
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        df = pd.DataFrame({c: df[c].where(df[c].str.strip().ne("")) for c in df.columns})
     df["_line"] = np.arange(len(df)) + (2 if path.suffix == ".csv" else 1)
     df["_file"] = path.name
     df["file_stem"] = path.stem
@@ -207,7 +94,7 @@ def _values(df: pd.DataFrame, f: FieldMap) -> pd.Series:
     if f.column is not None:
         return df[f.column]
     if f.template is not None:
-        parts = _PLACEHOLDER.split(f.template)  # literal, column, literal, column, ...
+        parts = PLACEHOLDER.split(f.template)  # literal, column, literal, column, ...
         out = pd.Series(parts[0], index=df.index, dtype=object)
         for i, part in enumerate(parts[1:]):
             out = out + (df[part].astype(str) if i % 2 == 0 else part)
@@ -218,15 +105,28 @@ def _values(df: pd.DataFrame, f: FieldMap) -> pd.Series:
     return pd.Series(f.value, index=df.index, dtype=object)
 
 
-def _numeric(df: pd.DataFrame, f: FieldMap, mapping: Mapping) -> pd.Series:
-    """Converted numbers; unparseable text is kept as text for the contract to report."""
+def _numeric(
+    df: pd.DataFrame,
+    f: FieldMap,
+    mapping: Mapping,
+    source: Source,
+    notes: dict[str, list[DataNote]],
+) -> pd.Series:
+    """Converted numbers; unparseable text is kept as text for the contract to report.
+
+    Flags and censored values are read *before* the unit conversion, so a limit is halved
+    in the unit it was written in: '<0.5' mg/L -> 0.25 mg/L -> 0.00025 g/L. Notes on them
+    go to ``notes`` once per source column.
+    """
     raw = _values(df, f)
-    num = pd.to_numeric(raw, errors="coerce")
+    parsed = parse_cells(raw)
     try:
-        conv = convert(num.astype(float), f.target, f.unit)
+        conv = convert(parsed.value, f.target, f.unit)
     except UnitError as exc:
         raise MappingError(f"{mapping.path}: {f.target}: {exc}") from None
-    text = raw.notna() & num.isna()
+    if f.column is not None and f.column not in notes:
+        notes[f.column] = token_notes(source, f.column, raw, parsed.kind, df.index)
+    text = (parsed.kind == TEXT).to_numpy()
     if text.any():
         return conv.astype(object).where(~text, raw)
     return conv
@@ -250,25 +150,38 @@ class ImportResult:
     rows_in: int
 
 
+@dataclass(frozen=True)
+class _Sink:
+    """Where reading a mapped source reports: the rows' source, run problems, notes."""
+
+    source: Source
+    problems: list[pd.DataFrame]
+    notes: dict[str, list[DataNote]]
+
+
 def _per_group(
-    df: pd.DataFrame,
-    key: str,
-    fields: tuple[FieldMap, ...],
-    mapping: Mapping,
-    violations: list[Violation],
-    source: Source,
+    df: pd.DataFrame, key: str, fields: tuple[FieldMap, ...], mapping: Mapping, sink: _Sink
 ) -> pd.DataFrame:
-    """One row per ``key`` value; numeric fields reduced as the mapping says."""
+    """One row per ``key`` value; numeric fields reduced as the mapping says.
+
+    Text in a numeric field sets aside the run (or every run of the clone) it belongs to.
+    """
     group = df[key]
     out = pd.DataFrame(index=pd.Index(group.unique(), name=key))
     for f in fields:
         is_num = f.column is not None and f.target not in ID_FIELDS
-        vals = _numeric(df, f, mapping) if is_num else _values(df, f)
+        vals = _numeric(df, f, mapping, sink.source, sink.notes) if is_num else _values(df, f)
         if is_num:
             text = vals.map(lambda v: isinstance(v, str))
             if text.any():
                 idx = np.flatnonzero(text.to_numpy())
-                violations.append(_violation(source, df, f, idx, vals))
+                rule = f"must be a number (for {f.target})"
+                found = "text " + vals.iloc[idx].map(repr)
+                where = sink.source.where(idx)
+                rank = 0 if key == "clone_id" else 1
+                sink.problems.append(
+                    problem_frame(where, str(f.column), rule, found, group.iloc[idx], rank)
+                )
                 vals = pd.to_numeric(vals, errors="coerce")
         if f.reduce is not None:
             out[f.target] = _reduce(vals.astype(float), df["day"], group, f.reduce)
@@ -285,45 +198,25 @@ def _per_group(
     return out.reset_index()
 
 
-def _violation(
-    source: Source, df: pd.DataFrame, f: FieldMap, idx: np.ndarray, vals: pd.Series
-) -> Violation:
-    return Violation(
-        source.name,
-        f.column,
-        f"must be a number (for {f.target}); found text",
-        tuple(int(x) for x in df["_line"].to_numpy()[idx[:5]]),
-        len(idx),
-        tuple(repr(v) for v in vals.iloc[idx[:5]]),
-        source.row_word,
-    )
-
-
-def import_mapped(data_path: str | Path, mapping: Mapping) -> ImportResult:
-    """Read a foreign file (or folder of files) through ``mapping`` onto the contract.
-
-    Rows without a run id or a usable time are rejected with a reason; everything else
-    is converted and then validated exactly like a native campaign folder, with errors
-    pointing at the source file's lines.
-    """
-    data_path = Path(data_path)
-    files = _source_files(data_path, mapping)
-    df = pd.concat([_read_source(p) for p in files], ignore_index=True)
-    _check_columns(df, mapping, files)
-    rows_in = len(df)
-
-    run_id = _values(df, mapping.ids["run_id"])
-    day_raw = df[mapping.time.column]
-    day_num = pd.to_numeric(day_raw, errors="coerce")
+def _time(df: pd.DataFrame, mapping: Mapping) -> tuple[pd.Series, pd.Series]:
+    """Culture day of each row, and the reason a row has none ('' when it has one)."""
+    parsed = parse_cells(df[mapping.time.column])
+    number = parsed.value.where(parsed.kind == NUMBER)
     try:
-        day = convert(day_num.astype(float), "day", mapping.time.unit)
+        day = convert(number, "day", mapping.time.unit)
     except UnitError as exc:
         raise MappingError(f"{mapping.path}: time: {exc}") from None
+    col = mapping.time.column
     reasons = pd.Series("", index=df.index, dtype=object)
-    reasons[day_raw.notna() & day_num.isna()] = (
-        f"time in column '{mapping.time.column}' is not a number"
-    )
-    reasons[day_raw.isna()] = f"time column '{mapping.time.column}' is empty"
+    reasons[number.isna()] = f"time in column '{col}' is not a number"
+    reasons[parsed.kind.isin((EMPTY, FLAGGED))] = f"time column '{col}' is empty"
+    return day, reasons
+
+
+def _placed(df: pd.DataFrame, mapping: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows with a run id and a usable time (sorted by run and day), and the rest rejected."""
+    run_id = _values(df, mapping.ids["run_id"])
+    day, reasons = _time(df, mapping)
     reasons[run_id.isna()] = (
         "no run id: "
         + ", ".join(mapping.ids["run_id"].source_columns() or ["(constant)"])
@@ -331,40 +224,60 @@ def import_mapped(data_path: str | Path, mapping: Mapping) -> ImportResult:
     )
     bad = reasons.ne("")
     rejects = pd.DataFrame({"file": df["_file"], "line": df["_line"], "reason": reasons})[bad]
+    placed = df[~bad].assign(run_id=run_id[~bad].astype(str), day=day[~bad])
+    placed = placed.sort_values(["run_id", "day"], kind="stable").reset_index(drop=True)
+    return placed, rejects.reset_index(drop=True)
 
-    df = df[~bad].copy()
-    df["run_id"] = run_id[~bad].astype(str)
-    df["day"] = day[~bad]
-    df = df.sort_values(["run_id", "day"], kind="stable").reset_index(drop=True)
-    name = ", ".join(p.name for p in files)
-    word = "line" if all(p.suffix == ".csv" for p in files) else "row"
-    src_rows = Source(name, df["_line"].to_numpy(), word)
 
+def _tables(
+    df: pd.DataFrame, mapping: Mapping, sink: _Sink
+) -> tuple[dict[str, pd.DataFrame], dict[str, Source]]:
+    """The contract's tables from placed source rows, and where each table's rows are."""
     samples = pd.DataFrame({"run_id": df["run_id"], "day": df["day"]})
     for f in mapping.samples:
-        samples[f.target] = _numeric(df, f, mapping)
-
+        samples[f.target] = _numeric(df, f, mapping, sink.source, sink.notes)
     for k in ("clone_id", "campaign_id", "molecule", "scale"):
         df[k] = _values(df, mapping.ids[k])
-    firsts = df.groupby("run_id", sort=False)["_line"].first().to_numpy()
-    violations: list[Violation] = []
+    name, word = sink.source.name, sink.source.row_word
+    firsts = Source(name, df.groupby("run_id", sort=False)["_line"].first().to_numpy(), word)
     run_fields = (mapping.ids["clone_id"], mapping.ids["scale"], *mapping.runs)
-    runs = _per_group(df, "run_id", run_fields, mapping, violations, src_rows)
     clone_fields = (mapping.ids["campaign_id"], mapping.ids["molecule"], *mapping.clones)
-    clones = _per_group(df, "clone_id", clone_fields, mapping, violations, src_rows)
-    raw = {"clones": clones, "runs": runs, "samples": samples}
-    sources = {
-        "samples": src_rows,
-        "runs": Source(name, firsts, word),
-        "clones": Source(
-            name, df.groupby("clone_id", sort=False)["_line"].first().to_numpy(), word
-        ),
+    raw = {
+        "clones": _per_group(df, "clone_id", clone_fields, mapping, sink),
+        "runs": _per_group(df, "run_id", run_fields, mapping, sink),
+        "samples": samples,
     }
+    clone_lines = df.groupby("clone_id", sort=False)["_line"].first().to_numpy()
+    sources = {"samples": sink.source, "runs": firsts, "clones": Source(name, clone_lines, word)}
     if mapping.outcomes:
-        raw["outcomes"] = _per_group(df, "run_id", mapping.outcomes, mapping, violations, src_rows)
-        sources["outcomes"] = Source(name, firsts, word)
+        raw["outcomes"] = _per_group(df, "run_id", mapping.outcomes, mapping, sink)
+        sources["outcomes"] = firsts
+    return raw, sources
+
+
+def import_mapped(data_path: str | Path, mapping: Mapping) -> ImportResult:
+    """Read a foreign file (or folder of files) through ``mapping`` onto the contract.
+
+    Rows without a run id or a usable time cannot be placed: they are rejected with a
+    reason in ``ImportResult.rejects`` (file, line, reason). Everything else is converted
+    (censored values first, then units) and validated exactly like a native campaign
+    folder: runs that break the contract go to ``data.rejects`` with reasons pointing at
+    the source file's lines, and only structural problems raise :class:`ContractError`.
+    """
+    data_path = Path(data_path)
+    files = _source_files(data_path, mapping)
+    df = pd.concat([_read_source(p) for p in files], ignore_index=True)
+    _check_columns(df, mapping, files)
+    rows_in = len(df)
+    df, rejects = _placed(df, mapping)
+    name = ", ".join(p.name for p in files)
+    word = "line" if all(p.suffix == ".csv" for p in files) else "row"
+    sink = _Sink(Source(name, df["_line"].to_numpy(), word), [], {})
+    raw, sources = _tables(df, mapping, sink)
+    notes = [n for column_notes in sink.notes.values() for n in column_notes]
     where = f"{name} (through mapping {mapping.path.name})"
-    valid = validate_tables(raw, sources, where, violations)
+    checked = validate_tables(raw, sources, where, problems=sink.problems, notes=notes)
+    valid = checked.tables
     data = CampaignData(
         data_path,
         valid["clones"],
@@ -373,5 +286,7 @@ def import_mapped(data_path: str | Path, mapping: Mapping) -> ImportResult:
         valid.get("outcomes"),
         None,
         {"source": data_path},
+        checked.rejects,
+        checked.notes,
     )
-    return ImportResult(data, rejects.reset_index(drop=True), rows_in)
+    return ImportResult(data, rejects, rows_in)

@@ -19,11 +19,46 @@ TABLE_NAMES = ("clones", "runs", "samples", "outcomes")
 
 @dataclass(frozen=True)
 class Bound:
-    """Physical range of a numeric column, with the reason a person reads in an error."""
+    """Physical range of a numeric column, with the reason a person reads in an error.
+
+    ``overshoot`` is a documented instrument tolerance above ``high``: values in
+    (high, high + overshoot] are clipped to ``high`` with a note, values beyond it break
+    the contract. Only ``viability_pct`` has one: image-based cell counters (Vi-CELL,
+    Cedex) report a few tenths above 100% on near-perfect cultures.
+    """
 
     low: float | None = None
     high: float | None = None
     why: str = ""
+    overshoot: float = 0.0
+
+    @property
+    def ceiling(self) -> float | None:
+        """Highest value accepted (clipped to ``high`` above it), or None."""
+        return None if self.high is None else self.high + self.overshoot
+
+    def low_rule(self) -> str:
+        return f"must be >= {self.low:g} ({self.why})"
+
+    def high_rule(self) -> str:
+        if not self.overshoot:
+            return f"must be <= {self.high:g} ({self.why})"
+        return (
+            f"must be <= {self.ceiling:g} ({self.why}; up to {self.overshoot:g} above "
+            f"{self.high:g} is read as instrument overshoot)"
+        )
+
+    def describe(self) -> str:
+        """The accepted range in words, e.g. 'a number in 0-100 (g/L (not mg/L))'."""
+        if self.low is not None and self.high is not None:
+            span = f"a number in {self.low:g}-{self.high:g}"
+        elif self.low is not None:
+            span = f"a number >= {self.low:g}"
+        elif self.high is not None:
+            span = f"a number <= {self.high:g}"
+        else:
+            span = "a number"
+        return span + (f" ({self.why})" if self.why else "")
 
 
 def _conc(high: float) -> Bound:
@@ -79,7 +114,7 @@ CONTRACTS = {
         required_numeric={"day": Bound(0.0, 100.0, "culture time in days from inoculation")},
         known_numeric={
             "vcd_e6_ml": Bound(0.0, 300.0, "1e6 viable cells/mL (not cells/mL)"),
-            "viability_pct": _pct(),
+            "viability_pct": Bound(0.0, 100.0, "a percentage lies in 0-100", overshoot=2.0),
             "glucose_g_l": _conc(100.0),
             "lactate_g_l": _conc(50.0),
             "glutamine_mm": _conc(100.0),

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from clonescout_cli.main import main
-from features.assemble import featurize, long_frame, training_set
+from features.assemble import featurize, long_frame
 from features.loader import load_campaign
 from features.mapping import import_mapped, load_mapping
 from tests.conftest import REPO
@@ -58,17 +58,6 @@ def test_long_frame_prefixes_run_and_clone_columns(small_set_dir: Path) -> None:
     assert "clone__campaign_id" not in frame  # the CV group must never become a feature
 
 
-def test_training_set_aligns_targets_and_groups(small_set_dir: Path) -> None:
-    data = load_campaign(small_set_dir, require_outcomes=True)
-    ts = training_set(data, ["dsp_yield_pct", "g0f_pct"], 7.0)
-    assert list(ts.X.index) == list(ts.y.index) == list(ts.groups.index)
-    expected = data.outcomes.set_index("run_id").loc[ts.X.index, "g0f_pct"]
-    pd.testing.assert_series_equal(ts.y["g0f_pct"], expected)
-    assert ts.groups.nunique() == 2
-    with pytest.raises(ValueError, match="unknown target"):
-        training_set(data, ["titre"], 7.0)
-
-
 def test_features_cli_writes_table_and_counts(tmp_path: Path, small_set_dir: Path, capsys) -> None:
     out = tmp_path / "f.parquet"
     assert (
@@ -78,8 +67,34 @@ def test_features_cli_writes_table_and_counts(tmp_path: Path, small_set_dir: Pat
     table = pd.read_parquet(out)
     assert len(table) == 16 and "outcome__dsp_yield_pct" in table
     assert not any(c.endswith("__d7") for c in table.columns)  # horizon 5 only
-    assert "16 runs in: 16 featurised" in capsys.readouterr().out
+    assert "16 runs in: 16 featurised, 0 rejected (0 at load, 0 at features)" in (
+        capsys.readouterr().out
+    )
     assert np.isfinite(table["ivcd_e6_cell_day_ml"]).all()
+    assert not (tmp_path / "f.rejects.csv").exists()
+
+
+def test_features_cli_counts_rejects_of_both_stages(
+    tmp_path: Path, small_set_dir: Path, capsys
+) -> None:
+    samples = small_set_dir / "samples.csv"
+    df = pd.read_csv(samples, dtype=str, keep_default_na=False)
+    df.loc[10, "glucose_g_l"] = "-0.4"  # run C01-K001-R1 breaks the contract
+    late = df["run_id"] == "C01-K002-R1"
+    df = df[~late | (pd.to_numeric(df["day"]) > 3)]  # C01-K002-R1 has no sample up to day 3
+    df.to_csv(samples, index=False)
+    out = tmp_path / "f.parquet"
+    args = ["features", "--data", str(small_set_dir), "--horizon-day", "3", "--out", str(out)]
+    assert main(args) == 0
+    assert "16 runs in: 14 featurised, 2 rejected (1 at load, 1 at features)" in (
+        capsys.readouterr().out
+    )
+    rejects = pd.read_csv(tmp_path / "f.rejects.csv")
+    assert rejects[["run_id", "stage"]].to_dict("records") == [
+        {"run_id": "C01-K001-R1", "stage": "load"},
+        {"run_id": "C01-K002-R1", "stage": "features"},
+    ]
+    assert len(pd.read_parquet(out)) == 14
 
 
 def test_features_cli_rejects_bad_horizon(tmp_path: Path, small_set_dir: Path, capsys) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -90,16 +91,41 @@ def test_wrong_magnitude_unit_caught_by_contract_bounds(tmp_path: Path) -> None:
 
 
 @needs_peer
-def test_text_in_numeric_source_column_points_at_source_line(tmp_path: Path) -> None:
+def test_text_in_numeric_source_column_sets_the_run_aside(tmp_path: Path) -> None:
     def text(df: pd.DataFrame) -> pd.DataFrame:
-        df.loc[9, "X:NH4"] = "high"
+        df.loc[9, "X:NH4"] = "high"  # run 1, line 11 of the source
         return df
 
-    with pytest.raises(ContractError) as exc:
-        import_mapped(_peer_copy(tmp_path, text), load_mapping(MAPPING))
-    v = next(v for v in exc.value.violations if v.column == "ammonia_mm")
-    assert v.rule == "must be a number; found text"
-    assert v.rows == (11,) and v.examples == ("'high'",) and v.file == "owu.csv"
+    data = import_mapped(_peer_copy(tmp_path, text), load_mapping(MAPPING)).data
+    assert data.n_runs_in == 77 and len(data.runs) == 76
+    assert data.rejects.to_dict("records") == [
+        {
+            "run_id": "owu-1",
+            "stage": "load",
+            "reason": "owu.csv line 11, column 'ammonia_mm': must be a number; found text 'high'",
+        }
+    ]
+    assert "owu-1" not in set(data.samples["run_id"])
+
+
+@needs_peer
+def test_censored_value_is_halved_before_the_unit_conversion(tmp_path: Path) -> None:
+    def censor(df: pd.DataFrame) -> pd.DataFrame:
+        df.loc[15, "X:Titer"] = "<0.5"  # mg/L, run 2 day 0, line 17
+        df.loc[16, "X:NH4"] = "n.d."
+        return df
+
+    data = import_mapped(_peer_copy(tmp_path, censor), load_mapping(MAPPING)).data
+    assert len(data.rejects) == 0 and len(data.runs) == 77
+    s = data.samples.set_index(["run_id", "day"])
+    assert s.loc[("owu-2", 0.0), "titer_g_l"] == pytest.approx(0.25e-3)  # 0.5 / 2 mg/L in g/L
+    assert np.isnan(s.loc[("owu-2", 1.0), "ammonia_mm"])
+    notes = {n.column: str(n) for n in data.notes}
+    assert notes["X:Titer"] == (
+        "owu.csv, column 'X:Titer': 1 x '<0.5' read as half the limit x/2 "
+        "(censored below x, the LOD/2 substitution) [line 17]"
+    )
+    assert notes["X:NH4"].startswith("owu.csv, column 'X:NH4': 1 x 'n.d.' read as missing")
 
 
 @needs_peer

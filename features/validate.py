@@ -1,0 +1,144 @@
+"""Hold a whole campaign set to the contract: per-table checks, links, rejects, typing.
+
+:func:`validate_tables` is the one entry point for native folders (:mod:`features.loader`)
+and imported files (:mod:`features.mapping`). It returns the kept runs, typed by the
+pandera schemas of :mod:`features.schemas`, the rejected runs with their reasons, and the
+notes; it raises :class:`ContractError` only for structural problems.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+import pandera.pandas as pa
+
+from features.checks import Findings, Table, isin_text, prepare, shown
+from features.contract import ContractError, Source, Violation
+from features.rejects import DataNote, empty_rejects, reason_counts, reasons_per_run
+from features.schemas import build_schema
+
+_LINKS = (
+    ("runs", "clone_id", "clones", "clone_id"),
+    ("samples", "run_id", "runs", "run_id"),
+    ("outcomes", "run_id", "runs", "run_id"),
+)
+UNSORTED_RULE = "days must increase within each run (sort samples by run_id, then day)"
+
+
+@dataclass(frozen=True)
+class CheckedTables:
+    """Typed tables of the kept runs, the rejected runs (stage "load") and the notes."""
+
+    tables: dict[str, pd.DataFrame]
+    rejects: pd.DataFrame
+    notes: tuple[DataNote, ...]
+
+
+def _links(tables: dict[str, Table], found: Findings) -> None:
+    """Unknown clones and runs (once per unknown run), and days out of order."""
+    for child, col, parent, pcol in _LINKS:
+        if child not in tables or parent not in tables:
+            continue
+        c, known = tables[child].frame, tables[parent].frame[pcol]
+        orphan = c[col].notna() & ~isin_text(c[col], known)
+        if child != "runs":
+            orphan &= ~c.duplicated(col)  # the first row of each unknown run is enough
+        name = tables[parent].source.name
+        rule = f"refers to {col} '" + c.loc[orphan, col] + f"' that {name} does not have"
+        found.flag(tables[child], orphan, col, rule, first=True)
+    if "samples" in tables:
+        s = tables["samples"]
+        day = s.frame["day"]
+        unsorted = day < day.groupby(s.frame["run_id"], sort=False).shift(1)
+        found.flag(s, unsorted, "day", UNSORTED_RULE, shown(day[unsorted]))
+
+
+def _keep(
+    tables: dict[str, Table], rejects: pd.DataFrame, found: Findings
+) -> dict[str, pd.DataFrame]:
+    """Rows of the kept runs, and the clones that still have one."""
+    kept = {
+        name: t.frame[~isin_text(t.frame["run_id"], rejects["run_id"]).to_numpy()]
+        for name, t in tables.items()
+        if name != "clones"
+    }
+    clones = tables["clones"]
+    runless = ~isin_text(clones.frame["clone_id"], tables["runs"].frame["clone_id"])
+    why = f"dropped (no run in {tables['runs'].source.name} refers to it)"
+    found.note(clones, "clone_id", "clone without any run", clones.frame.index[runless], why)
+    has_run = isin_text(clones.frame["clone_id"], kept["runs"]["clone_id"])
+    kept["clones"] = clones.frame[has_run.to_numpy()]
+    return kept
+
+
+def _no_run_left(source: Source, rejects: pd.DataFrame) -> Violation:
+    listed = "".join(f"\n      {line}" for line in reason_counts(rejects))
+    rule = (
+        f"no run left: all {len(rejects)} runs that came in were rejected; "
+        f"reasons by count:{listed}"
+    )
+    return Violation(source.name, None, rule)
+
+
+def _typed(t: Table, frame: pd.DataFrame, where: object) -> pd.DataFrame:
+    """Coerce to the contract's types; a failure here is a bug, still explained."""
+    schema = build_schema(t.name, t.numeric)
+    try:
+        return schema.validate(frame.reset_index(drop=True), lazy=True)
+    except pa.errors.SchemaErrors as err:
+        cases = err.failure_cases[["column", "check"]].drop_duplicates()
+        raise ContractError(
+            where,
+            [Violation(t.source.name, str(c), f"must be {k}") for c, k in cases.to_numpy()],
+        ) from None
+
+
+def validate_tables(
+    raw: dict[str, pd.DataFrame],
+    sources: dict[str, Source],
+    where: object,
+    violations: Iterable[Violation] = (),
+    problems: Iterable[pd.DataFrame] = (),
+    notes: Iterable[DataNote] = (),
+) -> CheckedTables:
+    """Check each table and the links between them; set broken runs aside.
+
+    Parameters
+    ----------
+    raw
+        Tables as read (CSV cells as text; frame row i is the i-th row of its file).
+    sources
+        Where each table's rows came from, to name file and line in every reason.
+    where
+        The folder or file named in a :class:`ContractError`.
+    violations, problems, notes
+        What the caller already found (e.g. an import mapping reading its source).
+
+    Raises
+    ------
+    ContractError
+        For structural problems only, all listed at once.
+    """
+    found = Findings(list(violations), list(problems), list(notes))
+    tables = {}
+    for name, df in raw.items():
+        table = prepare(name, df, sources[name], found)
+        if table is not None:
+            tables[name] = table
+    _links(tables, found)
+    if found.violations:
+        raise ContractError(where, found.violations)
+    runs_of_clone = tables["runs"].frame[["run_id", "clone_id"]].dropna()
+    problems_found = pd.concat(found.problems, ignore_index=True) if found.problems else None
+    rejects = (
+        empty_rejects()
+        if problems_found is None
+        else reasons_per_run(problems_found, runs_of_clone)
+    )
+    kept = _keep(tables, rejects, found)
+    if kept["runs"].empty:
+        raise ContractError(where, [_no_run_left(tables["runs"].source, rejects)])
+    typed = {name: _typed(tables[name], kept[name], where) for name in raw if name in kept}
+    return CheckedTables(typed, rejects, tuple(found.notes))
