@@ -1,0 +1,59 @@
+"""Content fingerprints of runs, to recognise runs a model was trained on.
+
+A run's fingerprint hashes what the model sees of it: its samples up to the horizon day
+(day and every measurement the featurizer knows) and its run and clone attributes, with
+numbers rounded to 6 decimals so that a CSV round trip does not change it. Row order and
+extra columns do not matter. Scoring a run whose fingerprint (or run id) is in the
+training set gives an in-sample figure, which must never be reported as quality.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.early import EarlyFeatures
+
+SEEN_SAME = "same run as in training"
+SEEN_ID_ONLY = "run id seen in training, with other data"
+DECIMALS = 6
+
+
+def _content_columns(featurizer: EarlyFeatures) -> list[str]:
+    attrs = list(featurizer.numeric_attrs_) + list(featurizer.categories_)
+    return ["day", *featurizer.measurements_, *attrs]
+
+
+def fingerprints(frame: pd.DataFrame, featurizer: EarlyFeatures) -> pd.Series:
+    """run_id -> 16-hex-digit fingerprint of the run's content up to the horizon."""
+    early = frame[frame["day"].to_numpy(float) <= featurizer.horizon_day + 1e-9]
+    content = early.reindex(columns=_content_columns(featurizer))
+    numeric = content.select_dtypes("number").columns
+    content[numeric] = content[numeric].round(DECIMALS)
+    other = content.columns.difference(numeric)
+    content[other] = content[other].astype(str)
+    rows = pd.util.hash_pandas_object(content, index=False).to_numpy(np.uint64)
+    run_ids = early["run_id"].astype(str).to_numpy()
+    uniq, codes = np.unique(run_ids, return_inverse=True)
+    total = np.zeros(len(uniq), dtype=np.uint64)
+    np.add.at(total, codes, rows)  # order-free; wraps modulo 2**64
+    return pd.Series([f"{int(h):016x}" for h in total], index=pd.Index(uniq, name="run_id"))
+
+
+def seen_in_training(scored: pd.Series, training: dict[str, str]) -> list[str]:
+    """Per scored run: how it relates to the training runs ("" = not seen)."""
+    by_content: dict[str, str] = {}
+    for run_id, fp in training.items():
+        by_content.setdefault(fp, run_id)
+    out = []
+    for key, fp in scored.items():
+        run_id = str(key)
+        if training.get(run_id) == fp:
+            out.append(SEEN_SAME)
+        elif run_id in training:
+            out.append(SEEN_ID_ONLY)
+        elif fp in by_content:
+            out.append(f"same data as training run {by_content[fp]}")
+        else:
+            out.append("")
+    return out

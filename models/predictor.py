@@ -1,0 +1,179 @@
+"""From a feature table to what a scientist reads: numbers, intervals, risk, flag, reasons.
+
+The same :class:`Predictor` scores the held-out folds of the nested evaluation and, inside
+the logged bundle, every run a user scores: what is evaluated is what is deployed.
+
+A run is ``unknown`` when it lies outside the applicability domain (beyond the 99% limit of
+held-out T² or DModX) or lacks a measurement family the model relies on. An unknown run
+gets no confident number: its predictions, intervals and risks are empty, its
+``flag_reason`` says which limit or which family, and the model's extrapolated point
+predictions are kept apart in the ``extrapolation`` column, marked as such.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.spec import Limit, ProductSpec
+from models.applicability import BORDERLINE, OUTSIDE, ApplicabilityDomain
+from models.bounds import clip
+from models.conformal import LEVELS, IntervalCalibrator, out_of_spec_probability
+from models.estimators import TargetModel
+from models.families import missing_required
+from models.reasons import sentences
+
+RISK_THRESHOLD = 0.5
+FLAG_OK, FLAG_RISK, FLAG_UNKNOWN = "ok", "at risk", "unknown"
+RISK_GROUPS = ("glycans", "downstream")
+
+
+def interval_columns(target: str) -> list[str]:
+    return [f"{target}_{side}{round(lv * 100)}" for lv in LEVELS for side in ("lo", "hi")]
+
+
+@dataclass
+class RawPrediction:
+    """Unmasked arrays for every run (evaluation needs them even for unknown runs)."""
+
+    index: pd.Index
+    point: dict[str, np.ndarray]  # clipped to physical bounds
+    lower: dict[tuple[str, float], np.ndarray]
+    upper: dict[tuple[str, float], np.ndarray]
+    risk: dict[str, np.ndarray]  # group -> P(out of spec on the judged attributes)
+    t2: np.ndarray
+    dmodx: np.ndarray
+    status: np.ndarray
+    missing: list[list[str]]  # required families each run lacks
+
+    @property
+    def unknown(self) -> np.ndarray:
+        return (self.status == OUTSIDE) | np.array([bool(m) for m in self.missing])
+
+
+@dataclass
+class Predictor:
+    """Fitted models, intervals, risk residuals, domain and required families."""
+
+    feature_names: list[str]
+    models: dict[str, TargetModel]
+    intervals: dict[str, IntervalCalibrator]
+    risk_residuals: pd.DataFrame  # held-out residual vectors (observed - predicted) per target
+    spec: ProductSpec
+    domain: ApplicabilityDomain
+    required: dict[str, list[str]]  # family -> its features, for families the model needs
+    horizon_day: float
+
+    @property
+    def targets(self) -> list[str]:
+        return list(self.models)
+
+    def matrix(self, X: pd.DataFrame) -> np.ndarray:
+        return X.reindex(columns=self.feature_names).to_numpy(np.float32)
+
+    def judged(self, group: str) -> tuple[list[Limit], list[str]]:
+        """Spec limits of ``group`` the model predicts, and the attributes it does not."""
+        limits = self.spec.glycans if group == "glycans" else self.spec.downstream
+        judged = [lim for lim in limits if lim.attribute in self.models]
+        return judged, [lim.attribute for lim in limits if lim.attribute not in self.models]
+
+    def not_judged(self) -> list[str]:
+        return [a for g in RISK_GROUPS for a in self.judged(g)[1]]
+
+    def raw(self, X: pd.DataFrame) -> RawPrediction:
+        A = self.matrix(X)
+        point, lower, upper = {}, {}, {}
+        for t, model in self.models.items():
+            pred = model.predict(A).astype(float)
+            sigma = self.intervals[t].scale.predict(pred, A)
+            point[t] = clip(pred, t)
+            for lv in LEVELS:
+                hw = self.intervals[t].multiplier(pred, lv) * sigma
+                lower[(t, lv)] = clip(pred - hw, t)
+                upper[(t, lv)] = clip(pred + hw, t)
+        risk = {}
+        for group in RISK_GROUPS:
+            limits, _ = self.judged(group)
+            if not limits:
+                continue
+            cols = [lim.attribute for lim in limits]
+            risk[group] = out_of_spec_probability(
+                np.column_stack([point[c] for c in cols]),
+                self.risk_residuals[cols].to_numpy(float),
+                np.array([lim.min for lim in limits]),
+                np.array([lim.max for lim in limits]),
+            )
+        t2, dmodx, status = self.domain.score(A)
+        missing = missing_required(X, self.required)
+        return RawPrediction(X.index, point, lower, upper, risk, t2, dmodx, status, missing)
+
+    def predict(self, X: pd.DataFrame, explain: bool = True, top_k: int = 3) -> pd.DataFrame:
+        """One row per run (index as ``X``), with unknown runs masked (see module doc)."""
+        raw = self.raw(X)
+        unknown = raw.unknown
+        out = pd.DataFrame(index=X.index)
+        for t in self.targets:
+            out[t] = np.where(unknown, np.nan, raw.point[t])
+            for lv in LEVELS:
+                pct = round(lv * 100)
+                out[f"{t}_lo{pct}"] = np.where(unknown, np.nan, raw.lower[(t, lv)])
+                out[f"{t}_hi{pct}"] = np.where(unknown, np.nan, raw.upper[(t, lv)])
+        for group, r in raw.risk.items():
+            out[f"{group}_risk"] = np.where(unknown, np.nan, r)
+        out["t2"], out["dmodx"], out["applicability"] = raw.t2, raw.dmodx, raw.status
+        out["missing_families"] = [", ".join(m) for m in raw.missing]
+        flags, why = self._flags(raw)
+        out["flag"], out["flag_reason"] = flags, why
+        out["extrapolation"] = [
+            json.dumps({t: round(float(raw.point[t][i]), 4) for t in self.targets})
+            if unknown[i]
+            else ""
+            for i in range(len(out))
+        ]
+        out["not_judged"] = ", ".join(self.not_judged())
+        if explain:
+            out["reasons"] = self._reasons(self.matrix(X), top_k)
+        return out
+
+    def _flags(self, raw: RawPrediction) -> tuple[list[str], list[str]]:
+        flags, why = [], []
+        for i in range(len(raw.status)):
+            edge = self.domain.explain(float(raw.t2[i]), float(raw.dmodx[i]))
+            causes = []
+            if raw.status[i] == OUTSIDE:
+                causes.append(f"outside the model's experience: {edge}")
+            for fam in raw.missing[i]:
+                what = fam if " " in fam else f"{fam} samples up to day {self.horizon_day:g}"
+                causes.append(f"no {what} (the model relies on them)")
+            if causes:
+                flags.append(FLAG_UNKNOWN)
+                why.append("; ".join(causes) + "; numbers would be extrapolation")
+                continue
+            risky = [
+                f"{g} out-of-spec risk {r[i]:.2f}"
+                for g, r in raw.risk.items()
+                if r[i] >= RISK_THRESHOLD
+            ]
+            note = [f"near the edge of experience: {edge}"] if raw.status[i] == BORDERLINE else []
+            flags.append(FLAG_RISK if risky else FLAG_OK)
+            why.append("; ".join(risky + note))
+        return flags, why
+
+    def _reasons(self, values32: np.ndarray, top_k: int) -> list[str]:
+        values = values32.astype(float)
+        per_target = {t: m.contributions(values32) for t, m in self.models.items()}
+        medians = self.domain.median
+        names = self.feature_names
+        return [
+            json.dumps(
+                {
+                    t: sentences(c[i], values[i], medians, names, t, top_k)
+                    for t, c in per_target.items()
+                },
+                ensure_ascii=False,
+            )
+            for i in range(len(values))
+        ]
