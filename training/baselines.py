@@ -1,54 +1,70 @@
-"""The baselines every model run is logged beside.
+"""The baselines every model is judged beside, fitted inside the same folds as the model.
 
 - ``titer_rank``: today's practice, picking clones by titer. Its Spearman is the rank
   correlation of the titer at the horizon day with the outcome (the sign says whether the
   "best" titer clones are good or bad on it); R² and MAE come from a straight line of the
-  outcome on that titer, fitted within each grouped fold.
+  outcome on that titer, fitted on the training part of each fold. Without titer samples
+  it cannot be computed and is recorded as skipped, with the reason.
 - ``pls``: what SIMCA users have — partial least squares on the same standardised
-  features (median-imputed), with the number of components chosen on the grouped folds.
+  features (median-imputed), its number of components chosen on the inner folds only.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 from sklearn.cross_decomposition import PLSRegression
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LinearRegression
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from models.numeric import column_medians
 from training.cv import oof_predict, regression_metrics
 
-PLS_COMPONENTS = (2, 4, 6, 8, 10)
+PLS_COMPONENTS = (2, 4, 6, 8, 10, 12, 15, 20)
+MIN_TITER_RUNS = 5
 
 
-def titer_column(X: pd.DataFrame, horizon_day: float) -> str:
+def titer_feature(X: pd.DataFrame, horizon_day: float) -> str | None:
+    """The titer feature read at the horizon (or the last titer), None without titer."""
     for name in (f"titer_g_l__d{horizon_day:g}".replace(".", "p"), "titer_g_l__last"):
-        if name in X.columns:
+        if name in X.columns and X[name].notna().sum() >= MIN_TITER_RUNS:
             return name
-    raise ValueError("no titer feature: the titer-rank baseline needs titer_g_l samples")
+    return None
 
 
-def titer_rank(
-    X: pd.DataFrame, y: np.ndarray, folds, horizon_day: float
-) -> tuple[np.ndarray, dict[str, float]]:
-    col = titer_column(X, horizon_day)
-    titer = X[[col]].to_numpy(float)
-
-    def fit_predict(xtr, ytr, xte):
-        model = make_pipeline(SimpleImputer(strategy="median"), LinearRegression())
-        return model.fit(xtr, ytr).predict(xte)
-
-    pred = oof_predict(fit_predict, titer, y, folds)
-    m = regression_metrics(y, pred)
-    ok = ~np.isnan(y) & ~np.isnan(titer[:, 0])
-    m["spearman"] = float(spearmanr(titer[ok, 0], y[ok]).statistic)
-    return pred, m
+def no_titer_reason(horizon_day: float) -> str:
+    return f"no titer_g_l samples up to day {horizon_day:g}: titer-rank needs a titer"
 
 
-def _pls(k: int):
+@dataclass(frozen=True)
+class TiterLine:
+    """Outcome = intercept + slope * titer; a missing titer takes the training median."""
+
+    feature: str
+    slope: float
+    intercept: float
+    fill: float
+
+    @classmethod
+    def fit(cls, X: pd.DataFrame, y: np.ndarray, feature: str) -> TiterLine | None:
+        x = X[feature].to_numpy(float)
+        ok = ~np.isnan(x) & ~np.isnan(y)
+        if ok.sum() < MIN_TITER_RUNS or np.ptp(x[ok]) == 0:
+            return None
+        slope, intercept = np.polyfit(x[ok], y[ok], 1)
+        return cls(feature, float(slope), float(intercept), float(column_medians(x[:, None])[0]))
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.intercept + self.slope * X[self.feature].fillna(self.fill).to_numpy(float)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def pls_pipeline(k: int) -> Pipeline:
     return make_pipeline(
         SimpleImputer(strategy="median", keep_empty_features=True),
         StandardScaler(),
@@ -56,19 +72,40 @@ def _pls(k: int):
     )
 
 
-def pls(X: pd.DataFrame, y: np.ndarray, folds) -> tuple[np.ndarray, dict[str, float], int]:
-    Xa = X.to_numpy(float)
-    best = None
+def pls_candidates(folds, n_features: int) -> list[int]:
     # PLS allows at most as many components as the smallest training fold has runs
-    max_k = min(min(len(train) for train, _ in folds) - 1, Xa.shape[1])
-    for k in [c for c in PLS_COMPONENTS if c <= max_k] or [max(1, max_k)]:
+    max_k = min(min(len(train) for train, _ in folds) - 1, n_features)
+    return [c for c in PLS_COMPONENTS if c <= max_k] or [max(1, max_k)]
+
+
+def pls_path(A: np.ndarray, y: np.ndarray, folds) -> dict[int, tuple[float, np.ndarray]]:
+    """Held-out R² and predictions of PLS with each candidate number of components."""
+    out = {}
+    for k in pls_candidates(folds, A.shape[1]):
 
         def fit_predict(xtr, ytr, xte, k=k):
-            return _pls(k).fit(xtr, ytr).predict(xte).ravel()
+            return pls_pipeline(k).fit(xtr, ytr).predict(xte).ravel()
 
-        pred = oof_predict(fit_predict, Xa, y, folds)
-        m = regression_metrics(y, pred)
-        if best is None or m["r2"] > best[1]["r2"]:
-            best = (pred, m, k)
-    assert best is not None
-    return best
+        pred = oof_predict(fit_predict, A, y, folds)
+        r2 = regression_metrics(y, pred)["r2"]
+        out[k] = (-np.inf if np.isnan(r2) else r2, pred)
+    return out
+
+
+def best_pls(
+    path: dict[int, tuple[float, np.ndarray]], max_k: int | None = None
+) -> tuple[int, np.ndarray]:
+    """Components with the best held-out R² (at most ``max_k``), and their predictions.
+
+    >>> path = {2: (0.5, np.zeros(1)), 10: (0.7, np.ones(1)), 15: (0.8, np.ones(1))}
+    >>> best_pls(path)[0], best_pls(path, max_k=10)[0]
+    (15, 10)
+    """
+    allowed = [k for k in path if max_k is None or k <= max_k] or [min(path)]
+    k = max(allowed, key=lambda c: (path[c][0], -c))
+    return k, path[k][1]
+
+
+def fit_pls(A: np.ndarray, y: np.ndarray, k: int) -> Pipeline:
+    ok = ~np.isnan(y)
+    return pls_pipeline(min(k, max(1, int(ok.sum()) - 1))).fit(A[ok], y[ok])

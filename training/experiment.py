@@ -1,110 +1,209 @@
-"""Grouped-CV evaluation of the model and its baselines at one horizon day.
+"""The nested evaluation at one horizon day, turned into the metrics contract.
 
-Produces the metrics contract of DESIGN.md §6 for that horizon: per target the model's
-Spearman, R², MAE and interval coverage at 80/90%, the baselines' Spearman, R² and MAE,
-the noise ceiling when a ``truth`` table exists; and the glycan risk's AUROC and Brier
-score beside the same risk computed from PLS predictions.
+Produces the JSON of DESIGN.md §6 — per target the model's Spearman, R², MAE and interval
+coverage at 80/90%, the baselines beside it, the noise ceiling when a ``truth`` table
+exists, the glycan risk's AUROC and Brier beside the same risk from PLS — plus how the
+numbers were obtained (``evaluation``), coverage per predicted-value quartile and per
+held-out campaign, per-fold figures (for the fold-to-fold spread that promotion needs),
+the applicability domain's held-out rates, and any baseline that was skipped and why.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from features.assemble import TrainingSet
 from features.spec import ProductSpec
-from models.estimators import fit_model
+from models.applicability import BORDERLINE, OUTSIDE
 from simulator.ceiling import noise_ceiling_r2
 from training import baselines
-from training.cv import oof_predict, regression_metrics
-from training.evaluate import cross_conformal_coverage, cross_risk, per_campaign, risk_metrics
+from training.cv import regression_metrics
+from training.dataset import TrainingSet
+from training.evaluate import (
+    coverage_blocks,
+    paired_difference,
+    per_campaign,
+    per_fold,
+    risk_metrics,
+    risk_per_fold,
+    titer_spearman,
+)
+from training.nested import OuterPredictions, run_outer
+from training.recipe import Recipe
+
+NOMINAL_OUTSIDE = 0.01  # the 99% limits: 1% of new runs like the training ones fall outside
 
 
 @dataclass
 class Evaluation:
-    """Out-of-fold predictions and the metrics computed from them."""
+    """Outer held-out predictions and the metrics computed from them."""
 
     horizon_day: float
-    oof: pd.DataFrame
-    pls_oof: pd.DataFrame
+    outer: OuterPredictions
     metrics: dict  # the JSON contract (without run id)
-    glyco_risk_oof: np.ndarray | None
     glyco_outside: np.ndarray | None
     campaigns: pd.DataFrame
 
+    @property
+    def glyco_risk_oof(self) -> np.ndarray | None:
+        return self.outer.risk.get("glycans")
 
-def model_oof(X: np.ndarray, y: np.ndarray, folds, params: dict, seed: int) -> np.ndarray:
-    return oof_predict(lambda a, b, c: fit_model(a, b, params, seed).predict(c), X, y, folds)
+
+def folds_digest(fold_of_group: dict[str, int]) -> str:
+    body = json.dumps(sorted(fold_of_group.items())).encode()
+    return hashlib.sha256(body).hexdigest()[:16]
 
 
-def _target_block(
+def _titer_block(ts: TrainingSet, outer: OuterPredictions, t: str, y: np.ndarray, h: float):
+    col = baselines.titer_feature(ts.X, h)
+    if t not in outer.titer.columns or col is None:
+        return {"skipped": True, "reason": baselines.no_titer_reason(h)}
+    pred = outer.titer[t].to_numpy(float)
+    titer = ts.X[col].to_numpy(float)
+    folds = per_fold(y, pred, outer.folds)
+    folds["spearman"] = [titer_spearman(titer[te], y[te]) for _, te in outer.folds]
+    return {
+        **regression_metrics(y, pred),
+        "spearman": titer_spearman(titer, y),
+        "feature": col,
+        "per_fold": folds,
+    }
+
+
+def _target_block(ts: TrainingSet, outer: OuterPredictions, t: str, h: float) -> dict:
+    y = ts.y[t].to_numpy(float)
+    point = outer.point[t].to_numpy(float)
+    flat, detail = coverage_blocks(y, outer, t, ts.campaigns.reindex(ts.X.index).to_numpy())
+    pls = outer.pls[t].to_numpy(float)
+    return {
+        "model": {
+            **regression_metrics(y, point),
+            **flat,
+            "coverage": detail,
+            "per_fold": per_fold(y, point, outer.folds),
+        },
+        "baselines": {
+            "titer_rank": _titer_block(ts, outer, t, y, h),
+            "pls": {
+                **regression_metrics(y, pls),
+                "per_fold": per_fold(y, pls, outer.folds),
+                "n_components": [c[t] for c in outer.pls_components],
+            },
+        },
+    }
+
+
+def _risk_block(ts: TrainingSet, outer: OuterPredictions, spec: ProductSpec, group: str):
+    limits = spec.glycans if group == "glycans" else spec.downstream
+    judged = [lim.attribute for lim in limits if lim.attribute in ts.y.columns]
+    if not judged or group not in outer.risk:
+        return None, None
+    outside = spec.out_of_spec(ts.y[judged], group).to_numpy(float)
+    model, pls = outer.risk[group], outer.pls_risk[group]
+    m_folds, p_folds = (
+        risk_per_fold(model, outside, outer.folds),
+        risk_per_fold(pls, outside, outer.folds),
+    )
+    block = {
+        "model": {**risk_metrics(model, outside), "per_fold": m_folds},
+        "baselines": {"pls": {**risk_metrics(pls, outside), "per_fold": p_folds}},
+        "judged": judged,
+        "not_judged": [lim.attribute for lim in limits if lim.attribute not in judged],
+        "brier_minus_pls": paired_difference(m_folds["brier"], p_folds["brier"]),
+        "observed_out_of_spec_share": float(np.nanmean(outside)),
+    }
+    return block, outside
+
+
+def _applicability(outer: OuterPredictions) -> dict:
+    lacking = np.array([bool(m) for m in outer.missing])
+    return {
+        "nominal_outside": NOMINAL_OUTSIDE,
+        "held_out_outside": float(np.mean(outer.status == OUTSIDE)),
+        "held_out_borderline": float(np.mean(outer.status == BORDERLINE)),
+        "held_out_missing_family": int(lacking.sum()),
+        "held_out_unknown": float(np.mean(outer.unknown)),
+        "limits_from": "held-out T² and DModX of inner folds (95th/99th percentiles)",
+    }
+
+
+def evaluation_block(ts: TrainingSet, outer: OuterPredictions, recipe: Recipe) -> dict:
+    g = ts.grouping
+    fold_of_group = {
+        str(grp): int(k) for grp, k in zip(ts.groups.reindex(ts.X.index), outer.fold, strict=True)
+    }
+    return {
+        "method": (
+            f"nested cross-validation: {len(outer.folds)} outer folds grouped by {g.column}; "
+            f"in each, the recipe is fitted on the other folds only ({recipe.inner_folds} inner "
+            f"folds grouped by {g.column}: ridge-trend penalty, {recipe.trials} Optuna trials per "
+            "model family, interval scale and quantiles, risk residuals, applicability limits, "
+            "the PLS baseline's components); "
+            "every metric is computed on the outer held-out runs"
+        ),
+        "outer_folds": len(outer.folds),
+        "inner_folds": recipe.inner_folds,
+        "grouping": g.column,
+        "grouping_note": g.note,
+        "trials_per_family": recipe.trials,
+        "fold_of_group": fold_of_group,
+        "folds_hash": folds_digest(fold_of_group),
+        "warnings": list(ts.warnings),
+    }
+
+
+def build_metrics(
     ts: TrainingSet,
-    t: str,
-    oof: np.ndarray,
-    folds,
-    with_baselines: bool,
+    outer: OuterPredictions,
+    recipe: Recipe,
     truth: pd.DataFrame | None,
     outcomes: pd.DataFrame | None,
-    horizon_day: float,
 ) -> tuple[dict, np.ndarray | None]:
-    y = ts.y[t].to_numpy(float)
-    block: dict = {
-        "model": {
-            **regression_metrics(y, oof),
-            "coverage_80": cross_conformal_coverage(y, oof, folds, 0.8),
-            "coverage_90": cross_conformal_coverage(y, oof, folds, 0.9),
-        }
+    h = recipe.horizon_day
+    targets = {t: _target_block(ts, outer, t, h) for t in ts.y.columns}
+    if truth is not None and outcomes is not None:
+        for t, block in targets.items():
+            if t in truth.columns:
+                block["noise_ceiling_r2"] = noise_ceiling_r2(truth, outcomes, t)
+    metrics: dict = {
+        "horizon_day": h,
+        "n_runs": len(ts.X),
+        "n_campaigns": int(ts.campaigns.nunique()),
+        "targets": targets,
     }
-    pls_pred = None
-    if with_baselines:
-        _, titer_m = baselines.titer_rank(ts.X, y, folds, horizon_day)
-        pls_pred, pls_m, k = baselines.pls(ts.X, y, folds)
-        block["baselines"] = {"titer_rank": titer_m, "pls": {**pls_m, "n_components": k}}
-    if truth is not None and outcomes is not None and t in truth.columns:
-        block["noise_ceiling_r2"] = noise_ceiling_r2(truth, outcomes, t)
-    return block, pls_pred
+    glyco, outside = _risk_block(ts, outer, recipe.spec, "glycans")
+    if glyco is not None:
+        metrics["glyco_risk"] = glyco
+    downstream, _ = _risk_block(ts, outer, recipe.spec, "downstream")
+    if downstream is not None:
+        metrics["downstream_risk"] = downstream
+    metrics["applicability"] = _applicability(outer)
+    metrics["evaluation"] = evaluation_block(ts, outer, recipe)
+    rejected = ts.rejects["stage"].value_counts().to_dict() if len(ts.rejects) else {}
+    metrics["data"] = {
+        "runs_in": ts.n_runs_in,
+        "runs_used": len(ts.X),
+        "runs_rejected": len(ts.rejects),
+        "rejected_by_stage": {str(k): int(v) for k, v in rejected.items()},
+        "runs_with_value": {t: int(ts.y[t].notna().sum()) for t in ts.y.columns},
+    }
+    return metrics, outside
 
 
 def evaluate(
     ts: TrainingSet,
-    params: dict[str, dict],
+    recipe: Recipe,
     folds,
-    spec: ProductSpec,
-    seed: int,
-    horizon_day: float,
-    with_baselines: bool = True,
     truth: pd.DataFrame | None = None,
     outcomes: pd.DataFrame | None = None,
+    fixed_params: dict[str, dict] | None = None,
 ) -> Evaluation:
-    X = ts.X.to_numpy(np.float32)
-    oof, pls_oof, targets = {}, {}, {}
-    for t in ts.y.columns:
-        oof[t] = model_oof(X, ts.y[t].to_numpy(float), folds, params[t], seed)
-        targets[t], pls_pred = _target_block(
-            ts, t, oof[t], folds, with_baselines, truth, outcomes, horizon_day
-        )
-        if pls_pred is not None:
-            pls_oof[t] = pls_pred
-    oof_df = pd.DataFrame(oof, index=ts.X.index)
-    pls_df = pd.DataFrame(pls_oof, index=ts.X.index)
-    metrics: dict = {
-        "horizon_day": horizon_day,
-        "n_runs": len(ts.X),
-        "n_campaigns": int(ts.groups.nunique()),
-        "targets": targets,
-    }
-    risk, outside = None, None
-    glycans = [g for g in spec.glycan_attributes if g in ts.y.columns]
-    if glycans:
-        observed = ts.y[glycans]
-        outside = spec.out_of_spec(observed).to_numpy(float)
-        risk = cross_risk(oof_df, observed, folds, spec)
-        metrics["glyco_risk"] = {"model": risk_metrics(risk, outside)}
-        if with_baselines:
-            pls_risk = cross_risk(pls_df, observed, folds, spec)
-            metrics["glyco_risk"]["baselines"] = {"pls": risk_metrics(pls_risk, outside)}
-    return Evaluation(
-        horizon_day, oof_df, pls_df, metrics, risk, outside, per_campaign(ts.y, oof_df, ts.groups)
-    )
+    """Run the nested evaluation on ``folds`` and compute every reported metric."""
+    outer = run_outer(ts, recipe, folds, fixed_params)
+    metrics, outside = build_metrics(ts, outer, recipe, truth, outcomes)
+    campaigns = per_campaign(ts.y, outer.point, ts.campaigns.reindex(ts.X.index))
+    return Evaluation(recipe.horizon_day, outer, metrics, outside, campaigns)

@@ -85,6 +85,14 @@ def log_bundle(bundle: Bundle, folder: Path, data: CampaignData, model_name: str
     if model_name:
         version = str(info.registered_model_version)
         client = mlflow.MlflowClient()
-        for key in ("training_data_hash", "code_commit", "horizon_day", "model_id"):
-            client.set_model_version_tag(model_name, version, key, str(bundle.manifest[key]))
+        man = bundle.manifest
+        tags = {
+            **{k: man[k] for k in ("training_data_hash", "code_commit", "horizon_day", "model_id")},
+            "targets": ",".join(man["targets"]),
+            "grouping": man["recipe"]["grouping"],
+            "folds_hash": man["cv_metrics"]["evaluation"]["folds_hash"],
+            "n_runs": man["cv_metrics"]["n_runs"],
+        }
+        for key, value in tags.items():
+            client.set_model_version_tag(model_name, version, key, str(value))
     return info, version

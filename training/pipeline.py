@@ -1,4 +1,11 @@
-"""``clonescout train``: tune, evaluate by grouped CV, fit the bundle, log it to MLflow."""
+"""``clonescout train``: check, evaluate by nested grouped CV, fit the bundle, log it.
+
+Order of work: every precondition is checked before the first trial
+(:mod:`training.dataset`); then the nested evaluation gives the reported numbers
+(:mod:`training.nested`); then the same recipe is fitted on all runs and logged as the
+one pyfunc bundle. A model whose intervals could not be calibrated is logged but not
+registered, so it can never become champion.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +16,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 
-from features.assemble import TrainingSet, numeric_outcomes, training_set
+from features.assemble import long_frame
 from features.loader import CampaignData
 from features.spec import ProductSpec, load_spec
-from models.applicability import ApplicabilityDomain
 from models.bundle import Bundle
-from models.conformal import conformal_halfwidth
-from models.estimators import fit_model
-from models.numeric import column_medians
+from models.conformal import LEVELS
+from models.fingerprint import fingerprints
 from training import plots
-from training.cv import make_folds
+from training.curve import horizon_curve
+from training.dataset import TrainingSet, prepare
 from training.evaluate import reliability_table
 from training.experiment import Evaluation, evaluate
 from training.logging_mlflow import log_bundle, log_metrics_tree
+from training.nested import outer_folds
 from training.provenance import code_commit, data_hash, library_versions
+from training.recipe import FittedRecipe, Recipe, fit_recipe
 from training.settings import TrainSettings
-from training.tuning import tune_family
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
@@ -42,19 +48,20 @@ class TrainReport:
     run_id: str
     model_uri: str
     registered_version: str | None
+    not_registered_because: str = ""
 
 
 def choose_targets(data: CampaignData, spec: ProductSpec, asked: tuple[str, ...]) -> list[str]:
-    if data.outcomes is None:
-        raise ValueError("training needs an outcomes table (outcomes.csv or .parquet)")
-    available = numeric_outcomes(data.outcomes)
     if asked:
-        return list(asked)
+        return list(dict.fromkeys(asked))
+    if data.outcomes is None:
+        return ["dsp_yield_pct"]  # prepare() refuses with the reason
+    available = set(data.outcomes.columns)
     default = [t for t in ("dsp_yield_pct", *spec.glycan_attributes) if t in available]
     if not default:
         raise ValueError(
-            "no default target in the outcomes (dsp_yield_pct or the spec's "
-            f"glycans); name one with --target, from: {', '.join(available)}"
+            "no default target in the outcomes (dsp_yield_pct or the spec's glycans); name "
+            f"one with --target, from: {', '.join(str(c) for c in data.outcomes if c != 'run_id')}"
         )
     return default
 
@@ -65,182 +72,161 @@ def families(targets: list[str], spec: ProductSpec) -> dict[str, list[str]]:
     return {k: v for k, v in (("yield", others), ("glycans", glycans)) if v}
 
 
-def _folds(ts: TrainingSet, n_folds: int):
-    return make_folds(ts.groups, n_folds, fallback=ts.ids.set_index("run_id")["clone_id"])
-
-
-def _tune(ts: TrainingSet, fams: dict[str, list[str]], folds, s: TrainSettings) -> dict:
-    params: dict[str, dict] = {}
-    X = ts.X.to_numpy(np.float32)
-    for name, targets in fams.items():
-        with mlflow.start_run(run_name=f"tune-{name}", nested=True):
-            mlflow.set_tag("clonescout.role", "tuning")
-            best, study = tune_family(name, X, ts.y[targets], folds, s.trials, s.seed)
-            mlflow.log_params(best)
-            mlflow.log_metric("best_cv_scaled_mae", study.best_value)
-        for t in targets:
-            params[t] = best
-    return params
-
-
-def horizon_curve(
-    data: CampaignData,
-    targets: list[str],
-    params: dict,
-    spec: ProductSpec,
-    s: TrainSettings,
-    at_main: Evaluation,
-) -> pd.DataFrame:
-    rows = []
-    for h in sorted(set(s.curve_horizons) | {s.horizon_day}):
-        if h == s.horizon_day:
-            ev = at_main
-        else:
-            ts = training_set(data, targets, h)
-            ev = evaluate(ts, params, _folds(ts, s.n_folds), spec, s.seed, h, with_baselines=False)
-        for t, block in ev.metrics["targets"].items():
-            m = block["model"]
-            rows.append(
-                {
-                    "horizon_day": h,
-                    "target": t,
-                    "r2": m["r2"],
-                    "spearman": m["spearman"],
-                    "mae": m["mae"],
-                    "coverage_90": m["coverage_90"],
-                }
-            )
-        if "glyco_risk" in ev.metrics:
-            rows.append(
-                {"horizon_day": h, "target": "glyco_risk", **ev.metrics["glyco_risk"]["model"]}
-            )
-    return pd.DataFrame(rows)
-
-
-def fit_bundle(
-    ts: TrainingSet,
-    ev: Evaluation,
-    params: dict,
-    spec_path: Path,
-    seed: int,
-    manifest: dict,
-    featurizer,
-) -> Bundle:
-    X = ts.X.to_numpy(np.float32)
-    fitted, widths = {}, {}
-    for t in ts.y.columns:
-        y = ts.y[t].to_numpy(float)
-        ok = ~np.isnan(y)
-        fitted[t] = fit_model(X[ok], y[ok], params[t], seed)
-        resid = np.abs(y - ev.oof[t].to_numpy(float))
-        widths[t] = {str(level): conformal_halfwidth(resid, level) for level in (0.8, 0.9)}
-    residuals = (ts.y - ev.oof).reset_index(drop=True)
-    manifest = {**manifest, "naive_baseline": naive_baseline(ts, manifest["horizon_day"])}
-    return Bundle(
-        featurizer,
-        fitted,
-        widths,
-        residuals,
-        load_spec(spec_path),
-        spec_path,
-        ApplicabilityDomain.fit(ts.X.to_numpy(float)),
-        manifest,
+def make_recipe(ts: TrainingSet, spec: ProductSpec, s: TrainSettings) -> Recipe:
+    return Recipe(
+        families=families(list(ts.y.columns), spec),
+        spec=spec,
+        horizon_day=s.horizon_day,
+        measurements=list(ts.transformer.measurements_),
+        trials=s.trials,
+        inner_folds=s.inner_folds,
+        seed=s.seed,
     )
 
 
-def naive_baseline(ts: TrainingSet, horizon_day: float) -> dict:
-    """Fit the titer-only baseline: each target on the titer at the horizon.
-
-    It is kept in the bundle so that scored data with outcomes is judged against it too.
-    """
-    from training.baselines import titer_column
-
-    col = titer_column(ts.X, horizon_day)
-    x = ts.X[col].to_numpy(float)
-    out = {}
-    for t in ts.y.columns:
-        y = ts.y[t].to_numpy(float)
-        ok = ~np.isnan(x) & ~np.isnan(y)
-        slope, intercept = np.polyfit(x[ok], y[ok], 1)
-        out[t] = {
-            "feature": col,
-            "slope": float(slope),
-            "intercept": float(intercept),
-            "fill": float(column_medians(x[:, None])[0]),
-        }
-    return out
+def not_registrable(metrics: dict, final: FittedRecipe) -> str:
+    """Why this model must not be registered ("" when it may be)."""
+    why = []
+    for t, block in metrics["targets"].items():
+        for lv, rep in block["model"]["coverage"].items():
+            if not rep["estimable"]:
+                why.append(f"{t}: {lv} coverage not estimable ({rep['reason']})")
+    for t, cal in final.predictor.intervals.items():
+        why += [f"{t}: no {lv} interval (too few runs)" for lv in LEVELS if not cal.estimable(lv)]
+    return "; ".join(why)
 
 
 def train(data: CampaignData, s: TrainSettings) -> TrainReport:
     spec = load_spec(s.spec_path)
     targets = choose_targets(data, spec, s.targets)
-    ts = training_set(data, targets, s.horizon_day)
-    folds = _folds(ts, s.n_folds)
-    fams = families(targets, spec)
+    ts = prepare(data, targets, s.horizon_day, s.exclude)  # refuses here, before any tuning
+    recipe = make_recipe(ts, spec, s)
+    folds = outer_folds(ts, s.n_folds)
     digest = data_hash(data.tables())
     log.info(
-        "training %s on %d runs of %d campaigns at horizon day %g (%d rejected runs)",
+        "training %s on %d runs of %d campaigns at horizon day %g: %d runs in, %d used, "
+        "%d rejected; CV grouped by %s",
         ", ".join(targets),
         len(ts.X),
-        ts.groups.nunique(),
+        ts.campaigns.nunique(),
         s.horizon_day,
+        ts.n_runs_in,
+        len(ts.X),
         len(ts.rejects),
+        ts.grouping.column,
     )
-    # under `mlflow run` (or any open run) the training run nests inside it
-    nested = mlflow.active_run() is not None
+    for w in ts.warnings:
+        log.warning("warning: %s", w)
+    nested = mlflow.active_run() is not None  # under `mlflow run` the run nests inside it
     with mlflow.start_run(run_name=f"train-h{s.horizon_day:g}", nested=nested) as run:
-        mlflow.set_tag("clonescout.role", "train")
-        mlflow.log_params(
-            {
-                "targets": ",".join(targets),
-                "horizon_day": s.horizon_day,
-                "trials_per_family": s.trials,
-                "n_folds": len(folds),
-                "seed": s.seed,
-                "n_runs": len(ts.X),
-                "n_campaigns": int(ts.groups.nunique()),
-                "data_hash": digest,
-                "n_rejected_runs": len(ts.rejects),
-            }
-        )
-        params = _tune(ts, fams, folds, s)
-        ev = evaluate(
-            ts, params, folds, spec, s.seed, s.horizon_day, True, data.truth, data.outcomes
-        )
-        _log_baselines(ev)
+        _log_inputs(ts, s, targets, len(folds), digest)
+        ev = evaluate(ts, recipe, folds, data.truth, data.outcomes)
+        ev.metrics["evaluation"]["excluded_features"] = list(s.exclude)
         metrics = {**ev.metrics, "mlflow_run_id": run.info.run_id}
         log_metrics_tree(metrics)
-        curve = horizon_curve(data, targets, params, spec, s, ev)
+        _log_baselines(metrics)
+        log.info("nested evaluation done; fitting the recipe on all %d runs", len(ts.X))
+        final = fit_recipe(ts.X, ts.y, ts.groups.reindex(ts.X.index), recipe, log_mlflow=True)
+        curve = horizon_curve(data, ts, ev, spec, s.curve_horizons, s.seed, s.exclude)
+        why_not = not_registrable(metrics, final)
         with tempfile.TemporaryDirectory() as tmp:
             out = _write_artifacts(Path(tmp), metrics, curve, ev, ts)
             mlflow.log_artifacts(str(out), artifact_path="evaluation")
-            manifest = {
-                "model_id": f"{digest[:12]}-{run.info.run_id[:8]}",
-                "targets": targets,
-                "horizon_day": s.horizon_day,
-                "feature_names": list(ts.X.columns),
-                "training_data_hash": digest,
-                "code_commit": code_commit(REPO),
-                "libraries": library_versions(),
-                "params": params,
-                "spec_name": spec.name,
-                "cv_metrics": metrics,
-            }
-            bundle = fit_bundle(ts, ev, params, s.spec_path, s.seed, manifest, ts.transformer)
-            info, version = log_bundle(bundle, Path(tmp) / "bundle", data, s.model_name)
-        return TrainReport(metrics, curve, run.info.run_id, info.model_uri, version)
+            bundle = _bundle(data, ts, final, s, metrics, digest, run.info.run_id)
+            name = None if why_not else s.model_name
+            if why_not:
+                log.warning("model logged but NOT registered: %s", why_not)
+                mlflow.set_tag("clonescout.not_registered", why_not)
+            info, version = log_bundle(bundle, Path(tmp) / "bundle", data, name)
+        return TrainReport(metrics, curve, run.info.run_id, info.model_uri, version, why_not)
 
 
-def _log_baselines(ev: Evaluation) -> None:
+def _bundle(
+    data: CampaignData,
+    ts: TrainingSet,
+    final: FittedRecipe,
+    s: TrainSettings,
+    metrics: dict,
+    digest: str,
+    run_id: str,
+) -> Bundle:
+    frame = long_frame(data)
+    frame = frame[frame["run_id"].isin(set(ts.X.index))]
+    manifest = {
+        "model_id": f"{digest[:12]}-{run_id[:8]}",
+        "targets": list(ts.y.columns),
+        "horizon_day": s.horizon_day,
+        "feature_names": final.predictor.feature_names,
+        "dropped_features": final.dropped,
+        "required_families": sorted(final.predictor.required),
+        "training_data_hash": digest,
+        "code_commit": code_commit(REPO),
+        "libraries": library_versions(),
+        "params": final.params,
+        "pls_components": final.pls_components,
+        "spec_name": final.predictor.spec.name,
+        "recipe": {
+            "trials_per_family": s.trials,
+            "outer_folds": metrics["evaluation"]["outer_folds"],
+            "inner_folds": s.inner_folds,
+            "grouping": ts.grouping.column,
+            "seed": s.seed,
+            "exclude": list(s.exclude),
+        },
+        "naive_baseline": {t: line.to_dict() for t, line in final.titer.items()},
+        "cv_metrics": metrics,
+    }
+    return Bundle(
+        ts.transformer,
+        final.predictor,
+        s.spec_path,
+        manifest,
+        {str(k): str(v) for k, v in fingerprints(frame, ts.transformer).items()},
+    )
+
+
+def _log_inputs(ts: TrainingSet, s: TrainSettings, targets, n_folds: int, digest: str) -> None:
+    mlflow.set_tag("clonescout.role", "train")
+    mlflow.set_tag("clonescout.grouping", ts.grouping.column)
+    mlflow.log_params(
+        {
+            "targets": ",".join(targets),
+            "horizon_day": s.horizon_day,
+            "trials_per_family": s.trials,
+            "outer_folds": n_folds,
+            "inner_folds": s.inner_folds,
+            "grouping": ts.grouping.column,
+            "seed": s.seed,
+            "exclude": ",".join(s.exclude) or "-",
+            "n_runs_in": ts.n_runs_in,
+            "n_runs": len(ts.X),
+            "n_rejected_runs": len(ts.rejects),
+            "n_campaigns": int(ts.campaigns.nunique()),
+            "data_hash": digest,
+        }
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rejects.csv"
+        ts.rejects.to_csv(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path="data")
+
+
+def _log_baselines(metrics: dict) -> None:
     for name in ("titer_rank", "pls"):
         with mlflow.start_run(run_name=f"baseline-{name}", nested=True):
             mlflow.set_tag("clonescout.role", "baseline")
-            for t, block in ev.metrics["targets"].items():
-                for k, v in block.get("baselines", {}).get(name, {}).items():
-                    mlflow.log_metric(f"{t}.{k}", float(v))
-            if name == "pls" and "glyco_risk" in ev.metrics:
-                for k, v in ev.metrics["glyco_risk"].get("baselines", {}).get("pls", {}).items():
-                    mlflow.log_metric(f"glyco_risk.{k}", float(v))
+            for t, block in metrics["targets"].items():
+                b = block.get("baselines", {}).get(name, {})
+                if b.get("skipped"):
+                    mlflow.set_tag(f"{t}.skipped", b["reason"])
+                    continue
+                for k in ("spearman", "r2", "mae"):
+                    if b.get(k) is not None and b[k] == b[k]:
+                        mlflow.log_metric(f"{t}.{k}", float(b[k]))
+            risk = metrics.get("glyco_risk", {}).get("baselines", {}).get(name, {})
+            for k in ("auroc", "brier"):
+                if risk.get(k) is not None and risk[k] == risk[k]:
+                    mlflow.log_metric(f"glyco_risk.{k}", float(risk[k]))
 
 
 def _write_artifacts(
@@ -249,17 +235,22 @@ def _write_artifacts(
     out = folder / "evaluation"
     out.mkdir()
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    curve.to_csv(out / "horizon_curve.csv", index=False)
-    plots.horizon_plot(curve, out / "horizon_curve.png")
+    if len(curve):
+        curve.to_csv(out / "horizon_curve.csv", index=False)
+        plots.horizon_plot(curve, out / "horizon_curve.png")
     ev.campaigns.to_csv(out / "per_campaign.csv", index=False)
-    oof = ev.oof.add_prefix("pred__").join(ts.y).join(ts.groups)
-    oof.to_csv(out / "oof_predictions.csv")
-    if ev.glyco_risk_oof is not None and ev.glyco_outside is not None:
-        table = reliability_table(ev.glyco_risk_oof, ev.glyco_outside)
+    held_out = ev.outer.point.add_prefix("pred__").join(ts.y)
+    held_out["outer_fold"] = ev.outer.fold
+    held_out["campaign_id"] = ts.campaigns.reindex(ts.X.index)
+    held_out["applicability"] = ev.outer.status
+    held_out.to_csv(out / "outer_predictions.csv")
+    risk, outside = ev.glyco_risk_oof, ev.glyco_outside
+    if risk is not None and outside is not None:
+        table = reliability_table(risk, outside)
         table.to_csv(out / "reliability.csv", index=False)
         plots.reliability_plot(
             table,
             out / "reliability.png",
-            f"glycan risk, horizon day {ev.horizon_day:g} (grouped CV)",
+            f"glycan risk, horizon day {ev.horizon_day:g} (nested CV, outer folds)",
         )
     return out

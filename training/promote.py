@@ -1,73 +1,113 @@
-"""``clonescout promote``: move ``@champion`` only when the candidate is better.
+"""``clonescout promote``: move ``@champion`` only to a model that is shown to be better.
 
-Better means: on every headline grouped-CV metric the two versions share, the candidate
-is at least as good, and on at least one it is strictly better. Headline metrics: per
-target MAE (lower) and Spearman (higher); glycan risk AUROC (higher) and Brier (lower).
+1. The candidate must pass the quality gate (:mod:`training.gate`): beat titer-rank and
+   PLS on its headline metrics beyond the fold-to-fold noise (worse on none, better on at
+   least one), with coverage within 5 points of nominal and enough runs.
+   The first model becomes champion only this way.
+2. Candidate and champion are compared like with like: on the same data, the same outer
+   folds and the same horizon. If their nested evaluations already share these, the
+   stored per-fold metrics are compared. Otherwise, given the candidate's data
+   (``--data``), the champion's hyper-parameters are refitted and evaluated on the
+   candidate's outer folds at the candidate's horizon (not re-tuned; when the champion
+   was tuned on runs of these folds, this favours the champion). Without data the
+   promotion is refused as not comparable, with the reason.
+3. Promote only if no headline metric is worse beyond one fold-to-fold standard error
+   and at least one is better beyond it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 
 import mlflow
 from mlflow.exceptions import MlflowException
 
+from features.loader import CampaignData
+from training.gate import Row, compare, failed, quality_gate
+
 ALIAS = "champion"
-LOWER_IS_BETTER = (".mae", ".brier")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Decision:
-    """Outcome of a promotion request, with the reasons either way."""
+    """Outcome of a promotion request, with the reasons and the table behind it."""
 
     promoted: bool
     candidate: str
     champion: str | None
     reasons: list[str]
+    table: list[Row] = field(default_factory=list)
 
-
-def _headline(metrics: dict[str, float]) -> dict[str, float]:
-    keep = {}
-    for k, v in metrics.items():
-        parts = k.split(".")
-        if (
-            len(parts) == 4
-            and parts[0] == "targets"
-            and parts[2] == "model"
-            and parts[3] in ("mae", "spearman")
-        ):
-            keep[k] = v
-        if k in ("glyco_risk.model.auroc", "glyco_risk.model.brier"):
-            keep[k] = v
-    return keep
-
-
-def compare(candidate: dict[str, float], champion: dict[str, float]) -> tuple[bool, list[str]]:
-    cand, champ = _headline(candidate), _headline(champion)
-    shared = sorted(set(cand) & set(champ))
-    if not shared:
-        return False, ["no headline metric in common (different targets?): not comparable"]
-    better, worse = [], []
-    for k in shared:
-        lower = k.endswith(LOWER_IS_BETTER)
-        delta = cand[k] - champ[k]
-        improved = delta < 0 if lower else delta > 0
-        regressed = delta > 0 if lower else delta < 0
-        line = f"{k}: {champ[k]:.4f} -> {cand[k]:.4f}"
-        if improved:
-            better.append(line)
-        elif regressed:
-            worse.append(line)
-    if worse:
-        return False, ["worse on " + "; ".join(worse)] + (
-            ["better on " + "; ".join(better)] if better else []
+    def render(self) -> str:
+        if not self.table:
+            return ""
+        head = ("check", "reference", "candidate", "difference", "tolerance", "verdict")
+        rows = [head] + [
+            (r.check, r.reference, r.candidate, r.difference, r.tolerance, r.verdict)
+            for r in self.table
+        ]
+        widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
+        return "\n".join(
+            "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            for row in rows
         )
-    if not better:
-        return False, ["no better on any headline metric (equal)"]
-    return True, ["better on " + "; ".join(better), "no worse on the rest"]
 
 
-def promote(model_name: str, candidate_version: str | None = None) -> Decision:
+@dataclass(frozen=True)
+class Version:
+    """A registered version with its run's nested-evaluation metrics."""
+
+    number: str
+    run_id: str
+    tags: dict
+    metrics: dict | None
+
+
+def _version(client: mlflow.MlflowClient, name: str, number: str) -> Version:
+    mv = client.get_model_version(name, number)
+    try:
+        metrics = mlflow.artifacts.load_dict(f"runs:/{mv.run_id}/evaluation/metrics.json")
+    except (MlflowException, OSError):
+        metrics = None
+    return Version(str(mv.version), str(mv.run_id), dict(mv.tags), metrics)
+
+
+def _champion(client: mlflow.MlflowClient, name: str) -> Version | None:
+    try:
+        mv = client.get_model_version_by_alias(name, ALIAS)
+    except MlflowException:
+        return None
+    return _version(client, name, str(mv.version))
+
+
+def comparability(cand: Version, champ: Version) -> list[str]:
+    """Why the stored metrics of the two cannot be compared ([] when they can)."""
+    if champ.metrics is None:
+        return [f"champion version {champ.number} has no nested evaluation recorded"]
+    a, b = cand.metrics or {}, champ.metrics
+    why = []
+    if cand.tags.get("training_data_hash") != champ.tags.get("training_data_hash"):
+        why.append(
+            "trained on different data (hash "
+            f"{str(champ.tags.get('training_data_hash'))[:12]} vs "
+            f"{str(cand.tags.get('training_data_hash'))[:12]})"
+        )
+    if a.get("horizon_day") != b.get("horizon_day"):
+        why.append(f"different horizon day ({b.get('horizon_day')} vs {a.get('horizon_day')})")
+    if a["evaluation"]["folds_hash"] != b.get("evaluation", {}).get("folds_hash"):
+        why.append("different outer folds")
+    if a.get("glyco_risk", {}).get("judged") != b.get("glyco_risk", {}).get("judged"):
+        why.append("the glycan risk judges different attributes")
+    if not set(a["targets"]) & set(b["targets"]):
+        why.append("no target in common")
+    return why
+
+
+def promote(
+    model_name: str, candidate_version: str | None = None, data: CampaignData | None = None
+) -> Decision:
     client = mlflow.MlflowClient()
     try:
         versions = client.search_model_versions(f"name='{model_name}'")
@@ -78,28 +118,56 @@ def promote(model_name: str, candidate_version: str | None = None) -> Decision:
             f"no registered model '{model_name}' in {mlflow.get_tracking_uri()}; "
             "run `clonescout train` first"
         )
-    latest = max(versions, key=lambda v: int(v.version))
-    cand = candidate_version or latest.version
-    cand_mv = client.get_model_version(model_name, cand)
-    try:
-        champ_mv = client.get_model_version_by_alias(model_name, ALIAS)
-    except MlflowException:
-        champ_mv = None
-    cand_metrics = client.get_run(str(cand_mv.run_id)).data.metrics
-    if champ_mv is None:
-        client.set_registered_model_alias(model_name, ALIAS, cand)
-        return Decision(True, cand, None, ["no champion yet: the candidate becomes champion"])
-    if champ_mv.version == cand:
-        return Decision(False, cand, champ_mv.version, ["the candidate already is champion"])
-    ok, reasons = compare(cand_metrics, client.get_run(str(champ_mv.run_id)).data.metrics)
-    cand_hash = cand_mv.tags.get("training_data_hash")
-    champ_hash = champ_mv.tags.get("training_data_hash")
-    if cand_hash != champ_hash:
+    number = candidate_version or str(max(int(v.version) for v in versions))
+    cand = _version(client, model_name, number)
+    if cand.metrics is None:
+        return Decision(False, number, None, ["the candidate has no nested evaluation recorded"])
+    gate = quality_gate(cand.metrics)
+    champ = _champion(client, model_name)
+    champ_no = champ.number if champ else None
+    if failed(gate):
+        why = "the candidate fails the quality gate: " + "; ".join(failed(gate))
+        return Decision(False, number, champ_no, [why], gate)
+    if champ is None:
+        client.set_registered_model_alias(model_name, ALIAS, number)
+        why = "no champion yet: the candidate passes the quality gate and becomes champion"
+        return Decision(True, number, None, [why], gate)
+    if champ.number == number:
+        return Decision(False, number, champ_no, ["the candidate already is champion"], gate)
+    reasons: list[str] = []
+    champ_metrics = champ.metrics
+    why_not = comparability(cand, champ)
+    if why_not:
+        if data is None:
+            reasons = [
+                "not comparable: " + "; ".join(why_not),
+                "give the candidate's data (--data) to re-evaluate the champion on the "
+                "candidate's outer folds",
+            ]
+            return Decision(False, number, champ_no, reasons, gate)
+        from training.reevaluate import champion_on_candidate_folds
+
+        champ_metrics = champion_on_candidate_folds(model_name, champ, cand, data)
         reasons.append(
-            "note: trained on different data (hash "
-            f"{str(champ_hash)[:12]} vs {str(cand_hash)[:12]}); CV metrics compare "
-            "skill on different campaigns"
+            "champion re-evaluated on the candidate's outer folds ("
+            + "; ".join(why_not)
+            + "): its hyper-parameters refitted, not re-tuned"
         )
-    if ok:
-        client.set_registered_model_alias(model_name, ALIAS, cand)
-    return Decision(ok, cand, champ_mv.version, reasons)
+    assert champ_metrics is not None
+    rows = compare(cand.metrics, champ_metrics)
+    worse = [r.check for r in rows if r.verdict == "worse"]
+    better = [r.check for r in rows if r.verdict == "better"]
+    promoted = bool(rows) and not worse and bool(better)
+    if not rows:
+        reasons.append("no headline metric in common: not comparable")
+    elif worse:
+        reasons.append(
+            "worse than the champion beyond the fold-to-fold spread on: " + ", ".join(worse)
+        )
+    elif not better:
+        reasons.append("no better than the champion beyond the fold-to-fold spread (a tie)")
+    else:
+        reasons.append("better beyond the fold-to-fold spread on: " + ", ".join(better))
+    if promoted:
+        client.set_registered_model_alias(model_name, ALIAS, number)
+    return Decision(promoted, number, champ_no, reasons, gate + rows)

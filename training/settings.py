@@ -13,7 +13,8 @@ class TrainSettings:
     """What to train and how hard to search.
 
     ``trials`` is per model family (yield-like targets share one study, glycan attributes
-    another), so the default demo budget of 15 is ~30 trials in all.
+    another) and per tuning: the nested evaluation tunes once in each of the ``n_folds``
+    outer folds (on ``inner_folds`` inner folds) and once more for the final model.
     """
 
     spec_path: Path
@@ -21,7 +22,9 @@ class TrainSettings:
     horizon_day: float = 7.0
     trials: int = 15
     n_folds: int = 5
+    inner_folds: int = 3
     seed: int = 7
+    exclude: tuple[str, ...] = ()  # feature name patterns left out (fnmatch)
     curve_horizons: tuple[float, ...] = CURVE_HORIZONS
     experiment: str = "clonescout"
     model_name: str | None = "clonescout"  # None: log the bundle but do not register it
@@ -29,7 +32,11 @@ class TrainSettings:
     def __post_init__(self) -> None:
         if self.trials < 1:
             raise ValueError(f"trials must be >= 1, got {self.trials}")
-        if self.n_folds < 2:
-            raise ValueError(f"n_folds must be >= 2, got {self.n_folds}")
+        if self.n_folds < 3:
+            raise ValueError(
+                f"outer folds must be >= 3 for a nested evaluation, got {self.n_folds}"
+            )
+        if self.inner_folds < 2:
+            raise ValueError(f"inner folds must be >= 2, got {self.inner_folds}")
         if self.horizon_day <= 0:
             raise ValueError(f"horizon_day must be > 0, got {self.horizon_day}")

@@ -1,0 +1,191 @@
+"""One recipe, fitted the same way inside every outer fold and once on all data.
+
+Given the runs it may see, the recipe makes every choice from them alone: which features
+carry information (constant and empty columns are dropped), the hyper-parameters (Optuna
+on inner folds grouped like the outer ones, with each target's ridge-trend penalty chosen
+beforehand), the interval scale and quantiles, the risk
+residuals and the applicability limits (all from held-out predictions on calibration
+folds, also grouped), the measurement families the model relies on, and the baselines'
+own choices (PLS components). The calibration folds are more than the tuning folds so that
+their held-out residuals come from models trained on nearly as many runs as the fitted
+model: fewer runs make larger errors, and intervals calibrated on them cover more than
+they say. Inside the nested evaluation it never sees the outer test fold; the model
+that is logged is this recipe fitted on all runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import mlflow
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from features.spec import ProductSpec
+from models.applicability import ApplicabilityDomain
+from models.conformal import IntervalCalibrator
+from models.estimators import TargetModel, fit_model
+from models.families import required_families
+from models.predictor import Predictor
+from training import baselines
+from training.cv import make_folds, oof_predict
+from training.trend import choose_trend_alpha
+from training.tuning import tune_family
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The settings that are the same in every fold."""
+
+    families: dict[str, list[str]]  # model family -> its targets (share hyper-parameters)
+    spec: ProductSpec
+    horizon_day: float
+    measurements: list[str]  # sample measurements the featurizer knows
+    trials: int = 15
+    inner_folds: int = 3  # for tuning
+    calibration_folds: int = 5  # for intervals, risk, applicability limits, PLS
+    seed: int = 7
+
+
+@dataclass
+class FittedRecipe:
+    """The recipe fitted on one set of runs: the model and its baselines."""
+
+    predictor: Predictor
+    params: dict[str, dict]
+    dropped: list[str]  # features dropped as constant or empty on these runs
+    inner_oof: pd.DataFrame
+    pls: dict[str, Pipeline]
+    pls_components: dict[str, int]
+    pls_residuals: pd.DataFrame  # inner held-out residuals of PLS (for its risk)
+    titer: dict[str, baselines.TiterLine] = field(default_factory=dict)
+    tuning: dict[str, dict] = field(default_factory=dict)
+
+    def pls_predict(self, X: pd.DataFrame) -> pd.DataFrame:
+        A = self.predictor.matrix(X).astype(float)
+        return pd.DataFrame({t: m.predict(A).ravel() for t, m in self.pls.items()}, index=X.index)
+
+    def titer_predict(self, X: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({t: m.predict(X) for t, m in self.titer.items()}, index=X.index)
+
+
+def usable_features(X: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Columns with at least two distinct values, and the constant or empty ones dropped."""
+    n_distinct = X.nunique(dropna=True)
+    keep = [c for c in X.columns if n_distinct[c] >= 2]
+    return keep, [c for c in X.columns if n_distinct[c] < 2]
+
+
+def _tune(
+    A, Y, folds, r: Recipe, log_mlflow: bool, trend: dict[str, dict]
+) -> tuple[dict, pd.DataFrame, dict]:
+    params, oof, summary = {}, {}, {}
+    for name, targets in r.families.items():
+        args = (name, A, Y[targets], folds, r.trials, r.seed)
+        if log_mlflow:
+            with mlflow.start_run(run_name=f"tune-{name}", nested=True):
+                mlflow.set_tag("clonescout.role", "tuning")
+                res = tune_family(*args, log_mlflow=True, per_target=trend)
+                mlflow.log_params(res.params)
+                mlflow.log_metric("best_inner_cv_scaled_mae", res.best_value)
+        else:
+            res = tune_family(*args, log_mlflow=False, per_target=trend)
+        summary[name] = {
+            "best_inner_scaled_mae": res.best_value,
+            "trials": res.n_trials,
+            "pruned": res.n_pruned,
+        }
+        for t in targets:
+            params[t], oof[t] = {**res.params, **trend[t]}, res.oof[t].to_numpy()
+    return params, pd.DataFrame(oof, index=Y.index)[list(Y.columns)], summary
+
+
+def _fixed_oof(A, Y: pd.DataFrame, folds, params: dict, seed: int) -> pd.DataFrame:
+    out = {}
+    for t in Y.columns:
+
+        def fit_predict(a, b, c, t=t):
+            return fit_model(a, b, params[t], seed).predict(c)
+
+        out[t] = oof_predict(fit_predict, A, Y[t].to_numpy(float), folds)
+    return pd.DataFrame(out, index=Y.index)
+
+
+def fit_recipe(
+    X: pd.DataFrame,
+    Y: pd.DataFrame,
+    groups: pd.Series,
+    r: Recipe,
+    log_mlflow: bool = False,
+    fixed_params: dict[str, dict] | None = None,
+) -> FittedRecipe:
+    """Fit the recipe on these runs (``X``, ``Y``, CV ``groups`` aligned on run_id).
+
+    With ``fixed_params`` nothing is tuned: the given hyper-parameters are refitted (used
+    to re-evaluate a champion on a candidate's folds).
+    """
+    names, dropped = usable_features(X)
+    A = X[names].to_numpy(np.float32)
+    folds = make_folds(groups, r.calibration_folds)
+    A64, targets = A.astype(float), [str(t) for t in Y.columns]
+    pls = {
+        t: baselines.best_pls(baselines.pls_path(A64, Y[t].to_numpy(float), folds)) for t in targets
+    }
+    if fixed_params is None:
+        trend = {
+            t: {"trend_alpha": choose_trend_alpha(A, Y[t].to_numpy(float), folds)} for t in targets
+        }
+        tuning_folds = make_folds(groups, r.inner_folds)
+        params, oof, tuning = _tune(A, Y, tuning_folds, r, log_mlflow, trend)
+        if len(tuning_folds) != len(folds):
+            oof = _fixed_oof(A, Y, folds, params, r.seed)
+    else:
+        params, tuning = {t: fixed_params[t] for t in Y.columns}, {}
+        oof = _fixed_oof(A, Y, folds, params, r.seed)
+    models: dict[str, TargetModel] = {}
+    calibrators = {}
+    for t in Y.columns:
+        y = Y[t].to_numpy(float)
+        ok = ~np.isnan(y)
+        models[t] = fit_model(A[ok], y[ok], params[t], r.seed)
+        calibrators[t] = IntervalCalibrator.fit(oof[t].to_numpy(), y, A, folds, r.seed)
+    predictor = Predictor(
+        feature_names=names,
+        models=models,
+        intervals=calibrators,
+        risk_residuals=(Y - oof).reset_index(drop=True),
+        spec=r.spec,
+        domain=ApplicabilityDomain.fit(A.astype(float), folds),
+        required=required_families(X, names, r.measurements),
+        horizon_day=r.horizon_day,
+    )
+    fitted = FittedRecipe(predictor, params, dropped, oof, {}, {}, pd.DataFrame(), {}, tuning)
+    _fit_baselines(fitted, X, A.astype(float), Y, pls, r.horizon_day)
+    return fitted
+
+
+def _fit_baselines(
+    fitted: FittedRecipe,
+    X: pd.DataFrame,
+    A: np.ndarray,
+    Y: pd.DataFrame,
+    pls: dict[str, tuple[int, np.ndarray]],
+    horizon: float,
+) -> None:
+    """PLS with its held-out choice of components, and the titer line (if there is titer)."""
+    resid = {}
+    feature = baselines.titer_feature(X, horizon)
+    for t in Y.columns:
+        y = Y[t].to_numpy(float)
+        k, pred = pls[t]
+        fitted.pls_components[t] = k
+        fitted.pls[t] = baselines.fit_pls(A, y, k)
+        resid[t] = y - pred
+        line = None if feature is None else baselines.TiterLine.fit(X, y, feature)
+        if line is not None:
+            fitted.titer[t] = line
+    fitted.pls_residuals = pd.DataFrame(resid, index=Y.index)
