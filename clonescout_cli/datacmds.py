@@ -7,13 +7,17 @@ import sys
 import time
 from pathlib import Path
 
-from clonescout_cli.modelcmds import cmd_promote, cmd_train
+import pandas as pd
+
+from clonescout_cli.modelcmds import DEFAULT_MODEL_URI, cmd_score, cmd_train, run_promote
 from clonescout_cli.report import print_set_summary
 from features.assemble import feature_table, featurize
 from features.loader import CampaignData, load_campaign
 from features.mapping import import_mapped, load_mapping
+from features.rejects import reason_counts
 from features.spec import load_spec
 from simulator.campaign import SimulationConfig, simulate_set, write_set
+from simulator.labexport import add_lab_quirks, relabel_campaigns
 
 
 def _config(args: argparse.Namespace) -> SimulationConfig:
@@ -30,6 +34,9 @@ def _config(args: argparse.Namespace) -> SimulationConfig:
 def _simulate(args: argparse.Namespace, out: Path) -> int:
     spec = load_spec(args.spec)
     config = _config(args)
+    quirks = getattr(args, "lab_quirks", None)
+    if quirks is not None and args.format != "csv":
+        raise ValueError("--lab-quirks writes text cells such as '<LOQ': use --format csv")
     t0 = time.perf_counter()
     tables = simulate_set(config)
     files = write_set(tables, out, config, args.format)
@@ -40,6 +47,14 @@ def _simulate(args: argparse.Namespace, out: Path) -> int:
         f"({', '.join(f.name for f in files)})",
         file=sys.stderr,
     )
+    if quirks is not None:
+        done = add_lab_quirks(out, quirks, config.seed)
+        _write_csv(done, out / "lab_quirks.csv")
+        print(
+            f"lab quirks: {len(done)} runs given one quirk each (what and where: "
+            f"{out / 'lab_quirks.csv'})",
+            file=sys.stderr,
+        )
     data = load_campaign(out, require_outcomes=True)  # the written set obeys the contract
     print_set_summary(data.tables(), spec)
     return 0
@@ -50,13 +65,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Simulate the default set, train with the demo budget, promote, print the metrics."""
-    print("clonescout demo 1/3: simulate the default campaign set", file=sys.stderr)
+    """The main job on the embedded default, in the order a team meets it.
+
+    Simulate the default set, train (nested CV), promote through the gate, then take a
+    lab's export of a new screening campaign with quirks: validate it and score it.
+    """
+    _step(1, "simulate the default campaign set")
     _simulate(args, args.out)
-    print(
-        f"\nclonescout demo 2/3: train at horizon day {args.horizon_day:g} "
-        f"({args.trials} Optuna trials per model family, grouped CV by campaign)",
-        file=sys.stderr,
+    _step(
+        2,
+        f"train at horizon day {args.horizon_day:g} ({args.trials} Optuna trials per model "
+        "family; nested CV, outer folds grouped by campaign)",
     )
     train_args = argparse.Namespace(
         spec=args.spec,
@@ -65,12 +84,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
         trials=args.trials,
         seed=args.seed,
         folds=5,
+        inner_folds=3,
+        exclude=None,
         no_curve=False,
         json=False,
     )
     cmd_train(train_args, load_campaign(args.out, require_outcomes=True))
-    print("\nclonescout demo 3/3: promote the champion", file=sys.stderr)
-    cmd_promote(argparse.Namespace(model="clonescout", version=None))
+    _step(3, "promote: the quality gate, then champion vs candidate on the same folds")
+    decision = run_promote("clonescout")
+    model = DEFAULT_MODEL_URI
+    if not decision.promoted and decision.champion is None:
+        model = f"models:/clonescout/{decision.candidate}"
+        print(f"(no champion: the demo scores with {model}, which the gate refused)")
+    lab = args.out.parent / "lab_export"
+    _step(4, f"a lab's export of a new screening campaign, with quirks -> {lab}")
+    lab_args = argparse.Namespace(
+        **{**vars(args), "campaigns": 4, "clones_per_campaign": 32, "seed": 11, "format": "csv"}
+    )
+    _simulate(argparse.Namespace(**{**vars(lab_args), "lab_quirks": None}), lab)
+    relabel_campaigns(lab, "L")
+    done = add_lab_quirks(lab, 0.03, 11)
+    _write_csv(done, lab / "lab_quirks.csv")
+    cmd_validate(
+        argparse.Namespace(
+            data=lab,
+            mapping=None,
+            require_outcomes=False,
+            rejects=lab / "rejects.csv",
+            strict=False,
+        )
+    )
+    _step(5, "score the new campaign with the pinned model")
+    scores = args.out.parent / "lab_export_scores.csv"
+    cmd_score(argparse.Namespace(model=model, out=scores), load_data(lab, None)[0])
     print(
         "\nBrowse the runs, nested trials, baselines and the registered model: "
         "mlflow ui --backend-store-uri sqlite:///mlflow.db",
@@ -79,36 +125,77 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _step(n: int, what: str) -> None:
+    print(f"\nclonescout demo {n}/5: {what}", file=sys.stderr, flush=True)
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> None:
+    """Write atomically: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    df.to_csv(tmp, index=False)
+    tmp.replace(path)
+
+
+def _print_notes_and_reasons(data: CampaignData, rejects: pd.DataFrame) -> None:
+    if data.notes:
+        print(f"notes ({len(data.notes)}):")
+        for note in data.notes:
+            print(f"  {note}")
+    if len(rejects):
+        print("rejected runs by reason:")
+        for line in reason_counts(rejects):
+            print(f"  {line}")
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
-    data, rejected = load_data(args.data, args.mapping, args.require_outcomes)
+    """Say how many runs came in, were kept and set aside (and why); 1 with --strict."""
+    data, rejected_rows = load_data(args.data, args.mapping, args.require_outcomes, report=False)
+    n_in, kept, rejected = data.n_runs_in, len(data.runs), len(data.rejects)
+    if n_in != kept + rejected:
+        raise AssertionError(f"run accounting broken: {n_in} in != {kept} + {rejected}")
+    print(f"{args.data}: {n_in} runs in: {kept} valid, {rejected} rejected")
     counts = ", ".join(f"{len(df)} {name}" for name, df in data.tables().items())
-    note = f"; {rejected} source rows rejected at import" if rejected else ""
-    print(f"{args.data}: follows the data contract ({counts}{note})")
-    return 0
+    extra = f"; {rejected_rows} source rows rejected at import" if rejected_rows else ""
+    print(f"kept: {counts}{extra}")
+    _print_notes_and_reasons(data, data.rejects)
+    if args.rejects is not None:
+        _write_csv(data.rejects, args.rejects)
+        print(f"rejected runs and reasons: {args.rejects}")
+    return 1 if args.strict and rejected else 0
 
 
 def load_data(
-    data: Path, mapping: Path | None, require_outcomes: bool = False
+    data: Path, mapping: Path | None, require_outcomes: bool = False, report: bool = True
 ) -> tuple[CampaignData, int]:
     """A campaign folder, or a foreign file/folder through an import mapping.
 
-    Returns the data and the number of source rows rejected at import (reported).
+    Returns the data and the number of source rows rejected at import (reported on
+    stderr). With ``report``, runs set aside at load are counted on stderr too.
     """
     if mapping is None:
-        return load_campaign(data, require_outcomes=require_outcomes), 0
-    result = import_mapped(data, load_mapping(mapping))
-    if len(result.rejects):
+        loaded = load_campaign(data, require_outcomes=require_outcomes)
+        n_rows = 0
+    else:
+        result = import_mapped(data, load_mapping(mapping))
+        loaded, n_rows = result.data, len(result.rejects)
+        if n_rows:
+            print(f"import: {n_rows} of {result.rows_in} source rows rejected:", file=sys.stderr)
+            for r in result.rejects.head(10).itertuples():
+                print(f"  {r.file} line {r.line}: {r.reason}", file=sys.stderr)
+    if report and len(loaded.rejects):
+        how = f"clonescout validate --data {data}" + (f" --mapping {mapping}" if mapping else "")
         print(
-            f"import: {len(result.rejects)} of {result.rows_in} source rows rejected:",
+            f"load: {len(loaded.rejects)} of {loaded.n_runs_in} runs set aside for breaking "
+            f"the data contract (`{how}` lists the reasons)",
             file=sys.stderr,
         )
-        for r in result.rejects.head(10).itertuples():
-            print(f"  {r.file} line {r.line}: {r.reason}", file=sys.stderr)
-    return result.data, len(result.rejects)
+    return loaded, n_rows
 
 
 def cmd_features(args: argparse.Namespace) -> int:
-    data, _ = load_data(args.data, args.mapping)
+    """Feature table of the kept runs; every run in is featurised or in FILE.rejects.csv."""
+    data, _ = load_data(args.data, args.mapping, report=False)
     result = featurize(data, args.horizon_day)
     table = feature_table(result, data.outcomes)
     out: Path = args.out
@@ -118,17 +205,18 @@ def cmd_features(args: argparse.Namespace) -> int:
     tmp.replace(out)
     rejects_path = out.with_name(out.stem + ".rejects.csv")
     if len(result.rejects):
-        result.rejects.to_csv(rejects_path, index=False)
+        _write_csv(result.rejects, rejects_path)
     else:
         rejects_path.unlink(missing_ok=True)
-    n_feat = len(result.features.columns)
+    at = result.rejects["stage"].value_counts()
     print(
-        f"{result.n_runs_in} runs in: {len(result.features)} featurised "
-        f"({n_feat} features at horizon day {args.horizon_day:g}), "
-        f"{len(result.rejects)} rejected -> {out}"
+        f"{result.n_runs_in} runs in: {len(result.features)} featurised, "
+        f"{len(result.rejects)} rejected ({at.get('load', 0)} at load, "
+        f"{at.get('features', 0)} at features)"
     )
+    n_feat = len(result.features.columns)
+    print(f"{n_feat} features at horizon day {args.horizon_day:g} -> {out}")
+    _print_notes_and_reasons(data, result.rejects)
     if len(result.rejects):
         print(f"rejected runs and reasons: {rejects_path}")
-        for reason, n in result.rejects["reason"].value_counts().items():
-            print(f"  {n} x {reason}")
     return 0

@@ -32,6 +32,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share such as 0.03, got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {value}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -120,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="generate a campaign set with the digital twin")
     p.add_argument("--out", type=Path, required=True, help="folder to write the tables to")
     _add_simulation_args(p)
+    p.add_argument(
+        "--lab-quirks",
+        type=_share,
+        metavar="SHARE",
+        help="write the set as a lab exports it: give this share of runs (e.g. 0.03) one "
+        "quirk each ('<LOQ', overshoot, an orphan run, ...); needs --format csv",
+    )
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("demo", help="the whole main job on the embedded default")
@@ -160,7 +177,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=15,
         help="Optuna trials per model family (default 15)",
     )
-    p.add_argument("--folds", type=_positive_int, default=5, help="grouped CV folds (default 5)")
+    p.add_argument(
+        "--folds",
+        type=_positive_int,
+        default=5,
+        help="outer folds of the nested evaluation, grouped by campaign (default 5, min 3)",
+    )
+    p.add_argument(
+        "--inner-folds",
+        type=_positive_int,
+        default=3,
+        help="inner folds for tuning and calibration inside each outer fold (default 3)",
+    )
+    p.add_argument(
+        "--exclude",
+        action="append",
+        metavar="PATTERN",
+        help="leave features out by name pattern, e.g. 'clone__ss_*' to train without the "
+        "screen assays (repeatable; see `clonescout features` for the names)",
+    )
     p.add_argument("--seed", type=int, default=7, help="seed of sampler and trees")
     p.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help="product spec YAML")
     p.add_argument(
@@ -173,9 +208,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=lambda a: cmd_train(a, load_data(a.data, a.mapping, True)[0]))
 
-    p = sub.add_parser("promote", help="move @champion to the newest version if it is better")
+    p = sub.add_parser(
+        "promote", help="move @champion to a version that passes the gate and is better"
+    )
     p.add_argument("--model", default="clonescout", help="registered model name")
     p.add_argument("--version", help="candidate version (default: the newest)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        help="the candidate's training data: lets the champion be re-evaluated on the "
+        "candidate's outer folds when the two were evaluated on different data or folds",
+    )
+    p.add_argument("--mapping", type=Path, help="import mapping YAML for --data")
     p.set_defaults(func=cmd_promote)
 
     p = sub.add_parser("score", help="score a campaign set with a pinned model")
@@ -188,13 +232,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="scores file (.csv or .parquet)")
     p.set_defaults(func=lambda a: cmd_score(a, load_data(a.data, a.mapping)[0]))
 
-    p = sub.add_parser("validate", help="check a campaign folder against the data contract")
+    p = sub.add_parser(
+        "validate",
+        help="check a campaign folder against the data contract; count kept and rejected runs",
+    )
     p.add_argument("--data", type=Path, required=True, help="campaign folder")
     p.add_argument("--mapping", type=Path, help="import mapping YAML for foreign layouts")
     p.add_argument(
         "--require-outcomes",
         action="store_true",
         help="fail if the outcomes table is missing (training needs it)",
+    )
+    p.add_argument(
+        "--rejects",
+        type=Path,
+        help="write the rejected runs (run_id, stage, reason) to this CSV file",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when any run was rejected (default: 0 whenever the set is usable)",
     )
     p.set_defaults(func=cmd_validate)
     return parser

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.assemble import long_frame, run_index
+from features.assemble import featurize, long_frame
 from features.loader import CampaignData
 
 DEFAULT_STORE = "mlflow.db"  # MLflow's embedded default: sqlite:///mlflow.db + ./mlruns
@@ -34,15 +34,23 @@ def setup_mlflow(experiment: str | None) -> None:
         mlflow.set_experiment(experiment)
 
 
-def _fmt(x: float) -> str:
+def _fmt(x: float | None) -> str:
     return "   n/a" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:6.3f}"
 
 
+def _cov(block: dict, level: str) -> str:
+    rep = block["model"]["coverage"][level]
+    return _fmt(rep["overall"]) if rep["estimable"] else " n.est"
+
+
 def print_metrics_table(metrics: dict, out=sys.stdout) -> None:
-    """Grouped-CV metrics beside the baselines and the noise ceiling."""
+    """Nested-CV metrics beside the baselines and the noise ceiling, and how they were made."""
+    ev = metrics["evaluation"]
     print(
-        f"\ngrouped-CV metrics at horizon day {metrics['horizon_day']:g} "
-        f"({metrics['n_runs']} runs, {metrics['n_campaigns']} campaigns)",
+        f"\nheld-out metrics at horizon day {metrics['horizon_day']:g} "
+        f"({metrics['n_runs']} runs, {metrics['n_campaigns']} campaigns; nested CV, "
+        f"{ev['outer_folds']} outer x {ev['inner_folds']} inner folds grouped by "
+        f"{ev['grouping']})",
         file=out,
     )
     head = (
@@ -51,26 +59,62 @@ def print_metrics_table(metrics: dict, out=sys.stdout) -> None:
     )
     print(head, file=out)
     for t, b in metrics["targets"].items():
-        m, bl = b["model"], b.get("baselines", {})
-        p, tr = bl.get("pls", {}), bl.get("titer_rank", {})
-        ceiling = b.get("noise_ceiling_r2", float("nan"))
+        m, bl = b["model"], b["baselines"]
+        p, tr = bl["pls"], bl["titer_rank"]
         print(
-            f"{t:<18} {_fmt(m['r2']):>8} {_fmt(m['spearman'])} {m['mae']:7.3f} "
-            f"{_fmt(m['coverage_80'])} {_fmt(m['coverage_90'])} | {_fmt(p.get('r2'))} "
-            f"{_fmt(p.get('spearman'))} {p.get('mae', float('nan')):7.3f} | "
-            f"{_fmt(tr.get('spearman')):>9} {tr.get('mae', float('nan')):7.3f} | "
-            f"{_fmt(ceiling):>7}",
+            f"{t:<18} {_fmt(m['r2']):>8} {_fmt(m['spearman'])} {_fmt(m['mae']):>7} "
+            f"{_cov(b, '0.8')} {_cov(b, '0.9')} | {_fmt(p['r2'])} {_fmt(p['spearman'])} "
+            f"{_fmt(p['mae']):>7} | {_fmt(tr.get('spearman')):>9} {_fmt(tr.get('mae')):>7} | "
+            f"{_fmt(b.get('noise_ceiling_r2')):>7}",
             file=out,
         )
-    if "glyco_risk" in metrics:
-        g = metrics["glyco_risk"]
-        pls = g.get("baselines", {}).get("pls", {})
-        print(
-            f"glycan out-of-spec risk: AUROC {_fmt(g['model']['auroc'])}, Brier "
-            f"{_fmt(g['model']['brier'])}  (PLS-based: AUROC {_fmt(pls.get('auroc'))}, "
-            f"Brier {_fmt(pls.get('brier'))})",
-            file=out,
+    print("\n90% coverage per predicted-value quartile and per held-out campaign:", file=out)
+    for t, b in metrics["targets"].items():
+        rep = b["model"]["coverage"]["0.9"]
+        if not rep["estimable"]:
+            print(f"  {t:<18} not estimable: {rep['reason']}", file=out)
+            continue
+        q = " ".join(f"{v:.2f}" for v in rep["by_predicted_quartile"])
+        c = rep["by_campaign"]
+        camp = (
+            f"campaigns min {c['min']:.2f} / median {c['median']:.2f} / max {c['max']:.2f}"
+            if c["n_campaigns"]
+            else "no campaign with enough runs"
         )
+        print(f"  {t:<18} quartiles {q}; {camp}", file=out)
+    for name in ("glyco_risk", "downstream_risk"):
+        if name in metrics:
+            _print_risk(name, metrics[name], out)
+    a = metrics["applicability"]
+    print(
+        f"applicability: {a['held_out_outside']:.1%} of held-out runs outside (nominal "
+        f"{a['nominal_outside']:.0%}), {a['held_out_borderline']:.1%} borderline, "
+        f"{a['held_out_missing_family']} lacking a family the model relies on",
+        file=out,
+    )
+    skipped = {
+        f"{t}: {b['baselines']['titer_rank']['reason']}"
+        for t, b in metrics["targets"].items()
+        if b["baselines"]["titer_rank"].get("skipped")
+    }
+    for line in sorted(skipped)[:1]:
+        print(f"titer-rank baseline skipped ({line.split(': ', 1)[1]})", file=out)
+    for w in ev["warnings"]:
+        print(f"warning: {w}", file=out)
+
+
+def _print_risk(name: str, g: dict, out) -> None:
+    pls = g["baselines"]["pls"]
+    d = g["brier_minus_pls"]
+    print(
+        f"{name.replace('_', ' ')} (judged: {', '.join(g['judged'])}): AUROC "
+        f"{_fmt(g['model']['auroc'])}, Brier {_fmt(g['model']['brier'])}  (PLS-based: "
+        f"AUROC {_fmt(pls['auroc'])}, Brier {_fmt(pls['brier'])}; Brier difference "
+        f"{_fmt(d['mean'])} ± {_fmt(d['se'])} SE over folds)",
+        file=out,
+    )
+    if g["not_judged"]:
+        print(f"  not judged (no model for them): {', '.join(g['not_judged'])}", file=out)
 
 
 def cmd_train(args: argparse.Namespace, data: CampaignData) -> int:
@@ -85,6 +129,8 @@ def cmd_train(args: argparse.Namespace, data: CampaignData) -> int:
         trials=args.trials,
         seed=args.seed,
         n_folds=args.folds,
+        inner_folds=args.inner_folds,
+        exclude=tuple(args.exclude or ()),
         curve_horizons=() if args.no_curve else CURVE_HORIZONS,
     )
     setup_mlflow(settings.experiment)
@@ -98,31 +144,61 @@ def cmd_train(args: argparse.Namespace, data: CampaignData) -> int:
     if args.json:
         print(json.dumps(report.metrics))
         return 0
+    d = report.metrics["data"]
+    print(
+        f"{d['runs_in']} runs in: {d['runs_used']} used, {d['runs_rejected']} rejected "
+        f"({_stages(d['rejected_by_stage'])}); rejected runs and reasons: MLflow artifact "
+        "data/rejects.csv"
+    )
     print_metrics_table(report.metrics)
     if len(report.curve):
-        print("\nhow early the prediction becomes reliable (grouped CV):")
+        print("\nhow early the prediction becomes reliable (outer folds, not re-tuned):")
         print(report.curve.round(3).to_string(index=False))
-    where = (
-        f", registered as version {report.registered_version}" if report.registered_version else ""
-    )
+    if report.registered_version:
+        where = f", registered as version {report.registered_version}"
+    else:
+        where = (
+            f", NOT registered: {report.not_registered_because}"
+            if (report.not_registered_because)
+            else ""
+        )
     print(f"\nMLflow run {report.run_id}; model {report.model_uri}{where}")
     return 0
 
 
+def _stages(counts: dict) -> str:
+    return ", ".join(f"{n} at {stage}" for stage, n in counts.items()) or "none"
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
+    """Promote (or not) and explain; a refusal is a decision, not an error (exit 0)."""
+    data = None
+    if args.data is not None:
+        from clonescout_cli.datacmds import load_data
+
+        data = load_data(args.data, args.mapping, True)[0]
+    run_promote(args.model, args.version, data)
+    return 0
+
+
+def run_promote(model: str, version: str | None = None, data: CampaignData | None = None):
+    """Ask for promotion, print the decision and its table, return the decision."""
     from training.promote import promote
 
     setup_mlflow(None)
-    d = promote(args.model, args.version)
-    verb = "promoted" if d.promoted else "kept champion"
-    who = f"version {d.candidate}" if d.promoted else f"version {d.champion}"
-    print(
-        f"{args.model}: {verb} {who} (candidate {d.candidate}, champion before: "
-        f"{d.champion or 'none'})"
-    )
+    d = promote(model, version, data)
+    if d.promoted:
+        head = f"promoted version {d.candidate}"
+    elif d.champion:
+        head = f"kept champion version {d.champion}, refused version {d.candidate}"
+    else:
+        head = f"refused version {d.candidate}; there is no champion"
+    print(f"{model}: {head} (champion before: {d.champion or 'none'})")
     for r in d.reasons:
         print(f"  - {r}")
-    return 0
+    if d.table:
+        print("\n" + d.render())
+    return d
 
 
 def resolve_model(uri: str):
@@ -137,6 +213,8 @@ def resolve_model(uri: str):
             mv = mlflow.MlflowClient().get_model_version_by_alias(name, alias)
             version = mv.version
             uri = f"models:/{name}/{version}"
+        elif uri.startswith("models:/") and uri.rsplit("/", 1)[-1].isdigit():
+            version = uri.rsplit("/", 1)[-1]  # already pinned
         return mlflow.pyfunc.load_model(uri), uri, version
     except MlflowException as exc:
         raise ValueError(
@@ -146,30 +224,63 @@ def resolve_model(uri: str):
 
 
 def cmd_score(args: argparse.Namespace, data: CampaignData) -> int:
+    if args.out.suffix not in (".csv", ".parquet"):
+        raise ValueError(f"--out {args.out}: write scores to a .csv or .parquet file")
     setup_mlflow(None)
     model, uri, version = resolve_model(args.model)
     bundle = model.unwrap_python_model().bundle
+    fr = featurize(data, bundle.featurizer.horizon_day, transformer=bundle.featurizer)
     frame = long_frame(data)
-    horizon = bundle.featurizer.horizon_day
-    sampled = set(frame.loc[frame["day"] <= horizon, "run_id"])
-    index = run_index(data)
-    reject = ~index["run_id"].isin(sampled)
-    rejects = index.loc[reject, ["run_id"]].assign(
-        reason=f"no samples at or before horizon day {horizon:g}"
-    )
-    scored = model.predict(frame[frame["run_id"].isin(sampled)])
+    frame = frame[frame["run_id"].isin(set(fr.features.index))]
+    scored = model.predict(frame) if len(frame) else pd.DataFrame(columns=["run_id"])
     scored.insert(1, "model_version", version or uri)
     _write(scored, args.out)
     rej_path = args.out.with_name(args.out.stem + ".rejects.csv")
-    if len(rejects):
-        rejects.to_csv(rej_path, index=False)
+    if len(fr.rejects):
+        _write(fr.rejects, rej_path)
+    else:
+        rej_path.unlink(missing_ok=True)
+    n_in = fr.n_runs_in
+    if n_in != len(scored) + len(fr.rejects):
+        raise AssertionError(
+            f"run accounting broken: {n_in} in, {len(scored)} scored, {len(fr.rejects)} rejected"
+        )
+    stages = fr.rejects["stage"].value_counts().to_dict() if len(fr.rejects) else {}
     print(
-        f"{len(index)} runs in: {len(scored)} scored, {len(rejects)} rejected -> {args.out} "
-        f"(model {uri})"
+        f"{n_in} runs in: {len(scored)} scored, {len(fr.rejects)} rejected "
+        f"({_stages(stages)}) -> {args.out} (model {uri})"
     )
-    if data.outcomes is not None:
-        _judge(scored, data.outcomes, bundle, frame[frame["run_id"].isin(sampled)])
+    if len(fr.rejects):
+        print(f"rejected runs and reasons: {rej_path}")
+    _summarise(scored, bundle)
+    if data.outcomes is not None and len(scored):
+        _judge(scored, data.outcomes, bundle, frame)
     return 0
+
+
+def _summarise(scored: pd.DataFrame, bundle) -> None:
+    from models.predictor import FLAG_OK, FLAG_RISK, FLAG_UNKNOWN
+
+    if not len(scored):
+        return
+    counts = scored["flag"].value_counts()
+    print(
+        "flags: "
+        + ", ".join(f"{counts.get(f, 0)} {f}" for f in (FLAG_OK, FLAG_RISK, FLAG_UNKNOWN))
+        + " (unknown: outside the model's experience or missing a family it relies on; "
+        "no prediction is given for them, see flag_reason and extrapolation)"
+    )
+    not_judged = bundle.predictor.not_judged()
+    if not_judged:
+        print(
+            f"spec attributes not judged (the model does not predict them): {', '.join(not_judged)}"
+        )
+    seen = scored["seen_in_training"].ne("")
+    if seen.any():
+        print(
+            f"{int(seen.sum())} of {len(scored)} runs were in the training set "
+            "(column seen_in_training): their figures would be in-sample, not quality"
+        )
 
 
 def _write(df: pd.DataFrame, out: Path) -> None:
@@ -183,11 +294,23 @@ def _write(df: pd.DataFrame, out: Path) -> None:
 
 
 def _judge(scored: pd.DataFrame, outcomes: pd.DataFrame, bundle, frame: pd.DataFrame) -> None:
+    """Model vs the titer-only line on runs the model has not seen and could score."""
+    from models.predictor import FLAG_UNKNOWN
     from training.cv import regression_metrics
 
-    obs = outcomes.set_index("run_id").reindex(scored["run_id"])
-    naive = bundle.naive(bundle.features(frame)).reindex(scored["run_id"])
-    print("\nagainst the observed outcomes of the scored runs:")
+    fresh = scored[scored["seen_in_training"].eq("") & scored["flag"].ne(FLAG_UNKNOWN)]
+    left_out = len(scored) - len(fresh)
+    if fresh.empty:
+        print(
+            "\nno quality figures: every scored run was in the training set or unknown "
+            "(in-sample figures say nothing about new runs)"
+        )
+        return
+    obs = outcomes.set_index("run_id").reindex(fresh["run_id"])
+    naive = bundle.naive(bundle.features(frame)).reindex(fresh["run_id"])
+    scored = fresh
+    note = f"; {left_out} runs in training or unknown left out" if left_out else ""
+    print(f"\nagainst the observed outcomes of {len(fresh)} new scored runs{note}:")
     print(
         f"{'target':<18} {'model R2':>8} {'rho':>6} {'MAE':>8} | {'naive R2':>8} "
         f"{'rho':>6} {'MAE':>8}"

@@ -50,3 +50,27 @@ def trained(tmp_path_factory) -> Trained:
     report = train(data, settings)
     model = mlflow.pyfunc.load_model(report.model_uri)
     return Trained(data, report, model.unwrap_python_model().bundle, model, uri)
+
+
+@dataclass
+class TrainedDefault:
+    data: CampaignData
+    report: TrainReport
+    model: object  # the pyfunc loaded back from MLflow
+    bundle: Bundle
+
+
+@pytest.fixture(scope="session")
+def trained_default(tmp_path_factory) -> TrainedDefault:
+    """The model users get: the default set at day 7 with the demo budget (~5 min)."""
+    root = tmp_path_factory.mktemp("default_model")
+    cfg = SimulationConfig()
+    write_set(simulate_set(cfg), root / "set", cfg, "parquet")
+    use_tmp_mlflow(root, "default")
+    settings = TrainSettings(
+        spec_path=REPO / "data" / "spec.yaml", trials=15, curve_horizons=(), model_name="default"
+    )
+    data = load_campaign(root / "set", require_outcomes=True)
+    report = train(data, settings)
+    model = mlflow.pyfunc.load_model(report.model_uri)
+    return TrainedDefault(data, report, model, model.unwrap_python_model().bundle)

@@ -1,35 +1,87 @@
 """Acceptance on the default simulated set at horizon day 7 with the demo budget.
 
-The real training (tuning, grouped CV, baselines) on 1,152 runs: about two minutes on two
-cores, so it runs once per session.
+The real nested training (5 outer folds, each tuned on 3 inner folds, then the final
+model) on 1,152 runs: about five minutes on two cores, so it runs once per session. Every
+figure asserted here comes from the outer held-out folds.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from features.loader import load_campaign
-from simulator.campaign import SimulationConfig, simulate_set, write_set
-from tests.conftest import REPO
-from tests.model.conftest import use_tmp_mlflow
-from training.pipeline import train
-from training.settings import TrainSettings
+from features.assemble import long_frame
+from models.bounds import physical_bounds
+from models.predictor import FLAG_UNKNOWN
+
+NOMINAL = 0.9
+TOLERANCE = 0.05
 
 
 @pytest.fixture(scope="module")
-def metrics(tmp_path_factory) -> dict:
-    root = tmp_path_factory.mktemp("acceptance")
-    cfg = SimulationConfig()
-    write_set(simulate_set(cfg), root / "set", cfg, "parquet")
-    use_tmp_mlflow(root, "acceptance")
-    settings = TrainSettings(
-        spec_path=REPO / "data" / "spec.yaml", trials=15, curve_horizons=(), model_name=None
-    )
-    return train(load_campaign(root / "set", require_outcomes=True), settings).metrics
+def metrics(trained_default) -> dict:
+    return trained_default.report.metrics
 
 
 @pytest.mark.slow
-def test_yield_beats_baselines_and_reaches_85pct_of_ceiling(metrics) -> None:
+def test_metrics_come_from_nested_campaign_grouped_folds(metrics) -> None:
+    ev = metrics["evaluation"]
+    assert ev["grouping"] == "campaign_id" and ev["grouping_note"] == ""
+    assert ev["outer_folds"] == 5 and ev["inner_folds"] == 3 and ev["trials_per_family"] == 15
+    assert "every metric is computed on the outer held-out runs" in ev["method"]
+    assert sorted(set(ev["fold_of_group"].values())) == [0, 1, 2, 3, 4]
+    assert len(ev["fold_of_group"]) == 12
+
+
+@pytest.mark.slow
+def test_90pct_coverage_within_5_points_in_every_predicted_value_quartile(metrics) -> None:
+    for t, block in metrics["targets"].items():
+        rep = block["model"]["coverage"]["0.9"]
+        assert rep["estimable"], t
+        assert abs(rep["overall"] - NOMINAL) <= TOLERANCE, (t, rep["overall"])
+        for q, cov in enumerate(rep["by_predicted_quartile"]):
+            assert abs(cov - NOMINAL) <= TOLERANCE, (t, q, cov)
+        c = rep["by_campaign"]
+        assert c["n_campaigns"] == 12 and c["min"] <= c["median"] <= c["max"]
+        assert abs(block["model"]["coverage"]["0.8"]["overall"] - 0.8) <= TOLERANCE, t
+
+
+@pytest.mark.slow
+def test_no_interval_outside_physical_bounds(trained_default) -> None:
+    scored = trained_default.model.predict(
+        long_frame(trained_default.data), params={"explain": False}
+    )
+    for t in trained_default.report.metrics["targets"]:
+        low, high = physical_bounds(t)
+        cols = [t, f"{t}_lo80", f"{t}_hi80", f"{t}_lo90", f"{t}_hi90"]
+        values = scored[cols].to_numpy(float)
+        values = values[~np.isnan(values)]
+        assert values.size and (values >= low).all() and (values <= high).all(), t
+
+
+@pytest.mark.slow
+def test_held_out_out_of_domain_rate_within_twice_nominal(metrics) -> None:
+    a = metrics["applicability"]
+    assert a["nominal_outside"] == 0.01
+    assert a["held_out_outside"] <= 2 * a["nominal_outside"], a
+
+
+@pytest.mark.slow
+def test_runs_with_a_missing_family_are_never_ok(trained_default) -> None:
+    model = trained_default.model
+    frame = long_frame(trained_default.data)
+    runs = frame["run_id"].drop_duplicates().sample(48, random_state=1)
+    part = frame[frame["run_id"].isin(runs)]
+    for family in ("titer_g_l", "ammonia_mm", "vcd_e6_ml"):
+        scored = model.predict(part.drop(columns=[family]), params={"explain": False})
+        assert (scored["flag"] == FLAG_UNKNOWN).all(), family
+        assert scored["missing_families"].str.contains(family).all()
+    held_out = trained_default.report.metrics["applicability"]
+    assert held_out["held_out_missing_family"] == 0  # the default set lacks no family
+
+
+@pytest.mark.slow
+def test_model_beats_titer_rank_and_pls_on_yield(metrics) -> None:
     y = metrics["targets"]["dsp_yield_pct"]
     m, b = y["model"], y["baselines"]
     for name in ("titer_rank", "pls"):
@@ -39,14 +91,29 @@ def test_yield_beats_baselines_and_reaches_85pct_of_ceiling(metrics) -> None:
 
 
 @pytest.mark.slow
-def test_glycan_risk_discriminates_and_beats_pls_brier(metrics) -> None:
+def test_glycan_risk_discriminates_and_is_no_worse_than_pls(metrics) -> None:
     g = metrics["glyco_risk"]
     assert g["model"]["auroc"] >= 0.85
     assert g["model"]["brier"] < g["baselines"]["pls"]["brier"]
 
 
 @pytest.mark.slow
-def test_90pct_intervals_cover_88_to_92pct(metrics) -> None:
-    for t, block in metrics["targets"].items():
-        assert 0.88 <= block["model"]["coverage_90"] <= 0.92, t
-        assert 0.77 <= block["model"]["coverage_80"] <= 0.83, t
+@pytest.mark.xfail(
+    strict=True,
+    reason="an honest tie: in the twin, what early data cannot see (the clones' latent Golgi "
+    "enzyme levels behind a ±1.5-point HT screen) dominates the glycan error, and a linear "
+    "PLS extracts the rest as well as the trees do; the Brier gain is far inside one "
+    "fold-to-fold SE (see README, 'How good is it'). Issue 11's harder twin is the place "
+    "to revisit this.",
+)
+def test_glycan_brier_below_pls_by_more_than_the_fold_to_fold_se(metrics) -> None:
+    d = metrics["glyco_risk"]["brier_minus_pls"]
+    assert d["mean"] < -d["se"], d
+
+
+@pytest.mark.slow
+def test_the_model_passes_its_own_quality_gate(trained_default) -> None:
+    from training.gate import failed, quality_gate
+
+    rows = quality_gate(trained_default.report.metrics)
+    assert not failed(rows), [r for r in rows if r.verdict.startswith("fail")]

@@ -11,13 +11,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from features.assemble import training_set
 from features.loader import load_campaign
 from features.spec import load_spec
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from tests.conftest import REPO
-from training.cv import make_folds
+from training.dataset import prepare
 from training.experiment import evaluate
+from training.nested import outer_folds
+from training.recipe import Recipe
 
 
 @pytest.fixture(scope="module")
@@ -25,24 +26,15 @@ def ts(tmp_path_factory):
     root = tmp_path_factory.mktemp("leak")
     cfg = SimulationConfig(n_campaigns=8, clones_per_campaign=24, seed=8)
     write_set(simulate_set(cfg), root, cfg, "parquet")
-    return training_set(
-        load_campaign(root, require_outcomes=True), ["dsp_yield_pct", "g0f_pct"], 7.0
-    )
+    return prepare(load_campaign(root, require_outcomes=True), ["dsp_yield_pct", "g0f_pct"], 7.0)
 
 
 def _r2(ts, y) -> dict[str, float]:
     shuffled = replace(ts, y=y)
-    folds = make_folds(ts.groups, 4)
     params = {t: {"n_estimators": 150, "max_depth": 3} for t in y.columns}
-    ev = evaluate(
-        shuffled,
-        params,
-        folds,
-        load_spec(REPO / "data" / "spec.yaml"),
-        0,
-        7.0,
-        with_baselines=False,
-    )
+    spec = load_spec(REPO / "data" / "spec.yaml")
+    recipe = Recipe({"yield": ["dsp_yield_pct"], "glycans": ["g0f_pct"]}, spec, 7.0, [], seed=0)
+    ev = evaluate(shuffled, recipe, outer_folds(ts, 4), fixed_params=params)
     return {t: b["model"]["r2"] for t, b in ev.metrics["targets"].items()}
 
 

@@ -1,0 +1,118 @@
+"""Promotion compares like with like, explains itself, and guards the champion alias.
+
+A user's own endpoint with a threshold (here: an "aggregation index" that jumps for
+heavy-chain-excess clones) is where the tuned trees must beat PLS clearly; leaving the
+LC:HC ratio out of the features makes a clearly worse model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+
+from features.loader import load_campaign
+from simulator.campaign import SimulationConfig, simulate_set, write_set
+from tests.conftest import REPO
+from tests.model.conftest import use_tmp_mlflow
+from training.gate import failed
+from training.pipeline import train
+from training.promote import ALIAS, promote
+from training.settings import TrainSettings
+
+TARGET = "aggregation_index"
+NAME = "promo"
+
+
+def _with_index(data, seed: int = 0):
+    """Add the endpoint: +8 for clones with a low LC:HC ratio, plus assay noise."""
+    rng = np.random.default_rng(seed)
+    runs = data.runs.merge(data.clones[["clone_id", "lc_hc_ratio"]], on="clone_id")
+    low = runs["lc_hc_ratio"] < runs["lc_hc_ratio"].median()
+    index = 10 + 8.0 * low + rng.normal(0, 0.7, len(runs))
+    outcomes = data.outcomes.merge(
+        runs[["run_id"]].assign(**{TARGET: index.to_numpy()}), on="run_id"
+    )
+    return replace(data, outcomes=outcomes)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("promotion")
+    cfg = SimulationConfig(n_campaigns=4, clones_per_campaign=25, seed=41)
+    write_set(simulate_set(cfg), root / "set", cfg, "parquet")
+    data = _with_index(load_campaign(root / "set", require_outcomes=True))
+    use_tmp_mlflow(root, "promotion")
+    base = TrainSettings(
+        spec_path=REPO / "data" / "spec.yaml",
+        targets=(TARGET,),
+        trials=4,
+        n_folds=4,
+        inner_folds=2,
+        curve_horizons=(),
+        model_name=NAME,
+    )
+    good = train(data, base)  # version 1
+    blind = train(data, replace(base, exclude=("clone__lc_hc_ratio",)))  # version 2
+    early = train(data, replace(base, horizon_day=5.0))  # version 3: another horizon
+    return {"data": data, "good": good, "blind": blind, "early": early}
+
+
+def _alias() -> str:
+    return str(mlflow.MlflowClient().get_model_version_by_alias(NAME, ALIAS).version)
+
+
+@pytest.mark.slow
+def test_first_model_passes_the_gate_and_becomes_champion(store) -> None:
+    d = promote(NAME, "1")
+    assert d.promoted, d.render()
+    assert "passes the quality gate" in d.reasons[0] and _alias() == "1"
+    checks = {r.check: r.verdict for r in d.table}
+    assert checks[f"{TARGET} mae vs pls"] == "pass (better)"
+    assert checks[f"{TARGET} mae vs titer_rank"] == "pass (better)"
+    assert checks["beats pls"] == "pass"
+    assert checks[f"{TARGET} 90% coverage"] == "pass"
+
+
+@pytest.mark.slow
+def test_a_worse_candidate_is_refused_with_reasons(store) -> None:
+    d = promote(NAME, "2")
+    assert not d.promoted and _alias() == "1"
+    text = " ".join(d.reasons)
+    assert "quality gate" in text or "worse than the champion" in text, text
+    assert d.render().startswith("check")
+
+
+@pytest.mark.slow
+def test_an_incomparable_candidate_is_refused_unless_re_evaluated(store) -> None:
+    d = promote(NAME, "3")
+    assert not failed(d.table), d.render()  # it reaches the comparison
+    assert not d.promoted and _alias() == "1"
+    assert "not comparable" in d.reasons[0] and "different horizon day" in d.reasons[0]
+    assert "--data" in d.reasons[1]
+    again = promote(NAME, "3", data=store["data"])
+    assert "re-evaluated on the candidate's outer folds" in again.reasons[0]
+    assert any(r.check.startswith(TARGET) for r in again.table if r.verdict != "pass")
+
+
+@pytest.mark.slow
+def test_a_clearly_better_candidate_is_promoted(store) -> None:
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias(NAME, ALIAS, "2")  # a weak model was champion
+    d = promote(NAME, "1")
+    assert d.promoted, d.render()
+    assert _alias() == "1"
+    verdicts = {r.check: r.verdict for r in d.table}
+    assert verdicts[f"{TARGET} mae"] == "better"
+    assert "better beyond the fold-to-fold spread" in d.reasons[-1]
+
+
+@pytest.mark.slow
+def test_data_that_is_not_the_candidates_is_refused(store, tmp_path: Path) -> None:
+    data = store["data"]
+    other = replace(data, outcomes=data.outcomes.assign(**{TARGET: data.outcomes[TARGET] + 1}))
+    with pytest.raises(ValueError, match="not the candidate's training data"):
+        promote(NAME, "3", data=other)
