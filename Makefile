@@ -36,6 +36,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_simulate.py --out bench/results/simulate.json
 	$(PY) bench/bench_features.py --out bench/results/features.json
+	$(PY) bench/bench_load.py --out bench/results/load.json
 	$(PY) bench/bench_train.py --out bench/results/train.json
 
 # Regenerate the committed sample set (tests check it is exactly reproducible).
