@@ -145,10 +145,10 @@ def cmd_train(args: argparse.Namespace, data: CampaignData) -> int:
         print(json.dumps(report.metrics))
         return 0
     d = report.metrics["data"]
+    where_rejects = "; reasons: MLflow artifact data/rejects.csv" if d["runs_rejected"] else ""
     print(
         f"{d['runs_in']} runs in: {d['runs_used']} used, {d['runs_rejected']} rejected "
-        f"({_stages(d['rejected_by_stage'])}); rejected runs and reasons: MLflow artifact "
-        "data/rejects.csv"
+        f"({_stages(d['rejected_by_stage'])}){where_rejects}"
     )
     print_metrics_table(report.metrics)
     if len(report.curve):

@@ -43,16 +43,22 @@ class Decision:
     def render(self) -> str:
         if not self.table:
             return ""
-        head = ("check", "reference", "candidate", "difference", "tolerance", "verdict")
+        head = ("check", "reference", "candidate", "difference*", "tolerance", "verdict")
         rows = [head] + [
             (r.check, r.reference, r.candidate, r.difference, r.tolerance, r.verdict)
             for r in self.table
         ]
         widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
-        return "\n".join(
+        lines = [
             "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
             for row in rows
+        ]
+        lines.append(
+            "* candidate minus reference; for a metric, the mean of the per-fold differences "
+            "over the outer folds (it can differ from the difference of the pooled values "
+            "shown), judged against one standard error of those differences"
         )
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import copy
 import pytest
 
 from training.gate import compare, failed, quality_gate
+from training.promote import Decision
 
 
 def _reg(mae: float, rho: float, shift: float = 0.0) -> dict:
@@ -135,3 +136,20 @@ def test_comparison_needs_a_difference_beyond_the_fold_spread() -> None:
     worse["glyco_risk"]["model"]["brier"] = 0.2
     verdicts = {r.check: r.verdict for r in compare(worse, champ)}
     assert verdicts["glycan risk brier"] == "worse"
+
+
+def test_the_decision_table_says_what_its_difference_is() -> None:
+    d = Decision(
+        False, "2", None, ["the candidate fails the quality gate"], quality_gate(metrics())
+    )
+    text = d.render().splitlines()
+    assert text[0].split() == [
+        "check",
+        "reference",
+        "candidate",
+        "difference*",
+        "tolerance",
+        "verdict",
+    ]
+    assert text[-1].startswith("* candidate minus reference") and "per-fold" in text[-1]
+    assert len(text) == len(d.table) + 2
