@@ -75,6 +75,7 @@ class Bundle:
             "feature_names": p.feature_names,
             "required_families": p.required,
             "horizon_day": p.horizon_day,
+            "constants": p.constants,
         }
         (folder / "predictor.json").write_text(json.dumps(model_state, indent=2))
         (folder / "training_runs.json").write_text(json.dumps(self.training_runs))
@@ -94,6 +95,7 @@ class Bundle:
             domain=ApplicabilityDomain.from_dict(json.loads((folder / "domain.json").read_text())),
             required={k: list(v) for k, v in state["required_families"].items()},
             horizon_day=float(state["horizon_day"]),
+            constants={k: float(v) for k, v in state.get("constants", {}).items()},
         )
         return cls(
             featurizer=EarlyFeatures.from_dict(

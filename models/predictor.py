@@ -4,7 +4,9 @@ The same :class:`Predictor` scores the held-out folds of the nested evaluation a
 the logged bundle, every run a user scores: what is evaluated is what is deployed.
 
 A run is ``unknown`` when it lies outside the applicability domain (beyond the 99% limit of
-held-out T² or DModX) or lacks a measurement family the model relies on. An unknown run
+held-out T² or DModX), lacks a measurement family the model relies on, or differs in a
+condition that never varied in training (a pH set point, a scale, a medium the training
+runs all shared: the model dropped that column and cannot know its effect). An unknown run
 gets no confident number: its predictions, intervals and risks are empty, its
 ``flag_reason`` says which limit or which family, and the model's extrapolated point
 predictions are kept apart in the ``extrapolation`` column, marked as such.
@@ -13,7 +15,7 @@ predictions are kept apart in the ``extrapolation`` column, marked as such.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -48,10 +50,14 @@ class RawPrediction:
     dmodx: np.ndarray
     status: np.ndarray
     missing: list[list[str]]  # required families each run lacks
+    novel: list[list[str]]  # "column = value" where a run leaves a training-constant value
 
     @property
     def unknown(self) -> np.ndarray:
-        return (self.status == OUTSIDE) | np.array([bool(m) for m in self.missing])
+        lacking = np.array(
+            [bool(m) or bool(n) for m, n in zip(self.missing, self.novel, strict=True)]
+        )
+        return (self.status == OUTSIDE) | lacking
 
 
 @dataclass
@@ -66,6 +72,7 @@ class Predictor:
     domain: ApplicabilityDomain
     required: dict[str, list[str]]  # family -> its features, for families the model needs
     horizon_day: float
+    constants: dict[str, float] = field(default_factory=dict)  # never varied in training
 
     @property
     def targets(self) -> list[str]:
@@ -108,7 +115,20 @@ class Predictor:
             )
         t2, dmodx, status = self.domain.score(A)
         missing = missing_required(X, self.required)
-        return RawPrediction(X.index, point, lower, upper, risk, t2, dmodx, status, missing)
+        novel = self.novel_conditions(X)
+        return RawPrediction(X.index, point, lower, upper, risk, t2, dmodx, status, missing, novel)
+
+    def novel_conditions(self, X: pd.DataFrame) -> list[list[str]]:
+        """Per run, the training-constant columns it has another value in (missing is fine)."""
+        out: list[list[str]] = [[] for _ in range(len(X))]
+        for col, value in self.constants.items():
+            if col not in X.columns:
+                continue
+            v = X[col].to_numpy(float)
+            off = ~np.isnan(v) & ~np.isclose(v, value, rtol=1e-6, atol=1e-9)
+            for i in np.flatnonzero(off):
+                out[i].append(f"{col} = {v[i]:g} (training only saw {value:g})")
+        return out
 
     def predict(self, X: pd.DataFrame, explain: bool = True, top_k: int = 3) -> pd.DataFrame:
         """One row per run (index as ``X``), with unknown runs masked (see module doc)."""
@@ -134,8 +154,8 @@ class Predictor:
             for i in range(len(out))
         ]
         out["not_judged"] = ", ".join(self.not_judged())
-        if explain:
-            out["reasons"] = self._reasons(self.matrix(X), top_k)
+        if explain:  # an unknown run's contributions would be extrapolation too
+            out["reasons"] = np.where(unknown, "", self._reasons(self.matrix(X), top_k))
         return out
 
     def _flags(self, raw: RawPrediction) -> tuple[list[str], list[str]]:
@@ -148,6 +168,10 @@ class Predictor:
             for fam in raw.missing[i]:
                 what = fam if " " in fam else f"{fam} samples up to day {self.horizon_day:g}"
                 causes.append(f"no {what} (the model relies on them)")
+            if raw.novel[i]:
+                causes.append(
+                    "a condition that never varied in training: " + ", ".join(raw.novel[i])
+                )
             if causes:
                 flags.append(FLAG_UNKNOWN)
                 why.append("; ".join(causes) + "; numbers would be extrapolation")

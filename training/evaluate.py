@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
@@ -65,19 +64,10 @@ def per_fold(y: np.ndarray, pred: np.ndarray, folds) -> dict[str, list[float | N
 
 def paired_difference(a: list, b: list) -> dict[str, float | None]:
     """Mean of a - b over folds and its standard error (the fold-to-fold spread)."""
-    d = np.array([x - y for x, y in zip(a, b, strict=True) if x is not None and y is not None])
-    if d.size < 2:
-        return {"mean": _nan_to_none(d.mean()) if d.size else None, "se": None}
-    return {"mean": float(d.mean()), "se": float(d.std(ddof=1) / np.sqrt(d.size))}
+    from training.gate import paired
 
-
-def titer_spearman(titer: np.ndarray | None, y: np.ndarray) -> float:
-    if titer is None:
-        return float("nan")
-    ok = ~np.isnan(titer) & ~np.isnan(y)
-    if ok.sum() < 3 or np.ptp(titer[ok]) == 0 or np.ptp(y[ok]) == 0:
-        return float("nan")
-    return float(spearmanr(titer[ok], y[ok]).statistic)
+    mean, se = paired(a, b)
+    return {"mean": _nan_to_none(mean), "se": _nan_to_none(se)}
 
 
 def risk_metrics(prob: np.ndarray, outside: np.ndarray) -> dict[str, float]:

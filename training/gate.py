@@ -64,21 +64,36 @@ def _block(metrics: dict, path: str) -> dict:
 
 
 def paired(a: list, b: list) -> tuple[float, float]:
-    """Mean and standard error of a - b over folds (NaN folds left out)."""
-    d = np.array(
-        [x - y for x, y in zip(a, b, strict=True) if x is not None and y is not None], float
-    )
+    """Mean and standard error of a - b over the folds where both are known.
+
+    A fold where either side is missing (None or NaN: a held-out campaign with no
+    out-of-spec run has no AUROC) is left out; fewer than two folds left give a NaN SE.
+
+    >>> paired([0.5, 0.6, 0.7], [float("nan"), 0.9, 0.95])
+    (-0.275, 0.025000000000000022)
+    """
+    d = np.array([x - y for x, y in zip(a, b, strict=True) if _known(x) and _known(y)], float)
     if d.size < 2:
         return (float(d.mean()) if d.size else float("nan")), float("nan")
     return float(d.mean()), float(d.std(ddof=1) / np.sqrt(d.size))
 
 
+def _known(x: float | None) -> bool:
+    return x is not None and not np.isnan(x)
+
+
 def judge(metric: str, diff: float, tol: float) -> str:
-    """Better / worse / tie for a candidate-minus-reference difference."""
-    if np.isnan(diff):
+    """Better / worse / tie for a candidate-minus-reference difference.
+
+    Without a fold-to-fold spread (fewer than two folds where both are known) no
+    difference can be told from noise: that is a tie, never a win on one fold.
+
+    >>> judge("auroc", 0.01, float("nan")), judge("mae", -0.3, 0.1), judge("mae", 0.05, 0.1)
+    ('tie', 'better', 'tie')
+    """
+    if np.isnan(diff) or np.isnan(tol):
         return "tie"
     good = -diff if metric in LOWER_IS_BETTER else diff
-    tol = 0.0 if np.isnan(tol) else tol
     return "better" if good > tol + EPS else "worse" if good < -tol - EPS else "tie"
 
 

@@ -160,6 +160,14 @@ def promote(
             + "): its hyper-parameters refitted, not re-tuned"
         )
     assert champ_metrics is not None
+    judged = [m.get("glyco_risk", {}).get("judged", []) for m in (cand.metrics, champ_metrics)]
+    if sorted(judged[0]) != sorted(judged[1]):
+        reasons.append(
+            "not comparable: the glycan risks judge different attributes (candidate: "
+            f"{', '.join(judged[0]) or 'none'}; champion: {', '.join(judged[1]) or 'none'}), "
+            "so their Brier and AUROC measure different events"
+        )
+        return Decision(False, number, champ_no, reasons, gate)
     rows = compare(cand.metrics, champ_metrics)
     worse = [r.check for r in rows if r.verdict == "worse"]
     better = [r.check for r in rows if r.verdict == "better"]

@@ -80,6 +80,21 @@ def usable_features(X: pd.DataFrame) -> tuple[list[str], list[str]]:
     return keep, [c for c in X.columns if n_distinct[c] < 2]
 
 
+def training_constants(X: pd.DataFrame, dropped: list[str]) -> dict[str, float]:
+    """The one value of each dropped column that had one (empty columns have none).
+
+    >>> X = pd.DataFrame({"run__ph": [7.0, 7.0, None], "run__x": [None, None, None]})
+    >>> training_constants(X, ["run__ph", "run__x"])
+    {'run__ph': 7.0}
+    """
+    out = {}
+    for c in dropped:
+        values = pd.to_numeric(X[c], errors="coerce").dropna()
+        if len(values):
+            out[c] = float(values.iloc[0])
+    return out
+
+
 def _tune(
     A, Y, folds, r: Recipe, log_mlflow: bool, trend: dict[str, dict]
 ) -> tuple[dict, pd.DataFrame, dict]:
@@ -162,6 +177,7 @@ def fit_recipe(
         domain=ApplicabilityDomain.fit(A.astype(float), folds),
         required=required_families(X, names, r.measurements),
         horizon_day=r.horizon_day,
+        constants=training_constants(X, dropped),
     )
     fitted = FittedRecipe(predictor, params, dropped, oof, {}, {}, pd.DataFrame(), {}, tuning)
     _fit_baselines(fitted, X, A.astype(float), Y, pls, r.horizon_day)

@@ -117,6 +117,25 @@ def test_a_run_missing_a_measurement_family_is_never_ok(trained) -> None:
     assert (trained.bundle.score(no_ammonia, explain=False)["flag"] != FLAG_OK).all()
 
 
+def test_a_condition_that_never_varied_in_training_makes_a_run_unknown(trained) -> None:
+    """All training runs were Ambr15: the model cannot know what another scale does."""
+    assert trained.bundle.predictor.constants["run__scale=ambr15"] == 1.0
+    frame = _frame(trained, 10)
+    moved = frame["run_id"].isin(frame["run_id"].unique()[:4])
+    frame.loc[moved, "run__scale"] = "ambr250"
+    scored = trained.bundle.score(frame, explain=True).set_index("run_id")
+    other = scored.loc[frame.loc[moved, "run_id"].unique()]
+    assert (other["flag"] == FLAG_UNKNOWN).all() and other[
+        trained.bundle.targets
+    ].isna().all().all()
+    assert (
+        other["flag_reason"].str.contains("never varied in training: run__scale=ambr15 = 0").all()
+    )
+    assert (other["reasons"] == "").all()  # no contributions for a run the model cannot judge
+    same = scored.drop(other.index)
+    assert not same["flag_reason"].str.contains("never varied").any()
+
+
 def test_spec_attributes_it_does_not_predict_are_listed_not_judged(trained) -> None:
     scored = trained.bundle.score(_frame(trained, 5), explain=False)
     assert (scored["not_judged"] == "hmw_pct, hcp_ppm").all()
