@@ -11,7 +11,6 @@ an unknown clone, an empty scale, samples of an unknown run. Writes JSON results
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import statistics
 import sys
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from benchio import finish  # bench/ is on the path when a benchmark runs
 
 from features.loader import load_campaign
 from simulator.campaign import SimulationConfig, simulate_set, write_set
@@ -80,10 +80,7 @@ def main() -> int:
         "meets_target": load_s < TARGET_S,
         "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    return 0 if result["meets_target"] else 1
+    return finish(result, args.out)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Side by side in the same run:
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import tempfile
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+from benchio import finish  # bench/ is on the path when a benchmark runs
 
 from features.assemble import long_frame
 from features.loader import load_campaign
@@ -101,10 +101,7 @@ def main() -> int:
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "metrics": m,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "metrics"}, indent=2))
-    return 0 if result["meets_target"] else 1
+    return finish(result, args.out, hide=("metrics",))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from clonescout_cli.modelcmds import DEFAULT_MODEL_URI, cmd_score, cmd_train, run_promote
+from clonescout_cli.modelcmds import (
+    DEFAULT_MODEL_URI,
+    cmd_score,
+    cmd_train,
+    run_promote,
+    write_table,
+)
 from clonescout_cli.report import print_set_summary
 from features.assemble import feature_table, featurize
 from features.loader import CampaignData, load_campaign
@@ -49,7 +55,7 @@ def _simulate(args: argparse.Namespace, out: Path) -> int:
     )
     if quirks is not None:
         done = add_lab_quirks(out, quirks, config.seed)
-        _write_csv(done, out / "lab_quirks.csv")
+        write_table(done, out / "lab_quirks.csv")
         print(
             f"lab quirks: {len(done)} runs given one quirk each (what and where: "
             f"{out / 'lab_quirks.csv'})",
@@ -104,7 +110,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _simulate(argparse.Namespace(**{**vars(lab_args), "lab_quirks": None}), lab)
     relabel_campaigns(lab, "L")
     done = add_lab_quirks(lab, 0.03, 11)
-    _write_csv(done, lab / "lab_quirks.csv")
+    write_table(done, lab / "lab_quirks.csv")
     cmd_validate(
         argparse.Namespace(
             data=lab,
@@ -127,14 +133,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _step(n: int, what: str) -> None:
     print(f"\nclonescout demo {n}/5: {what}", file=sys.stderr, flush=True)
-
-
-def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    """Write atomically: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_csv(tmp, index=False)
-    tmp.replace(path)
 
 
 def _print_notes_and_reasons(data: CampaignData, rejects: pd.DataFrame) -> None:
@@ -160,7 +158,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"kept: {counts}{extra}")
     _print_notes_and_reasons(data, data.rejects)
     if args.rejects is not None:
-        _write_csv(data.rejects, args.rejects)
+        write_table(data.rejects, args.rejects)
         print(f"rejected runs and reasons: {args.rejects}")
     return 1 if args.strict and rejected else 0
 
@@ -205,7 +203,7 @@ def cmd_features(args: argparse.Namespace) -> int:
     tmp.replace(out)
     rejects_path = out.with_name(out.stem + ".rejects.csv")
     if len(result.rejects):
-        _write_csv(result.rejects, rejects_path)
+        write_table(result.rejects, rejects_path)
     else:
         rejects_path.unlink(missing_ok=True)
     at = result.rejects["stage"].value_counts()

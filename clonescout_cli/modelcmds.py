@@ -234,10 +234,10 @@ def cmd_score(args: argparse.Namespace, data: CampaignData) -> int:
     frame = frame[frame["run_id"].isin(set(fr.features.index))]
     scored = model.predict(frame) if len(frame) else pd.DataFrame(columns=["run_id"])
     scored.insert(1, "model_version", version or uri)
-    _write(scored, args.out)
+    write_table(scored, args.out)
     rej_path = args.out.with_name(args.out.stem + ".rejects.csv")
     if len(fr.rejects):
-        _write(fr.rejects, rej_path)
+        write_table(fr.rejects, rej_path)
     else:
         rej_path.unlink(missing_ok=True)
     n_in = fr.n_runs_in
@@ -283,7 +283,8 @@ def _summarise(scored: pd.DataFrame, bundle) -> None:
         )
 
 
-def _write(df: pd.DataFrame, out: Path) -> None:
+def write_table(df: pd.DataFrame, out: Path) -> None:
+    """Write CSV or Parquet (by suffix) atomically: a reader never sees half a file."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     if out.suffix == ".parquet":
