@@ -12,6 +12,7 @@ from pathlib import Path
 
 from clonescout_cli.datacmds import cmd_demo, cmd_features, cmd_simulate, cmd_validate, load_data
 from clonescout_cli.modelcmds import DEFAULT_MODEL_URI, cmd_promote, cmd_score, cmd_train
+from clonescout_cli.servecmd import add_serve_parser
 from features.loader import ContractError
 from features.mapping import MappingError
 from features.spec import SpecError
@@ -254,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 when any run was rejected (default: 0 whenever the set is usable)",
     )
     p.set_defaults(func=cmd_validate)
+
+    add_serve_parser(sub, DEFAULT_MODEL_URI, _positive_int)
     return parser
 
 

@@ -102,6 +102,7 @@ def validate_tables(
     violations: Iterable[Violation] = (),
     problems: Iterable[pd.DataFrame] = (),
     notes: Iterable[DataNote] = (),
+    refuse_empty: bool = True,
 ) -> CheckedTables:
     """Check each table and the links between them; set broken runs aside.
 
@@ -115,6 +116,9 @@ def validate_tables(
         The folder or file named in a :class:`ContractError`.
     violations, problems, notes
         What the caller already found (e.g. an import mapping reading its source).
+    refuse_empty
+        Refuse the set when no run is left (a dataset); the HTTP API checks one run at a
+        time and wants that run's reasons instead (then ``tables`` is empty).
 
     Raises
     ------
@@ -138,6 +142,8 @@ def validate_tables(
         else reasons_per_run(problems_found, runs_of_clone)
     )
     kept = _keep(tables, rejects, found)
+    if kept["runs"].empty and not refuse_empty:
+        return CheckedTables({}, rejects, tuple(found.notes))
     if kept["runs"].empty:
         raise ContractError(where, [_no_run_left(tables["runs"].source, rejects)])
     typed = {name: _typed(tables[name], kept[name], where) for name in raw if name in kept}

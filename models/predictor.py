@@ -31,6 +31,7 @@ from models.reasons import sentences
 RISK_THRESHOLD = 0.5
 FLAG_OK, FLAG_RISK, FLAG_UNKNOWN = "ok", "at risk", "unknown"
 RISK_GROUPS = ("glycans", "downstream")
+LIMIT_RISK_PREFIX = "risk__"  # per-limit column: P(attribute outside its own spec range)
 
 
 def interval_columns(target: str) -> list[str]:
@@ -46,6 +47,7 @@ class RawPrediction:
     lower: dict[tuple[str, float], np.ndarray]
     upper: dict[tuple[str, float], np.ndarray]
     risk: dict[str, np.ndarray]  # group -> P(out of spec on the judged attributes)
+    limit_risk: dict[str, np.ndarray]  # attribute -> P(outside its own spec limit)
     t2: np.ndarray
     dmodx: np.ndarray
     status: np.ndarray
@@ -101,7 +103,7 @@ class Predictor:
                 hw = self.intervals[t].multiplier(pred, lv) * sigma
                 lower[(t, lv)] = clip(pred - hw, t)
                 upper[(t, lv)] = clip(pred + hw, t)
-        risk = {}
+        risk, limit_risk = {}, {}
         for group in RISK_GROUPS:
             limits, _ = self.judged(group)
             if not limits:
@@ -113,10 +115,19 @@ class Predictor:
                 np.array([lim.min for lim in limits]),
                 np.array([lim.max for lim in limits]),
             )
+            for lim in limits:  # each limit on its own: which attribute drives the risk
+                limit_risk[lim.attribute] = out_of_spec_probability(
+                    point[lim.attribute][:, None],
+                    self.risk_residuals[[lim.attribute]].to_numpy(float),
+                    np.array([lim.min]),
+                    np.array([lim.max]),
+                )
         t2, dmodx, status = self.domain.score(A)
         missing = missing_required(X, self.required)
         novel = self.novel_conditions(X)
-        return RawPrediction(X.index, point, lower, upper, risk, t2, dmodx, status, missing, novel)
+        return RawPrediction(
+            X.index, point, lower, upper, risk, limit_risk, t2, dmodx, status, missing, novel
+        )
 
     def novel_conditions(self, X: pd.DataFrame) -> list[list[str]]:
         """Per run, the training-constant columns it has another value in (missing is fine)."""
@@ -143,6 +154,8 @@ class Predictor:
                 out[f"{t}_hi{pct}"] = np.where(unknown, np.nan, raw.upper[(t, lv)])
         for group, r in raw.risk.items():
             out[f"{group}_risk"] = np.where(unknown, np.nan, r)
+        for attribute, r in raw.limit_risk.items():
+            out[f"{LIMIT_RISK_PREFIX}{attribute}"] = np.where(unknown, np.nan, r)
         out["t2"], out["dmodx"], out["applicability"] = raw.t2, raw.dmodx, raw.status
         out["missing_families"] = [", ".join(m) for m in raw.missing]
         flags, why = self._flags(raw)

@@ -1,0 +1,95 @@
+"""``clonescout serve``: check everything, pin the model version, then start BentoML."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from pathlib import Path
+
+from clonescout_cli.modelcmds import resolve_model, setup_mlflow
+
+SERVICE = "serving.service:Clonescout"
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def serve_env(args: argparse.Namespace, pinned_uri: str) -> dict[str, str]:
+    """The service's environment: the pinned model and the options of this command."""
+    import mlflow
+
+    env = dict(os.environ)
+    env["CLONESCOUT_MODEL"] = pinned_uri
+    env["MLFLOW_TRACKING_URI"] = mlflow.get_tracking_uri()
+    if args.workers is not None:
+        env["CLONESCOUT_WORKERS"] = str(args.workers)
+    if args.api_keys_file is not None:
+        env["CLONESCOUT_API_KEYS_FILE"] = str(args.api_keys_file.resolve())
+    if args.no_batching:
+        env["CLONESCOUT_BATCHING"] = "off"
+    return env
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Preconditions first (config, port, model), then exec ``bentoml serve``."""
+    try:
+        import bentoml  # noqa: F401
+    except ImportError:
+        raise ValueError("BentoML is not installed: pip install -e '.[serve]'") from None
+    from serving.config import Settings
+
+    if not _port_free(args.host, args.port):
+        raise ValueError(f"--port {args.port}: {args.host}:{args.port} is in use; pick another")
+    setup_mlflow(None)
+    _, uri, version = resolve_model(args.model)  # fails here, clearly, if there is no model
+    env = serve_env(args, uri)
+    Settings.from_env(env)  # a bad setting fails now, not in every worker
+    auth = "on" if Settings.from_env(env).api_keys else "off"
+    print(
+        f"serving {uri} (version {version or '-'}, from {args.model}) on "
+        f"http://{args.host}:{args.port}  auth {auth}; docs at /docs.json, ready at /readyz",
+        file=sys.stderr,
+        flush=True,
+    )
+    bentoml_cli = Path(sys.executable).with_name("bentoml")
+    argv = [str(bentoml_cli), "serve", SERVICE, "--host", args.host, "--port", str(args.port)]
+    os.execve(str(bentoml_cli), argv, env)
+    return 0  # not reached
+
+
+def add_serve_parser(sub: argparse._SubParsersAction, default_model: str, positive_int) -> None:
+    p = sub.add_parser("serve", help="start the HTTP API (BentoML) on the pinned model")
+    p.add_argument("--port", type=positive_int, default=3000, help="TCP port (default 3000)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; 0.0.0.0 to serve the network)",
+    )
+    p.add_argument(
+        "--model",
+        default=default_model,
+        help=f"model URI (default {default_model}); an alias is pinned to its version at start",
+    )
+    p.add_argument(
+        "--workers", help="worker processes: a number or 'cpu_count' (default 1)", default=None
+    )
+    p.add_argument(
+        "--api-keys-file",
+        type=Path,
+        help="file with one API key per line: requests then need the X-API-Key header",
+    )
+    p.add_argument(
+        "--no-batching",
+        action="store_true",
+        help="score each request alone instead of batching concurrent requests",
+    )
+    p.set_defaults(func=cmd_serve)

@@ -1,0 +1,551 @@
+"""The scoring engine behind the HTTP API: runs as JSON in, one result per run out.
+
+It does what ``clonescout score`` does to a folder — hold each run to the data contract,
+featurise up to the horizon, predict with intervals, risk, flag and reasons — on runs that
+arrive as JSON, with every run accounted for: it comes back ``scored`` or ``rejected`` with
+its reasons, never dropped. A run's result does not depend on the other runs it is sent
+(or batched) with.
+
+The hot path is built for small requests: a run whose cells are all plain numbers within
+their physical bounds, with increasing days, is checked in Python and goes straight into
+the long frame; only a run that needs the contract's full reading (censored text, an
+overshoot to clip, a value out of bounds, days out of order) goes through
+:func:`features.validate.validate_tables`, on its own, so its reasons are the very ones a
+file would get. Featurising and predicting then run once for the whole batch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.assemble import GROUP_COLUMN, long_frame, run_index
+from features.contract import ContractError, Source
+from features.early import CLONE_PREFIX, RUN_PREFIX
+from features.loader import CampaignData
+from features.schemas import CONTRACTS
+from features.validate import validate_tables
+from models.bundle import Bundle
+from models.conformal import LEVELS
+from models.fingerprint import fingerprints, seen_in_training
+from models.predictor import LIMIT_RISK_PREFIX, RISK_GROUPS
+
+RUN_KEYS = ("run_id", "scale", "clone", "samples")
+CLONE_KEYS = ("clone_id", "campaign_id", "molecule")
+NO_SAMPLES = "no samples for this run"
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """What a response says about the model that answered it."""
+
+    name: str
+    version: str
+    uri: str
+    alias: str | None
+    data_hash: str
+    horizon_day: float
+
+    def ref(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "uri": self.uri,
+            "data_hash": self.data_hash,
+            "horizon_day": self.horizon_day,
+        }
+
+
+def _num(x: object) -> float | None:
+    """A JSON-safe float: NaN and infinities become null."""
+    if x is None:
+        return None
+    f = float(x)  # type: ignore[arg-type]
+    return f if math.isfinite(f) else None
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _within(v: float, column: str, table: str) -> bool:
+    contract = CONTRACTS[table]
+    b = contract.known_numeric.get(column) or contract.required_numeric.get(column)
+    if b is None:
+        return math.isfinite(v)
+    return (b.low is None or v >= b.low) and (b.high is None or v <= b.high)
+
+
+def _plain(record: dict[str, Any], table: str, skip: Sequence[str]) -> bool:
+    """Every cell a number within bounds, a label, or null (no censored text to read)."""
+    contract = CONTRACTS[table]
+    numeric = set(contract.known_numeric) | set(contract.required_numeric)
+    for k, v in record.items():
+        if k in skip or v is None:
+            continue
+        if _is_number(v):
+            if not _within(float(v), k, table):
+                return False
+        elif k in numeric or table == "samples":
+            return False  # text in a measurement: the contract reads it (or rejects it)
+    return True
+
+
+def is_plain(run: dict[str, Any]) -> bool:
+    """True when the contract would keep ``run`` exactly as sent (the fast path)."""
+    if not _plain(run, "runs", RUN_KEYS) or not _plain(run["clone"], "clones", CLONE_KEYS):
+        return False
+    last = -math.inf
+    for s in run["samples"]:
+        day = s.get("day")
+        if not _is_number(day) or not day > last or not _plain(s, "samples", ("day",)):
+            return False
+        last = day
+    return True
+
+
+def _cell(v: object) -> str:
+    """A JSON value as a CSV cell: the contract then reads it exactly as from a file."""
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def _texts(records: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {c: [_cell(r.get(c)) for r in records] for c in columns}, dtype="str"
+    ).reset_index(drop=True)
+
+
+def _where_text(text: str, i: int) -> str:
+    """'runs[3].samples row 2' -> 'runs[3].samples[2]'; 'runs[3] row 0' -> 'runs[3]'."""
+    text = re.sub(rf"runs\[{i}\]\.samples row (\d+)", rf"runs[{i}].samples[\1]", text)
+    return re.sub(rf"(runs\[{i}\](?:\.clone)?) row \d+", r"\1", text)
+
+
+def contract_tables(
+    run: dict[str, Any], i: int
+) -> tuple[CampaignData | None, list[str], list[str]]:
+    """Hold one run to the full contract, as a folder would be.
+
+    Returns the typed one-run tables (or None when the run is rejected), the reasons it was
+    rejected for, and the notes on cells read in a documented, non-obvious way.
+    """
+    clone = dict(run["clone"])
+    clone_cols = list(dict.fromkeys(["clone_id", "campaign_id", "molecule", *clone]))
+    run_rec = {k: v for k, v in run.items() if k not in ("clone", "samples")}
+    run_rec["clone_id"] = clone.get("clone_id")
+    run_cols = list(dict.fromkeys(["run_id", "clone_id", "scale", *run_rec]))
+    samples = [{"run_id": run["run_id"], **s} for s in run["samples"]]
+    sample_cols = list(dict.fromkeys(["run_id", "day", *(k for s in samples for k in s)]))
+    raw = {
+        "clones": _texts([clone], clone_cols),
+        "runs": _texts([run_rec], run_cols),
+        "samples": _texts(samples, sample_cols),
+    }
+    names = {"clones": f"runs[{i}].clone", "runs": f"runs[{i}]", "samples": f"runs[{i}].samples"}
+    sources = {t: Source(names[t], np.arange(max(len(df), 1)), "row") for t, df in raw.items()}
+    try:
+        checked = validate_tables(raw, sources, f"runs[{i}]", refuse_empty=False)
+    except ContractError as exc:
+        return None, [_where_text(str(v), i) for v in exc.violations], []
+    notes = [_where_text(str(n), i) for n in checked.notes]
+    if len(checked.rejects):
+        reasons = [_where_text(r, i) for r in checked.rejects["reason"]]
+        return None, reasons, notes
+    t = checked.tables
+    return CampaignData(Path("."), t["clones"], t["runs"], t["samples"], None), [], notes
+
+
+def _plain_frame(runs: list[tuple[str, dict[str, Any]]]) -> pd.DataFrame:
+    """The long frame (as :func:`features.assemble.long_frame`) of runs on the fast path."""
+    rows: list[dict[str, Any]] = []
+    for key, run in runs:
+        meta: dict[str, Any] = {"run_id": key}
+        for k, v in run.items():
+            if k not in ("run_id", "clone", "samples"):
+                meta[RUN_PREFIX + k] = v
+        for k, v in run["clone"].items():
+            if k not in ("clone_id", "campaign_id"):
+                meta[CLONE_PREFIX + k] = v
+        rows.extend({**meta, **s} for s in run["samples"])
+    if not rows:
+        return pd.DataFrame({"run_id": pd.Series(dtype="str"), "day": pd.Series(dtype=float)})
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    data: dict[str, Any] = {}
+    for c in columns:
+        values = [r.get(c) for r in rows]
+        if all(v is None or _is_number(v) for v in values):
+            data[c] = np.array([np.nan if v is None else v for v in values], dtype=float)
+        else:
+            data[c] = pd.Series([None if v is None else str(v) for v in values], dtype="str")
+    return pd.DataFrame(data)
+
+
+@dataclass
+class Prepared:
+    """A batch of runs after the contract: the long frame of the kept ones, and the rest."""
+
+    frame: pd.DataFrame  # run_id = internal key "r<position>"
+    keys: dict[str, int]  # internal key -> position in the request
+    rejected: dict[int, tuple[str, list[str]]]  # position -> (stage, reasons)
+    notes: dict[int, list[str]]
+
+
+def prepare(runs: list[dict[str, Any]]) -> Prepared:
+    """Contract check of every run, then one long frame for all runs kept."""
+    plain: list[tuple[str, dict[str, Any]]] = []
+    frames: list[pd.DataFrame] = []
+    keys: dict[str, int] = {}
+    rejected: dict[int, tuple[str, list[str]]] = {}
+    notes: dict[int, list[str]] = {}
+    for i, run in enumerate(runs):
+        key = f"r{i:07d}"
+        if not run["samples"]:
+            rejected[i] = ("features", [NO_SAMPLES])
+            continue
+        if is_plain(run):
+            plain.append((key, run))
+            keys[key] = i
+            continue
+        data, reasons, run_notes = contract_tables(run, i)
+        if run_notes:
+            notes[i] = run_notes
+        if data is None:
+            rejected[i] = ("load", reasons)
+            continue
+        f = long_frame(data)
+        f["run_id"] = key
+        frames.append(f)
+        keys[key] = i
+    if plain:
+        frames.insert(0, _plain_frame(plain))
+    frame = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame({"run_id": pd.Series(dtype="str"), "day": pd.Series(dtype=float)})
+    )
+    return Prepared(frame, keys, rejected, notes)
+
+
+def _split(text: str) -> list[str]:
+    return [p for p in (s.strip() for s in text.split(",")) if p] if text else []
+
+
+class Engine:
+    """A loaded model bundle and the served model's identity; scores JSON runs."""
+
+    def __init__(self, bundle: Bundle, served: ServedModel):
+        self.bundle = bundle
+        self.served = served
+        self.ref = served.ref()
+        p = bundle.predictor
+        self._limits = [(g, lim) for g in RISK_GROUPS for lim in p.judged(g)[0]]
+        self._not_judged = p.not_judged()
+
+    def warm_up(self) -> None:
+        """One thread per booster (workers are the parallelism) and a first call paid now."""
+        from serving.examples import EXAMPLE_RUN
+
+        for m in self.bundle.predictor.models.values():
+            m.booster.set_param("nthread", "1")
+        self.score([EXAMPLE_RUN])
+
+    # -- scoring ---------------------------------------------------------------------
+    def score(self, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One result per run, in order: ``scored`` or ``rejected`` with reasons."""
+        prep = prepare(runs)
+        results: list[dict[str, Any] | None] = [None] * len(runs)
+        scored, _ = self._predict(prep, runs)
+        for i, res in scored.items():
+            results[i] = res
+        for i, (stage, reasons) in prep.rejected.items():
+            results[i] = self._rejected(runs[i]["run_id"], stage, reasons)
+        missing = [i for i, r in enumerate(results) if r is None]
+        if missing:  # accounting: no run may vanish between the contract and the model
+            raise AssertionError(f"runs at positions {missing} were neither scored nor rejected")
+        return results  # type: ignore[return-value]
+
+    def _rejected(self, run_id: str, stage: str, reasons: list[str]) -> dict[str, Any]:
+        return {
+            "status": "rejected",
+            "run_id": run_id,
+            "stage": stage,
+            "reasons": reasons,
+            "model": self.ref,
+        }
+
+    def _predict(
+        self, prep: Prepared, runs: list[dict[str, Any]]
+    ) -> tuple[dict[int, dict[str, Any]], pd.DataFrame]:
+        if not prep.keys:
+            return {}, pd.DataFrame()
+        b = self.bundle
+        X = b.features(prep.frame)
+        early = X["n_samples"].fillna(0).to_numpy() if "n_samples" in X else np.zeros(len(X))
+        late = X.index[early == 0]
+        h = b.featurizer.horizon_day
+        for key in late:
+            prep.rejected[prep.keys[key]] = (
+                "features",
+                [f"no samples at or before horizon day {h:g}"],
+            )
+        X = X.drop(index=late)
+        if X.empty:
+            return {}, X
+        out = b.predictor.predict(X, explain=True)
+        fps = fingerprints(prep.frame, b.featurizer).reindex(X.index)
+        real_ids = [runs[prep.keys[k]]["run_id"] for k in X.index]
+        seen = seen_in_training(pd.Series(fps.to_numpy(), index=real_ids), b.training_runs)
+        cols = {c: out[c].to_numpy() for c in out.columns}
+        results = {}
+        for j, key in enumerate(X.index):
+            i = prep.keys[key]
+            res = self._scored(runs[i], cols, j, seen[j])
+            res["notes"] = prep.notes.get(i, [])
+            results[i] = res
+        return results, X
+
+    def _scored(self, run: dict[str, Any], cols: dict[str, np.ndarray], j: int, seen: str):
+        preds = {}
+        for t in self.bundle.targets:
+            p: dict[str, Any] = {"value": _num(cols[t][j])}
+            for lv in LEVELS:
+                pct = round(lv * 100)
+                p[f"pi{pct}"] = {
+                    "lo": _num(cols[f"{t}_lo{pct}"][j]),
+                    "hi": _num(cols[f"{t}_hi{pct}"][j]),
+                }
+            preds[t] = p
+        risk = {g: _num(cols[f"{g}_risk"][j]) for g in RISK_GROUPS if f"{g}_risk" in cols}
+        limits = [
+            {
+                "attribute": lim.attribute,
+                "group": g,
+                "min": _num(lim.min),
+                "max": _num(lim.max),
+                "unit": lim.unit,
+                "probability_out": _num(cols[LIMIT_RISK_PREFIX + lim.attribute][j]),
+            }
+            for g, lim in self._limits
+        ]
+        reasons = cols["reasons"][j]
+        extrapolation = cols["extrapolation"][j]
+        return {
+            "status": "scored",
+            "run_id": run["run_id"],
+            "clone_id": run["clone"]["clone_id"],
+            "campaign_id": run["clone"]["campaign_id"],
+            "flag": str(cols["flag"][j]),
+            "flag_reason": str(cols["flag_reason"][j]),
+            "predictions": preds,
+            "risk": risk,
+            "limits": limits,
+            "not_judged": list(self._not_judged),
+            "reasons": json.loads(reasons) if reasons else {},
+            "applicability": str(cols["applicability"][j]),
+            "t2": float(cols["t2"][j]),
+            "dmodx": float(cols["dmodx"][j]),
+            "missing_families": _split(str(cols["missing_families"][j])),
+            "extrapolation": json.loads(extrapolation) if extrapolation else {},
+            "seen_in_training": seen,
+            "model": self.ref,
+        }
+
+    # -- a whole campaign ---------------------------------------------------------------
+    def score_campaign(self, data: CampaignData) -> dict[str, Any]:
+        """Every run of a loaded campaign scored or rejected, and its clones ranked."""
+        index = run_index(data)
+        runs = [
+            {"run_id": r, "clone": {"clone_id": c, "campaign_id": k}}
+            for r, c, k in index[["run_id", "clone_id", GROUP_COLUMN]].astype(str).to_numpy()
+        ]
+        key_of = {r["run_id"]: f"r{i:07d}" for i, r in enumerate(runs)}
+        frame = long_frame(data)
+        frame["run_id"] = frame["run_id"].astype(str).map(key_of)
+        present = set(frame["run_id"])
+        keys = {k: i for i, (_, k) in enumerate(key_of.items()) if k in present}
+        rejected = {
+            i: ("features", [NO_SAMPLES])
+            for i, (_, k) in enumerate(key_of.items())
+            if k not in present
+        }
+        prep = Prepared(frame, keys, rejected, {})
+        scored, X = self._predict(prep, runs)
+        results = [scored[i] for i in sorted(scored)]
+        rejects = [self._rejected(runs[i]["run_id"], s, r) for i, (s, r) in prep.rejected.items()]
+        rejects += [
+            self._rejected(str(r.run_id), str(r.stage), [str(r.reason)])
+            for r in data.rejects.itertuples()
+        ]
+        titer = {}
+        if "titer_g_l__last" in X:
+            inv = {k: runs[i]["run_id"] for k, i in prep.keys.items()}
+            titer = {inv[str(k)]: _num(v) for k, v in X["titer_g_l__last"].items()}
+        runs_in = data.n_runs_in
+        if runs_in != len(results) + len(rejects):
+            raise AssertionError(
+                f"run accounting broken: {runs_in} in, {len(results)} scored, "
+                f"{len(rejects)} rejected"
+            )
+        return {
+            "model": self.ref,
+            "runs_in": runs_in,
+            "scored": len(results),
+            "rejected": len(rejects),
+            "clones": rank_clones(results, titer),
+            "rejects": rejects,
+            "results": results,
+        }
+
+    # -- explaining --------------------------------------------------------------------
+    def explain(self, run: dict[str, Any]) -> dict[str, Any]:
+        """The run's result and, for a scored run, every feature's contribution per target."""
+        result = self.score([run])[0]
+        explanations: list[dict[str, Any]] = []
+        if result["status"] != "scored" or result["flag"] == "unknown":
+            return {"model": self.ref, "run": result, "explanations": explanations}
+        b = self.bundle
+        prep = prepare([run])
+        X = b.features(prep.frame)
+        A = b.predictor.matrix(X)
+        values = A.astype(float)[0]
+        medians = b.predictor.domain.median
+        names = b.predictor.feature_names
+        for t, m in b.predictor.models.items():
+            contrib = m.contributions(A)[0].astype(float)
+            raw = float(m.predict(A)[0])
+            order = np.argsort(-np.abs(contrib), kind="stable")
+            explanations.append(
+                {
+                    "target": t,
+                    "base_value": raw - float(contrib.sum()),
+                    "prediction": raw,
+                    "contributions": [
+                        {
+                            "feature": names[k],
+                            "value": _num(values[k]),
+                            "training_median": _num(medians[k]),
+                            "contribution": float(contrib[k]),
+                        }
+                        for k in order
+                    ],
+                }
+            )
+        return {"model": self.ref, "run": result, "explanations": explanations}
+
+    # -- model card --------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        b, p = self.bundle, self.bundle.predictor
+        spec = {
+            "name": p.spec.name,
+            "limits": [
+                {
+                    "attribute": lim.attribute,
+                    "group": g,
+                    "min": _num(lim.min),
+                    "max": _num(lim.max),
+                    "unit": lim.unit,
+                    "why": lim.why,
+                    "judged": lim.attribute in p.models,
+                }
+                for g in RISK_GROUPS
+                for lim in (p.spec.glycans if g == "glycans" else p.spec.downstream)
+            ],
+        }
+        manifest = json.loads(json.dumps(b.manifest, default=str))
+        return {
+            "model": self.ref,
+            "alias": self.served.alias,
+            "targets": b.targets,
+            "metrics": manifest.get("cv_metrics", {}),
+            "spec": spec,
+            "features": list(p.feature_names),
+            "required_families": p.required,
+            "training_runs": len(b.training_runs),
+            "manifest": manifest,
+        }
+
+
+def load_engine(model_uri: str) -> Engine:
+    """Resolve ``model_uri`` (an alias is pinned to its version once) and load the bundle."""
+    from clonescout_cli.modelcmds import resolve_model
+
+    model, uri, version = resolve_model(model_uri)
+    bundle = model.unwrap_python_model().bundle
+    alias = model_uri.split("@", 1)[1] if "@" in model_uri else None
+    name = uri[len("models:/") :].split("/", 1)[0] if uri.startswith("models:/") else uri
+    served = ServedModel(
+        name=name,
+        version=str(version or uri),
+        uri=uri,
+        alias=alias,
+        data_hash=str(bundle.manifest.get("training_data_hash", "")),
+        horizon_day=float(bundle.featurizer.horizon_day),
+    )
+    return Engine(bundle, served)
+
+
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if known else None
+
+
+def rank_clones(results: list[dict[str, Any]], titer: dict[str, float | None]) -> list[dict]:
+    """Clones by expected purified product (titer at the horizon x predicted yield).
+
+    A first, transparent ranking over replicate runs: clones whose every run is ``unknown``
+    are listed last without a rank (the model cannot place them); among the others, clones
+    with a run at risk come after the clean ones. Issue 10 brings the desirability score
+    and the Pareto front.
+    """
+    by_clone: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        by_clone.setdefault(r["clone_id"], []).append(r)
+    rows = []
+    for clone, rs in by_clone.items():
+        known = [r for r in rs if r["flag"] != "unknown"]
+        y = _mean([r["predictions"].get("dsp_yield_pct", {}).get("value") for r in known])
+        t = _mean([titer.get(r["run_id"]) for r in known])
+        flag = (
+            "unknown"
+            if not known
+            else "at risk"
+            if any(r["flag"] == "at risk" for r in known)
+            else "ok"
+        )
+        rows.append(
+            {
+                "rank": None,
+                "clone_id": clone,
+                "campaign_id": rs[0]["campaign_id"],
+                "runs": len(rs),
+                "runs_unknown": len(rs) - len(known),
+                "flag": flag,
+                "titer_at_horizon_g_l": t,
+                "dsp_yield_pct": y,
+                "expected_product_g_l": None if t is None or y is None else t * y / 100.0,
+                "glycans_risk": _mean([r["risk"].get("glycans") for r in known]),
+            }
+        )
+    order = {"ok": 0, "at risk": 1, "unknown": 2}
+    rows.sort(
+        key=lambda r: (
+            order[r["flag"]],
+            -(r["expected_product_g_l"] if r["expected_product_g_l"] is not None else -1.0),
+            r["clone_id"],
+        )
+    )
+    for n, r in enumerate((r for r in rows if r["flag"] != "unknown"), start=1):
+        r["rank"] = n
+    return rows

@@ -1,0 +1,239 @@
+"""The door of the service: API-key check and request-shape errors a person can act on.
+
+A pure ASGI middleware, in front of BentoML's own handling:
+
+- **auth** (when keys are configured): every path but ``/livez`` and ``/readyz`` needs the
+  ``X-API-Key`` header; the key is compared with every configured key in constant time
+  (:func:`hmac.compare_digest`, no early exit) and is never logged or echoed.
+- **request shape**: the JSON body of each JSON endpoint is validated against its request
+  model before BentoML sees it. A bad body gets a 4xx whose ``detail`` lists, per problem,
+  the field path (``runs[0].samples[3].day``), the value found and what was expected —
+  BentoML's own 400 leaves the value out. Never a 500, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from serving.config import API_KEY_HEADER, OPEN_PATHS
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+MAX_VALUE_CHARS = 120
+_HEADER = API_KEY_HEADER.lower().encode()
+
+
+def field_path(loc: tuple[Any, ...]) -> str:
+    """Pydantic's error location as a path a person types: ``runs[0].samples[3].day``.
+
+    >>> field_path(("runs", 0, "samples", 3, "day"))
+    'runs[0].samples[3].day'
+    >>> field_path(())
+    '(body)'
+    """
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(body)"
+
+
+def shown_value(value: Any) -> Any:
+    """The offending value, shortened: an object or list is summarised, not echoed whole."""
+    if isinstance(value, dict):
+        keys = list(value)[:8]
+        return f"an object with keys {keys}" + (" ..." if len(value) > 8 else "")
+    if isinstance(value, list):
+        return f"a list of {len(value)} items"
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
+        return value[:MAX_VALUE_CHARS] + "..."
+    return value
+
+
+def _expected(err: Any) -> str:
+    msg = str(err.get("msg", "a valid value"))
+    if err.get("type") == "missing":
+        return "this field is required"
+    if err.get("type") == "extra_forbidden":
+        return "no such field here"
+    return msg[0].lower() + msg[1:] if msg else msg
+
+
+def validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
+    """One entry per problem: path, value found, what was expected."""
+    out = []
+    for err in exc.errors(include_url=False, include_context=False):
+        missing = err.get("type") == "missing"
+        out.append(
+            {
+                "path": field_path(tuple(err.get("loc", ()))),
+                "value": None if missing else shown_value(err.get("input")),
+                "expected": _expected(err),
+            }
+        )
+    return out
+
+
+def duplicate_runs(payload: BaseModel) -> list[dict[str, Any]]:
+    """Run ids sent twice in one request (results are matched to runs by id)."""
+    runs = getattr(payload, "runs", None) or []
+    first: dict[str, int] = {}
+    out = []
+    for i, run in enumerate(runs):
+        j = first.setdefault(run.run_id, i)
+        if j != i:
+            out.append(
+                {
+                    "path": f"runs[{i}].run_id",
+                    "value": run.run_id,
+                    "expected": f"a run id unique in the request (runs[{j}] has it too)",
+                }
+            )
+    return out
+
+
+async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    data = json.dumps(body, default=str).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+class Guard:
+    """ASGI middleware: auth, then JSON body validation for ``models`` (path -> model)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        models: dict[str, type[BaseModel]],
+        api_keys: tuple[str, ...] = (),
+    ):
+        self.app = app
+        self.models = models
+        self.keys = tuple(k.encode() for k in api_keys)
+
+    def _authorised(self, scope: Scope) -> bool:
+        sent = b""
+        for name, value in scope.get("headers", ()):
+            if name == _HEADER:
+                sent = value
+                break
+        ok = False
+        for key in self.keys:  # no early exit: time does not depend on which key matched
+            ok |= hmac.compare_digest(sent, key)
+        return ok
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if self.keys and path not in OPEN_PATHS and not self._authorised(scope):
+            await send_json(
+                send,
+                401,
+                {
+                    "error": f"missing or wrong API key: send a valid key in the "
+                    f"{API_KEY_HEADER} header",
+                    "detail": [],
+                },
+            )
+            return
+        model = self.models.get(path)
+        if model is None or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        await self._checked(model, scope, receive, send)
+
+    async def _checked(
+        self, model: type[BaseModel], scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        ctype = dict(scope.get("headers", ())).get(b"content-type", b"application/json")
+        if ctype.split(b";")[0].strip().lower() != b"application/json":
+            await send_json(
+                send,
+                415,
+                {
+                    "error": f"unsupported Content-Type {ctype.decode(errors='replace')!r}: "
+                    "send the body as application/json",
+                    "detail": [],
+                },
+            )
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                await send_json(
+                    send,
+                    413,
+                    {
+                        "error": f"request body over {MAX_BODY_BYTES // 2**20} MiB: split the "
+                        "runs over several requests",
+                        "detail": [],
+                    },
+                )
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        problem = self._problem(model, body)
+        if problem is not None:
+            await send_json(send, *problem)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    def _problem(model: type[BaseModel], body: bytes) -> tuple[int, dict[str, Any]] | None:
+        try:
+            payload = model.model_validate_json(body)
+        except ValidationError as exc:
+            detail = validation_detail(exc)
+            if any(e.get("type") == "json_invalid" for e in exc.errors()):
+                return 400, {"error": "the request body is not valid JSON", "detail": detail}
+            n = len(detail)
+            return 422, {
+                "error": f"{n} problem{'s' if n > 1 else ''} in the request body "
+                f"(see detail: path, value found, expected)",
+                "detail": detail,
+            }
+        dups = duplicate_runs(payload)
+        if dups:
+            return 422, {"error": "run ids must be unique within a request", "detail": dups}
+        return None

@@ -1,0 +1,334 @@
+"""Request and response bodies of the HTTP API, built from the data contract.
+
+The field lists, units and physical bounds come from :data:`features.schemas.CONTRACTS`,
+so the API documents exactly the contract the folder loader enforces. Two kinds of bad
+input are told apart:
+
+- a request that is not shaped like the API (not JSON, a missing ``run_id``, a list where
+  an object belongs, a boolean where a measurement belongs, two runs with one id) is
+  refused as a whole with a 4xx naming the field path, the value and what was expected;
+- a run whose *data* break the contract (a value out of its physical range, days out of
+  order, text such as ``'5,2'`` in a measurement) is a lab problem, not a client bug: the
+  run comes back with ``status: "rejected"`` and its reasons, beside the scored runs.
+
+Measurements accept the censored forms of the contract (``"<LOQ"``, ``"<0.5"``, ``">300"``,
+``"NA"``), read exactly as from a file (see ``data/README.md``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from features.schemas import CONTRACTS, Bound
+
+MAX_RUNS_PER_REQUEST = 1000
+MAX_SAMPLES_PER_RUN = 500
+
+Reading = float | str | None
+Label = str | float | None
+
+_STRICT = ConfigDict(strict=True, allow_inf_nan=False)
+
+
+def _describe(unit_and_meaning: str, bound: Bound | None) -> str:
+    rng = ""
+    if bound is not None and (bound.low is not None or bound.high is not None):
+        lo = "-inf" if bound.low is None else f"{bound.low:g}"
+        hi = "inf" if bound.high is None else f"{bound.high:g}"
+        rng = f" Physical range {lo} to {hi}"
+        if bound.overshoot:
+            rng += f" (up to {bound.ceiling:g} is read as instrument overshoot and clipped)"
+        rng += "; a value outside it rejects this run, not the request."
+    return unit_and_meaning + "." + rng
+
+
+_SAMPLE_TEXT = {
+    "day": "culture day since inoculation (float; increasing within a run)",
+    "vcd_e6_ml": "viable cell density, 1e6 cells/mL",
+    "viability_pct": "viability, %",
+    "glucose_g_l": "glucose, g/L",
+    "lactate_g_l": "lactate, g/L",
+    "glutamine_mm": "glutamine, mM",
+    "ammonia_mm": "ammonium, mM",
+    "titer_g_l": "antibody titer (Protein A HPLC), g/L",
+    "osmolality_mosm_kg": "osmolality, mOsm/kg",
+    "ph": "offline pH",
+    "temperature_c": "culture temperature, °C",
+    "do_pct": "dissolved oxygen, % air saturation",
+    "pco2_mmhg": "dissolved CO2, mmHg",
+}
+_RUN_TEXT = {
+    "temp_shift_day": "culture day of the temperature shift; null = no shift",
+    "temp_after_shift_c": "temperature after the shift, °C (36.5 = no shift)",
+    "ph_setpoint": "pH set point",
+    "feed_pct": "daily bolus feed from day 2, % of working volume per day",
+    "mn_um": "MnCl2 supplement, µM",
+    "galactose_mm": "galactose supplement, mM",
+    "seed_density_e6_ml": "inoculation density, 1e6 cells/mL",
+}
+_CLONE_TEXT = {
+    "ss_titer_g_l": "small-scale titer from the screen, g/L",
+    "doubling_time_h": "doubling time in the screen, h",
+    "stability_pct": "titer retained over 60 generations, %",
+    "lc_hc_ratio": "light-chain : heavy-chain expression ratio",
+}
+_READING_NOTE = " A number, null, or a censored/flag text of the contract ('<LOQ', '<0.5', 'NA')."
+
+
+def _fields(table: str, text: dict[str, str]) -> dict[str, Any]:
+    contract = CONTRACTS[table]
+    out: dict[str, Any] = {}
+    for name, meaning in text.items():
+        bound = contract.known_numeric.get(name)
+        desc = _describe(meaning, bound) + _READING_NOTE
+        out[name] = (Reading, Field(default=None, description=desc))
+    return out
+
+
+Sample = create_model(  # type: ignore[call-overload]
+    "Sample",
+    __config__=ConfigDict(strict=True, allow_inf_nan=False, extra="allow"),
+    __doc__=(
+        "One culture sample of a run. Other numeric measurements may be added under their own "
+        "names (keep the unit in the name)."
+    ),
+    day=(
+        float,
+        Field(
+            description=_describe(_SAMPLE_TEXT["day"], CONTRACTS["samples"].required_numeric["day"])
+        ),
+    ),
+    **_fields("samples", {k: v for k, v in _SAMPLE_TEXT.items() if k != "day"}),
+)
+
+
+class Clone(BaseModel):
+    """The clone a run belongs to, with its screening assays (extra assays allowed)."""
+
+    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="allow")
+    clone_id: Annotated[str, Field(min_length=1, max_length=200, description="clone identifier")]
+    campaign_id: Annotated[
+        str, Field(min_length=1, max_length=200, description="screening campaign")
+    ]
+    molecule: Annotated[
+        str, Field(min_length=1, max_length=200, description="the antibody the clone expresses")
+    ]
+
+
+Clone = create_model(  # type: ignore[call-overload,misc]
+    "Clone",
+    __base__=Clone,
+    **_fields("clones", _CLONE_TEXT),
+)
+
+
+class RunBase(BaseModel):
+    """One bioreactor run: its conditions, its clone and its samples."""
+
+    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="allow")
+    run_id: Annotated[
+        str,
+        Field(min_length=1, max_length=200, description="run identifier, unique in the request"),
+    ]
+    scale: Annotated[
+        str, Field(min_length=1, max_length=100, description="bioreactor scale, e.g. 'ambr15'")
+    ]
+    clone: Clone  # type: ignore[valid-type]
+    samples: Annotated[
+        list[Sample],  # type: ignore[valid-type]
+        Field(
+            max_length=MAX_SAMPLES_PER_RUN,
+            description="the run's samples (may be empty: the run is then rejected with why)",
+        ),
+    ]
+
+
+Run = create_model(  # type: ignore[call-overload,misc]
+    "Run",
+    __base__=RunBase,
+    **_fields("runs", _RUN_TEXT),
+)
+
+
+class ScoreRequest(BaseModel):
+    """Runs to score (one or many)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    runs: Annotated[
+        list[Run],  # type: ignore[valid-type]
+        Field(min_length=1, max_length=MAX_RUNS_PER_REQUEST),
+    ]
+
+
+class ExplainRequest(BaseModel):
+    """One run to explain."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    run: Run  # type: ignore[valid-type]
+
+
+# -- responses -------------------------------------------------------------------------
+class ModelRef(BaseModel):
+    """The model that answered: name, version, and the hash of the data it was trained on."""
+
+    name: str
+    version: str
+    uri: str
+    data_hash: str
+    horizon_day: float
+
+
+class Interval(BaseModel):
+    """A prediction interval; null bounds when the run is unknown."""
+
+    lo: float | None
+    hi: float | None
+
+
+class Prediction(BaseModel):
+    """A predicted outcome with split-conformal intervals (null when the run is unknown)."""
+
+    value: float | None
+    pi80: Interval
+    pi90: Interval
+
+
+class LimitRisk(BaseModel):
+    """P(the attribute falls outside this spec limit), from the predictive distribution."""
+
+    attribute: str
+    group: Literal["glycans", "downstream"]
+    min: float | None
+    max: float | None
+    unit: str
+    probability_out: float | None
+
+
+class ScoredRun(BaseModel):
+    """A run the model scored (its flag may still be 'unknown': then no numbers)."""
+
+    status: Literal["scored"]
+    run_id: str
+    clone_id: str
+    campaign_id: str
+    flag: Literal["ok", "at risk", "unknown"]
+    flag_reason: str
+    predictions: dict[str, Prediction]
+    risk: dict[str, float | None]
+    limits: list[LimitRisk]
+    not_judged: list[str]
+    reasons: dict[str, list[str]]
+    applicability: str
+    t2: float
+    dmodx: float
+    missing_families: list[str]
+    extrapolation: dict[str, float]
+    seen_in_training: str
+    model: ModelRef
+
+
+class RejectedRun(BaseModel):
+    """A run set aside before the model, with every reason (data contract or features)."""
+
+    status: Literal["rejected"]
+    run_id: str
+    stage: str
+    reasons: list[str]
+    model: ModelRef
+
+
+RunResult = Annotated[ScoredRun | RejectedRun, Field(discriminator="status")]
+
+
+class ScoreResponse(BaseModel):
+    """One result per run sent, in order, and the model that answered."""
+
+    model: ModelRef
+    runs_in: int
+    scored: int
+    rejected: int
+    results: list[RunResult]
+
+
+class Contribution(BaseModel):
+    """One feature's additive contribution to one prediction (target units)."""
+
+    feature: str
+    value: float | None
+    training_median: float | None
+    contribution: float
+
+
+class TargetExplanation(BaseModel):
+    """base_value + sum(contributions) = prediction (before clipping to bounds)."""
+
+    target: str
+    base_value: float
+    prediction: float
+    contributions: list[Contribution]
+
+
+class ExplainResponse(BaseModel):
+    """The run's result and every feature's contribution per target."""
+
+    model: ModelRef
+    run: RunResult
+    explanations: list[TargetExplanation]
+
+
+class ClonePlace(BaseModel):
+    """A clone's place: replicate runs pooled, expected product = titer x yield."""
+
+    rank: int | None
+    clone_id: str
+    campaign_id: str
+    runs: int
+    runs_unknown: int
+    flag: Literal["ok", "at risk", "unknown"]
+    titer_at_horizon_g_l: float | None
+    dsp_yield_pct: float | None
+    expected_product_g_l: float | None
+    glycans_risk: float | None
+
+
+class CampaignResponse(BaseModel):
+    """A scored campaign: ranked clones, every run scored or rejected."""
+
+    model: ModelRef
+    runs_in: int
+    scored: int
+    rejected: int
+    clones: list[ClonePlace]
+    rejects: list[RejectedRun]
+    results: list[RunResult]
+
+
+class ModelInfo(BaseModel):
+    """What is served: identity, cross-validated metrics, spec, features."""
+
+    model: ModelRef
+    alias: str | None
+    targets: list[str]
+    metrics: dict[str, Any]
+    spec: dict[str, Any]
+    features: list[str]
+    required_families: dict[str, list[str]]
+    training_runs: int
+    manifest: dict[str, Any]
+
+
+class FieldError(BaseModel):
+    """One problem in a request: where, what was found, what was expected."""
+
+    path: str
+    value: Any = None
+    expected: str
+
+
+class ErrorBody(BaseModel):
+    """Body of every 4xx/5xx answer."""
+
+    error: str
+    detail: list[FieldError] = []
