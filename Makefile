@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_features.py --out bench/results/features.json
 	$(PY) bench/bench_load.py --out bench/results/load.json
 	$(PY) bench/bench_train.py --out bench/results/train.json
+	$(PY) bench/bench_serve.py --out bench/results/serve.json
 
 # Regenerate the committed sample set (tests check it is exactly reproducible).
 sample: $(STAMP)

@@ -74,7 +74,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The main job on the embedded default, in the order a team meets it.
 
     Simulate the default set, train (nested CV), promote through the gate, then take a
-    lab's export of a new screening campaign with quirks: validate it and score it.
+    lab's export of a new screening campaign with quirks: validate it and score it, then
+    serve the model over HTTP and score some of its runs from Python.
     """
     _step(1, "simulate the default campaign set")
     _simulate(args, args.out)
@@ -122,7 +123,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     _step(5, "score the new campaign with the pinned model")
     scores = args.out.parent / "lab_export_scores.csv"
-    cmd_score(argparse.Namespace(model=model, out=scores), load_data(lab, None)[0])
+    lab_data = load_data(lab, None)[0]
+    cmd_score(argparse.Namespace(model=model, out=scores), lab_data)
+    _step(6, "serve the model over HTTP (BentoML) and score runs from Python")
+    from clonescout_cli.servecmd import demo_serve
+
+    demo_serve(model, lab_data)
     print(
         "\nBrowse the runs, nested trials, baselines and the registered model: "
         "mlflow ui --backend-store-uri sqlite:///mlflow.db",
@@ -132,7 +138,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _step(n: int, what: str) -> None:
-    print(f"\nclonescout demo {n}/5: {what}", file=sys.stderr, flush=True)
+    print(f"\nclonescout demo {n}/6: {what}", file=sys.stderr, flush=True)
 
 
 def _print_notes_and_reasons(data: CampaignData, rejects: pd.DataFrame) -> None:

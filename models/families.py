@@ -68,12 +68,12 @@ def group_features(names: list[str], measurements: list[str]) -> dict[str, list[
 
 def presence(X: pd.DataFrame, families: dict[str, list[str]]) -> pd.DataFrame:
     """True where a run has any value of the family (columns absent from X count as missing)."""
+    known = X.notna().to_numpy()  # one pass over the table, then column indices per family
+    pos = {c: i for i, c in enumerate(X.columns)}
     cols = {}
     for fam, names in families.items():
-        present = [n for n in names if n in X.columns]
-        cols[fam] = (
-            X[present].notna().any(axis=1).to_numpy() if present else np.zeros(len(X), dtype=bool)
-        )
+        idx = [pos[n] for n in names if n in pos]
+        cols[fam] = known[:, idx].any(axis=1) if idx else np.zeros(len(X), dtype=bool)
     return pd.DataFrame(cols, index=X.index)
 
 

@@ -92,8 +92,8 @@ class Predictor:
     def not_judged(self) -> list[str]:
         return [a for g in RISK_GROUPS for a in self.judged(g)[1]]
 
-    def raw(self, X: pd.DataFrame) -> RawPrediction:
-        A = self.matrix(X)
+    def raw(self, X: pd.DataFrame, A: np.ndarray | None = None) -> RawPrediction:
+        A = self.matrix(X) if A is None else A
         point, lower, upper = {}, {}, {}
         for t, model in self.models.items():
             pred = model.predict(A).astype(float)
@@ -143,9 +143,16 @@ class Predictor:
 
     def predict(self, X: pd.DataFrame, explain: bool = True, top_k: int = 3) -> pd.DataFrame:
         """One row per run (index as ``X``), with unknown runs masked (see module doc)."""
-        raw = self.raw(X)
+        return pd.DataFrame(self.predict_columns(X, explain, top_k), index=X.index)
+
+    def predict_columns(
+        self, X: pd.DataFrame, explain: bool = True, top_k: int = 3
+    ) -> dict[str, object]:
+        """The columns of :meth:`predict` as arrays (the HTTP API skips the DataFrame)."""
+        A = self.matrix(X)
+        raw = self.raw(X, A)
         unknown = raw.unknown
-        out = pd.DataFrame(index=X.index)
+        out: dict[str, object] = {}
         for t in self.targets:
             out[t] = np.where(unknown, np.nan, raw.point[t])
             for lv in LEVELS:
@@ -158,17 +165,16 @@ class Predictor:
             out[f"{LIMIT_RISK_PREFIX}{attribute}"] = np.where(unknown, np.nan, r)
         out["t2"], out["dmodx"], out["applicability"] = raw.t2, raw.dmodx, raw.status
         out["missing_families"] = [", ".join(m) for m in raw.missing]
-        flags, why = self._flags(raw)
-        out["flag"], out["flag_reason"] = flags, why
+        out["flag"], out["flag_reason"] = self._flags(raw)
         out["extrapolation"] = [
             json.dumps({t: round(float(raw.point[t][i]), 4) for t in self.targets})
             if unknown[i]
             else ""
-            for i in range(len(out))
+            for i in range(len(X))
         ]
-        out["not_judged"] = ", ".join(self.not_judged())
+        out["not_judged"] = [", ".join(self.not_judged())] * len(X)
         if explain:  # an unknown run's contributions would be extrapolation too
-            out["reasons"] = np.where(unknown, "", self._reasons(self.matrix(X), top_k))
+            out["reasons"] = np.where(unknown, "", self._reasons(A, top_k))
         return out
 
     def _flags(self, raw: RawPrediction) -> tuple[list[str], list[str]]:

@@ -168,24 +168,37 @@ def contract_tables(
 
 
 def _plain_frame(runs: list[tuple[str, dict[str, Any]]]) -> pd.DataFrame:
-    """The long frame (as :func:`features.assemble.long_frame`) of runs on the fast path."""
-    rows: list[dict[str, Any]] = []
-    for key, run in runs:
-        meta: dict[str, Any] = {"run_id": key}
-        for k, v in run.items():
-            if k not in ("run_id", "clone", "samples"):
-                meta[RUN_PREFIX + k] = v
-        for k, v in run["clone"].items():
-            if k not in ("clone_id", "campaign_id"):
-                meta[CLONE_PREFIX + k] = v
-        rows.extend({**meta, **s} for s in run["samples"])
-    if not rows:
+    """The long frame (as :func:`features.assemble.long_frame`) of runs on the fast path.
+
+    Built column by column: a run's conditions and clone are repeated over its samples.
+    """
+    if not runs:
         return pd.DataFrame({"run_id": pd.Series(dtype="str"), "day": pd.Series(dtype=float)})
-    columns = list(dict.fromkeys(k for r in rows for k in r))
+    counts = [len(run["samples"]) for _, run in runs]
+    n = sum(counts)
+    columns: dict[str, list[Any]] = {"run_id": []}
+    filled = 0  # rows written so far; a column first seen late is padded with None
+    for (key, run), k in zip(runs, counts, strict=True):
+        per_run: dict[str, Any] = {"run_id": key}
+        for name, v in run.items():
+            if name not in ("run_id", "clone", "samples"):
+                per_run[RUN_PREFIX + name] = v
+        for name, v in run["clone"].items():
+            if name not in ("clone_id", "campaign_id"):
+                per_run[CLONE_PREFIX + name] = v
+        for name, v in per_run.items():
+            columns.setdefault(name, [None] * filled).extend([v] * k)
+        for name in {m for s in run["samples"] for m in s}:
+            columns.setdefault(name, [None] * filled).extend(s.get(name) for s in run["samples"])
+        filled += k
+        for col in columns.values():
+            if len(col) < filled:
+                col.extend([None] * (filled - len(col)))
     data: dict[str, Any] = {}
-    for c in columns:
-        values = [r.get(c) for r in rows]
-        if all(v is None or _is_number(v) for v in values):
+    for c, values in columns.items():
+        if len(values) != n:
+            raise AssertionError(f"column {c} has {len(values)} of {n} rows")
+        if c != "run_id" and all(v is None or _is_number(v) for v in values):
             data[c] = np.array([np.nan if v is None else v for v in values], dtype=float)
         else:
             data[c] = pd.Series([None if v is None else str(v) for v in values], dtype="str")
@@ -303,11 +316,10 @@ class Engine:
         X = X.drop(index=late)
         if X.empty:
             return {}, X
-        out = b.predictor.predict(X, explain=True)
+        cols = b.predictor.predict_columns(X, explain=True)
         fps = fingerprints(prep.frame, b.featurizer).reindex(X.index)
         real_ids = [runs[prep.keys[k]]["run_id"] for k in X.index]
         seen = seen_in_training(pd.Series(fps.to_numpy(), index=real_ids), b.training_runs)
-        cols = {c: out[c].to_numpy() for c in out.columns}
         results = {}
         for j, key in enumerate(X.index):
             i = prep.keys[key]
@@ -316,7 +328,7 @@ class Engine:
             results[i] = res
         return results, X
 
-    def _scored(self, run: dict[str, Any], cols: dict[str, np.ndarray], j: int, seen: str):
+    def _scored(self, run: dict[str, Any], cols: dict[str, Any], j: int, seen: str):
         preds = {}
         for t in self.bundle.targets:
             p: dict[str, Any] = {"value": _num(cols[t][j])}
@@ -549,3 +561,30 @@ def rank_clones(results: list[dict[str, Any]], titer: dict[str, float | None]) -
     for n, r in enumerate((r for r in rows if r["flag"] != "unknown"), start=1):
         r["rank"] = n
     return rows
+
+
+def runs_from_campaign(data: CampaignData) -> list[dict[str, Any]]:
+    """The runs of a loaded campaign in the API's JSON shape (what a LIMS script sends).
+
+    Missing cells become null; numbers stay exact (a float survives JSON unchanged).
+    """
+    clones = {c["clone_id"]: c for c in _records(data.clones)}
+    samples: dict[str, list[dict[str, Any]]] = {}
+    for s in _records(data.samples):
+        samples.setdefault(s.pop("run_id"), []).append(s)
+    out = []
+    for r in _records(data.runs):
+        clone = clones[r.pop("clone_id")]
+        out.append({**r, "clone": clone, "samples": samples.get(r["run_id"], [])})
+    return out
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    def clean(v: Any) -> Any:
+        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+            return None
+        if isinstance(v, np.generic):
+            return v.item()
+        return v
+
+    return [{str(k): clean(v) for k, v in row.items()} for row in df.to_dict("records")]

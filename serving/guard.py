@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from serving.config import API_KEY_HEADER, OPEN_PATHS
+from serving.config import API_KEY_HEADER, OPEN_PATHS, ConfigError, Settings
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -73,19 +74,33 @@ def _expected(err: Any) -> str:
     return msg[0].lower() + msg[1:] if msg else msg
 
 
+_UNION_TAGS = frozenset(("float", "str", "int", "bool", "none", "list", "dict"))
+
+
 def validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
-    """One entry per problem: path, value found, what was expected."""
-    out = []
+    """One entry per problem: path, value found, what was expected.
+
+    A value that fits no member of a union (a measurement is a number, a text or null)
+    gives one entry whose expectation lists the members, not one entry per member.
+    """
+    merged: dict[str, dict[str, Any]] = {}
     for err in exc.errors(include_url=False, include_context=False):
+        loc = tuple(err.get("loc", ()))
+        while loc and isinstance(loc[-1], str) and loc[-1] in _UNION_TAGS:
+            loc = loc[:-1]
+        path = field_path(loc)
         missing = err.get("type") == "missing"
-        out.append(
-            {
-                "path": field_path(tuple(err.get("loc", ()))),
-                "value": None if missing else shown_value(err.get("input")),
-                "expected": _expected(err),
-            }
-        )
-    return out
+        expected = _expected(err)
+        if path in merged:
+            if expected not in merged[path]["expected"]:
+                merged[path]["expected"] += " or " + expected.removeprefix("input should be ")
+            continue
+        merged[path] = {
+            "path": path,
+            "value": None if missing else shown_value(err.get("input")),
+            "expected": expected,
+        }
+    return list(merged.values())
 
 
 def duplicate_runs(payload: BaseModel) -> list[dict[str, Any]]:
@@ -104,6 +119,17 @@ def duplicate_runs(payload: BaseModel) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+def error_body(error: str, problems: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Every 4xx/5xx body: ``error``, ``detail`` and ``problems``.
+
+    ``detail`` is the problems as text (BentoML documents it as a string); ``problems``
+    lists them as path, value found and what was expected.
+    """
+    problems = problems or []
+    lines = [f"{p['path']}: expected {p['expected']}; found {p['value']!r}" for p in problems]
+    return {"error": error, "detail": "\n".join(lines), "problems": problems}
 
 
 async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
@@ -128,20 +154,39 @@ class Guard:
         self,
         app: ASGIApp,
         models: dict[str, type[BaseModel]],
-        api_keys: tuple[str, ...] = (),
+        api_keys: tuple[str, ...] | None = None,
     ):
         self.app = app
         self.models = models
-        self.keys = tuple(k.encode() for k in api_keys)
+        self.fixed = None if api_keys is None else tuple(k.encode() for k in api_keys)
+        self._source: tuple[str, str, float] | None = None
+        self._keys: tuple[bytes, ...] = ()
 
-    def _authorised(self, scope: Scope) -> bool:
+    def keys(self) -> tuple[bytes, ...]:
+        """The configured keys; re-read when the variables or the keys file change.
+
+        So keys rotate without a restart. A keys file that disappears or breaks the rules
+        raises :class:`serving.config.ConfigError`: the request is refused (fail closed).
+        """
+        if self.fixed is not None:
+            return self.fixed
+        inline = os.environ.get("CLONESCOUT_API_KEYS", "")
+        path = os.environ.get("CLONESCOUT_API_KEYS_FILE", "")
+        stamp = os.stat(path).st_mtime if path and os.path.exists(path) else -1.0
+        source = (inline, path, stamp)
+        if source != self._source:
+            self._keys = tuple(k.encode() for k in Settings.from_env().api_keys)
+            self._source = source
+        return self._keys
+
+    def _authorised(self, scope: Scope, keys: tuple[bytes, ...]) -> bool:
         sent = b""
         for name, value in scope.get("headers", ()):
             if name == _HEADER:
                 sent = value
                 break
         ok = False
-        for key in self.keys:  # no early exit: time does not depend on which key matched
+        for key in keys:  # no early exit: time does not depend on which key matched
             ok |= hmac.compare_digest(sent, key)
         return ok
 
@@ -150,15 +195,18 @@ class Guard:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        if self.keys and path not in OPEN_PATHS and not self._authorised(scope):
+        try:
+            keys = self.keys() if path not in OPEN_PATHS else ()
+        except ConfigError as exc:
+            await send_json(send, 503, error_body(f"API keys misconfigured: {exc}"))
+            return
+        if keys and not self._authorised(scope, keys):
             await send_json(
                 send,
                 401,
-                {
-                    "error": f"missing or wrong API key: send a valid key in the "
-                    f"{API_KEY_HEADER} header",
-                    "detail": [],
-                },
+                error_body(
+                    f"missing or wrong API key: send a valid key in the {API_KEY_HEADER} header"
+                ),
             )
             return
         model = self.models.get(path)
@@ -175,11 +223,10 @@ class Guard:
             await send_json(
                 send,
                 415,
-                {
-                    "error": f"unsupported Content-Type {ctype.decode(errors='replace')!r}: "
-                    "send the body as application/json",
-                    "detail": [],
-                },
+                error_body(
+                    f"unsupported Content-Type {ctype.decode(errors='replace')!r}: "
+                    "send the body as application/json"
+                ),
             )
             return
         chunks, size = [], 0
@@ -193,11 +240,10 @@ class Guard:
                 await send_json(
                     send,
                     413,
-                    {
-                        "error": f"request body over {MAX_BODY_BYTES // 2**20} MiB: split the "
-                        "runs over several requests",
-                        "detail": [],
-                    },
+                    error_body(
+                        f"request body over {MAX_BODY_BYTES // 2**20} MiB: split the "
+                        "runs over several requests"
+                    ),
                 )
                 return
             chunks.append(chunk)
@@ -226,14 +272,14 @@ class Guard:
         except ValidationError as exc:
             detail = validation_detail(exc)
             if any(e.get("type") == "json_invalid" for e in exc.errors()):
-                return 400, {"error": "the request body is not valid JSON", "detail": detail}
+                return 400, error_body("the request body is not valid JSON", detail)
             n = len(detail)
-            return 422, {
-                "error": f"{n} problem{'s' if n > 1 else ''} in the request body "
-                f"(see detail: path, value found, expected)",
-                "detail": detail,
-            }
+            return 422, error_body(
+                f"{n} problem{'s' if n > 1 else ''} in the request body "
+                "(see problems: path, value found, expected)",
+                detail,
+            )
         dups = duplicate_runs(payload)
         if dups:
-            return 422, {"error": "run ids must be unique within a request", "detail": dups}
+            return 422, error_body("run ids must be unique within a request", dups)
         return None

@@ -23,13 +23,48 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from features.schemas import CONTRACTS, Bound
 
+
+def openapi30(schema: dict[str, Any]) -> None:
+    """Rewrite pydantic's unions so BentoML's OpenAPI 3.0 keeps them (in place, recursive).
+
+    BentoML flattens every ``anyOf`` to its first member, so ``float | None`` would be
+    documented as a plain number and a ``null`` in a response would break its own schema
+    (schemathesis found this). ``X | None`` becomes ``X`` with ``nullable: true`` (OpenAPI
+    3.0); a union of several types becomes a ``oneOf``, which BentoML leaves alone.
+    """
+    if isinstance(schema, dict):
+        members = schema.get("anyOf")
+        if isinstance(members, list):
+            kinds = [m for m in members if m != {"type": "null"}]
+            nullable = len(kinds) < len(members)
+            del schema["anyOf"]
+            if len(kinds) == 1 and "$ref" not in kinds[0]:
+                schema.update(kinds[0])
+                if nullable:
+                    schema["nullable"] = True
+            else:
+                if nullable:
+                    kinds = [{**kinds[0], "nullable": True}, *kinds[1:]]
+                schema["oneOf"] = kinds
+        for value in schema.values():
+            if isinstance(value, dict):
+                openapi30(value)
+            elif isinstance(value, list):
+                for item in value:
+                    openapi30(item)
+
+
+class ApiModel(BaseModel):
+    """Base of every request and response body: unions documented the OpenAPI 3.0 way."""
+
+    model_config = ConfigDict(json_schema_extra=openapi30)  # type: ignore[typeddict-item]
+
+
 MAX_RUNS_PER_REQUEST = 1000
 MAX_SAMPLES_PER_RUN = 500
 
 Reading = float | str | None
 Label = str | float | None
-
-_STRICT = ConfigDict(strict=True, allow_inf_nan=False)
 
 
 def _describe(unit_and_meaning: str, bound: Bound | None) -> str:
@@ -73,6 +108,12 @@ _CLONE_TEXT = {
     "doubling_time_h": "doubling time in the screen, h",
     "stability_pct": "titer retained over 60 generations, %",
     "lc_hc_ratio": "light-chain : heavy-chain expression ratio",
+    # the screen's glycan and aggregate assays (data/README.md): not bounded by the contract,
+    # but declared so that every client sends them (BentoML's client drops undeclared fields)
+    "ss_hmw_pct": "HMW of the small-scale Protein A eluate (HT-SEC), %",
+    "ss_g0f_pct": "G0F of small-scale material (HT glycan method), % of N-glycans",
+    "ss_man5_pct": "Man5 of small-scale material, % of N-glycans",
+    "ss_afucosylated_pct": "afucosylated glycans of small-scale material, % of N-glycans",
 }
 _READING_NOTE = " A number, null, or a censored/flag text of the contract ('<LOQ', '<0.5', 'NA')."
 
@@ -89,7 +130,9 @@ def _fields(table: str, text: dict[str, str]) -> dict[str, Any]:
 
 Sample = create_model(  # type: ignore[call-overload]
     "Sample",
-    __config__=ConfigDict(strict=True, allow_inf_nan=False, extra="allow"),
+    __config__=ConfigDict(
+        strict=True, allow_inf_nan=False, extra="allow", json_schema_extra=openapi30
+    ),
     __doc__=(
         "One culture sample of a run. Other numeric measurements may be added under their own "
         "names (keep the unit in the name)."
@@ -104,10 +147,12 @@ Sample = create_model(  # type: ignore[call-overload]
 )
 
 
-class Clone(BaseModel):
+class Clone(ApiModel):
     """The clone a run belongs to, with its screening assays (extra assays allowed)."""
 
-    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="allow")
+    model_config = ConfigDict(
+        strict=True, allow_inf_nan=False, extra="allow", json_schema_extra=openapi30
+    )
     clone_id: Annotated[str, Field(min_length=1, max_length=200, description="clone identifier")]
     campaign_id: Annotated[
         str, Field(min_length=1, max_length=200, description="screening campaign")
@@ -124,10 +169,12 @@ Clone = create_model(  # type: ignore[call-overload,misc]
 )
 
 
-class RunBase(BaseModel):
+class RunBase(ApiModel):
     """One bioreactor run: its conditions, its clone and its samples."""
 
-    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="allow")
+    model_config = ConfigDict(
+        strict=True, allow_inf_nan=False, extra="allow", json_schema_extra=openapi30
+    )
     run_id: Annotated[
         str,
         Field(min_length=1, max_length=200, description="run identifier, unique in the request"),
@@ -152,25 +199,25 @@ Run = create_model(  # type: ignore[call-overload,misc]
 )
 
 
-class ScoreRequest(BaseModel):
+class ScoreRequest(ApiModel):
     """Runs to score (one or many)."""
 
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra=openapi30)
     runs: Annotated[
         list[Run],  # type: ignore[valid-type]
         Field(min_length=1, max_length=MAX_RUNS_PER_REQUEST),
     ]
 
 
-class ExplainRequest(BaseModel):
+class ExplainRequest(ApiModel):
     """One run to explain."""
 
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra=openapi30)
     run: Run  # type: ignore[valid-type]
 
 
 # -- responses -------------------------------------------------------------------------
-class ModelRef(BaseModel):
+class ModelRef(ApiModel):
     """The model that answered: name, version, and the hash of the data it was trained on."""
 
     name: str
@@ -180,14 +227,14 @@ class ModelRef(BaseModel):
     horizon_day: float
 
 
-class Interval(BaseModel):
+class Interval(ApiModel):
     """A prediction interval; null bounds when the run is unknown."""
 
     lo: float | None
     hi: float | None
 
 
-class Prediction(BaseModel):
+class Prediction(ApiModel):
     """A predicted outcome with split-conformal intervals (null when the run is unknown)."""
 
     value: float | None
@@ -195,7 +242,7 @@ class Prediction(BaseModel):
     pi90: Interval
 
 
-class LimitRisk(BaseModel):
+class LimitRisk(ApiModel):
     """P(the attribute falls outside this spec limit), from the predictive distribution."""
 
     attribute: str
@@ -206,7 +253,7 @@ class LimitRisk(BaseModel):
     probability_out: float | None
 
 
-class ScoredRun(BaseModel):
+class ScoredRun(ApiModel):
     """A run the model scored (its flag may still be 'unknown': then no numbers)."""
 
     status: Literal["scored"]
@@ -229,7 +276,7 @@ class ScoredRun(BaseModel):
     model: ModelRef
 
 
-class RejectedRun(BaseModel):
+class RejectedRun(ApiModel):
     """A run set aside before the model, with every reason (data contract or features)."""
 
     status: Literal["rejected"]
@@ -242,7 +289,7 @@ class RejectedRun(BaseModel):
 RunResult = Annotated[ScoredRun | RejectedRun, Field(discriminator="status")]
 
 
-class ScoreResponse(BaseModel):
+class ScoreResponse(ApiModel):
     """One result per run sent, in order, and the model that answered."""
 
     model: ModelRef
@@ -252,7 +299,7 @@ class ScoreResponse(BaseModel):
     results: list[RunResult]
 
 
-class Contribution(BaseModel):
+class Contribution(ApiModel):
     """One feature's additive contribution to one prediction (target units)."""
 
     feature: str
@@ -261,7 +308,7 @@ class Contribution(BaseModel):
     contribution: float
 
 
-class TargetExplanation(BaseModel):
+class TargetExplanation(ApiModel):
     """base_value + sum(contributions) = prediction (before clipping to bounds)."""
 
     target: str
@@ -270,7 +317,7 @@ class TargetExplanation(BaseModel):
     contributions: list[Contribution]
 
 
-class ExplainResponse(BaseModel):
+class ExplainResponse(ApiModel):
     """The run's result and every feature's contribution per target."""
 
     model: ModelRef
@@ -278,7 +325,7 @@ class ExplainResponse(BaseModel):
     explanations: list[TargetExplanation]
 
 
-class ClonePlace(BaseModel):
+class ClonePlace(ApiModel):
     """A clone's place: replicate runs pooled, expected product = titer x yield."""
 
     rank: int | None
@@ -293,7 +340,7 @@ class ClonePlace(BaseModel):
     glycans_risk: float | None
 
 
-class CampaignResponse(BaseModel):
+class CampaignResponse(ApiModel):
     """A scored campaign: ranked clones, every run scored or rejected."""
 
     model: ModelRef
@@ -305,7 +352,7 @@ class CampaignResponse(BaseModel):
     results: list[RunResult]
 
 
-class ModelInfo(BaseModel):
+class ModelInfo(ApiModel):
     """What is served: identity, cross-validated metrics, spec, features."""
 
     model: ModelRef
@@ -319,7 +366,7 @@ class ModelInfo(BaseModel):
     manifest: dict[str, Any]
 
 
-class FieldError(BaseModel):
+class FieldError(ApiModel):
     """One problem in a request: where, what was found, what was expected."""
 
     path: str
@@ -327,8 +374,9 @@ class FieldError(BaseModel):
     expected: str
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(ApiModel):
     """Body of every 4xx/5xx answer."""
 
     error: str
-    detail: list[FieldError] = []
+    detail: str = ""
+    problems: list[FieldError] = []

@@ -31,7 +31,7 @@ from starlette.responses import Response
 from serving.batching import Batcher
 from serving.config import Settings
 from serving.examples import EXAMPLE_RUN
-from serving.guard import Guard
+from serving.guard import Guard, error_body
 from serving.schemas import (
     CampaignResponse,
     ExplainRequest,
@@ -59,8 +59,8 @@ def json_response(body: Any, status: int = 200) -> Response:
 
 
 def error_response(status: int, error: str, path: str = "", value: Any = None, expected: str = ""):
-    detail = [{"path": path, "value": value, "expected": expected}] if path else []
-    return json_response({"error": error, "detail": detail}, status)
+    problems = [{"path": path, "value": value, "expected": expected}] if path else []
+    return json_response(error_body(error, problems), status)
 
 
 NOT_READY = "the model is still loading (or failed to load: see the server log); retry shortly"
@@ -79,7 +79,7 @@ class Clonescout:
     """Loads the model once per worker and scores runs, campaigns and explanations."""
 
     def __init__(self) -> None:
-        self.settings = SETTINGS
+        self.settings = Settings.from_env()
         self.engine: Any = None
         self.load_error: str | None = None
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
@@ -304,5 +304,4 @@ def campaign(engine: Any, file: Path, mapping: str | None) -> dict[str, Any]:
 Clonescout.add_asgi_middleware(  # type: ignore[attr-defined]
     Guard,
     models={"/score": ScoreRequest, "/explain": ExplainRequest},  # type: ignore[dict-item]
-    api_keys=SETTINGS.api_keys,
 )

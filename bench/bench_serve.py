@@ -1,0 +1,305 @@
+"""Our HTTP API vs `mlflow models serve`, side by side, same model, same runs, loopback.
+
+One registered model is trained in a throw-away MLflow store (6 simulated campaigns, a
+small tuning budget: speed does not depend on accuracy). Each server is started in turn,
+warmed up, and driven by an asyncio load generator (aiohttp, closed loop: each client sends
+its next request when the previous answered) in this process:
+
+- single-run requests at 1 and 32 concurrent clients, and 100-run requests at 4 clients;
+- our service with its default workers (``cpu_count``), batching on and off;
+- `mlflow models serve` at its default (1 worker) and with as many workers as ours.
+
+The request bodies carry the same runs: our JSON runs, and MLflow's ``dataframe_records``
+of the same runs' samples (its pyfunc input). Reported: throughput, p50/p99 latency,
+errors. Then a soak of our service at 32 clients: errors and resident memory growth of
+its processes. Targets (issue 9): ours >= 2x MLflow's throughput at 32 clients (same
+worker count), p99 < 100 ms at 32 clients, zero errors, memory growth < 10% in the soak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchio import finish
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare_model(root: Path) -> tuple[str, list[dict], list[list[dict]]]:
+    """Train and register a model; our JSON runs and MLflow's records of the same runs."""
+    import mlflow
+
+    from features.assemble import long_frame
+    from features.loader import load_campaign
+    from simulator.campaign import SimulationConfig, simulate_set, write_set
+    from training.pipeline import train
+    from training.settings import TrainSettings
+
+    cfg = SimulationConfig(n_campaigns=6, clones_per_campaign=30, seed=21)
+    write_set(simulate_set(cfg), root / "set", cfg, "parquet")
+    data = load_campaign(root / "set", require_outcomes=True)
+    mlflow.set_tracking_uri(f"sqlite:///{root}/mlflow.db")
+    mlflow.create_experiment("bench", artifact_location=str(root / "artifacts"))
+    mlflow.set_experiment("bench")
+    repo = Path(__file__).resolve().parents[1]
+    settings = TrainSettings(
+        spec_path=repo / "data" / "spec.yaml",
+        trials=3,
+        n_folds=3,
+        inner_folds=2,
+        curve_horizons=(),
+        model_name="clonescout-bench",
+    )
+    train(data, settings)
+    uri = "models:/clonescout-bench/1"
+    from serving.engine import runs_from_campaign
+
+    runs = runs_from_campaign(data)
+    frame = long_frame(data)
+    records = []
+    for run in runs:
+        rows = frame[frame["run_id"] == run["run_id"]]
+        rows = rows.astype(object).where(rows.notna(), None)
+        records.append(rows.to_dict("records"))
+    return uri, runs, records
+
+
+def start(argv: list[str], env: dict, port: int, ready_path: str, timeout: float = 120):
+    proc = subprocess.Popen(
+        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready_path}", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except Exception:
+            time.sleep(0.5)
+    stop(proc)
+    raise RuntimeError(f"server {argv} did not become ready in {timeout} s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except Exception:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+async def drive(url: str, bodies: list[bytes], clients: int, seconds: float) -> dict:
+    """Closed-loop load: ``clients`` coroutines, each sending the next body when answered."""
+    import aiohttp
+
+    lat: list[float] = []
+    errors = 0
+    stop_at = time.perf_counter() + seconds
+    conn = aiohttp.TCPConnector(limit=clients)
+    headers = {"Content-Type": "application/json"}
+    async with aiohttp.ClientSession(connector=conn) as session:
+
+        async def client(k: int) -> None:
+            nonlocal errors
+            i = k
+            while time.perf_counter() < stop_at:
+                body = bodies[i % len(bodies)]
+                i += clients
+                t0 = time.perf_counter()
+                try:
+                    async with session.post(url, data=body, headers=headers) as resp:
+                        await resp.read()
+                        ok = resp.status == 200
+                except Exception:
+                    ok = False
+                lat.append(time.perf_counter() - t0)
+                errors += not ok
+
+        t_start = time.perf_counter()
+        await asyncio.gather(*(client(k) for k in range(clients)))
+        elapsed = time.perf_counter() - t_start
+    ms = np.array(lat) * 1000
+    return {
+        "clients": clients,
+        "seconds": round(elapsed, 1),
+        "requests": len(lat),
+        "errors": errors,
+        "throughput_rps": round(len(lat) / elapsed, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 1) if len(ms) else None,
+        "p99_ms": round(float(np.percentile(ms, 99)), 1) if len(ms) else None,
+    }
+
+
+def rss_mb(pid: int) -> float:
+    import psutil
+
+    p = psutil.Process(pid)
+    procs = [p, *p.children(recursive=True)]
+    return sum(q.memory_info().rss for q in procs if q.is_running()) / 2**20
+
+
+def scenario(name, url, single, batch, seconds) -> dict:
+    out = {"server": name}
+    asyncio.run(drive(url, single, 4, min(5.0, seconds)))  # warm-up, not counted
+    out["single_1_client"] = asyncio.run(drive(url, single, 1, seconds))
+    out["single_32_clients"] = asyncio.run(drive(url, single, 32, seconds))
+    out["batch100_4_clients"] = asyncio.run(drive(url, batch, 4, seconds))
+    print(json.dumps(out), flush=True)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--seconds", type=float, default=60.0, help="per load level (issue: 60)")
+    ap.add_argument("--soak-seconds", type=float, default=300.0, help="soak (issue: 300)")
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    uri, runs, records = prepare_model(root)
+    workers = os.cpu_count() or 1
+    # one thread per worker for every server (what `clonescout serve` sets): fair to MLflow,
+    # whose workers would otherwise fight over the cores with OpenMP pools as ours did
+    threads = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1")
+    env = {**os.environ, **threads, "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
+    # `mlflow models serve` execs `uvicorn` from PATH: the virtual environment's must be first
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+
+    ours_single = [json.dumps({"runs": [r]}).encode() for r in runs]
+    ours_batch = [
+        json.dumps({"runs": [runs[(k + j) % len(runs)] for j in range(100)]}).encode()
+        for k in range(0, len(runs), 37)
+    ]
+    ml_single = [json.dumps({"dataframe_records": rec}).encode() for rec in records]
+    ml_batch = [
+        json.dumps(
+            {"dataframe_records": [x for j in range(100) for x in records[(k + j) % len(runs)]]}
+        ).encode()
+        for k in range(0, len(runs), 37)
+    ]
+    results = []
+
+    def ours(batching: bool) -> tuple[subprocess.Popen, int]:
+        port = free_port()
+        e = {**env, "CLONESCOUT_WORKERS": str(workers)}
+        if not batching:
+            e["CLONESCOUT_BATCHING"] = "off"
+        cmd = [str(VENV_BIN / "clonescout"), "serve", "--port", str(port), "--model", uri]
+        return start(cmd, e, port, "/readyz"), port
+
+    for batching in (True, False):
+        proc, port = ours(batching)
+        try:
+            name = f"clonescout ({workers} workers, batching {'on' if batching else 'off'})"
+            results.append(
+                scenario(
+                    name, f"http://127.0.0.1:{port}/score", ours_single, ours_batch, args.seconds
+                )
+            )
+        finally:
+            stop(proc)
+
+    for n in (None, workers):
+        port = free_port()
+        cmd = [
+            str(VENV_BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            uri,
+            "-p",
+            str(port),
+            "--env-manager",
+            "local",
+        ]
+        if n is not None:
+            cmd += ["--workers", str(n)]
+        proc = start(cmd, env, port, "/ping")
+        try:
+            name = f"mlflow models serve ({n or 1} worker{'s' if (n or 1) > 1 else ''}"
+            name += ", default)" if n is None else ")"
+            results.append(
+                scenario(
+                    name, f"http://127.0.0.1:{port}/invocations", ml_single, ml_batch, args.seconds
+                )
+            )
+        finally:
+            stop(proc)
+
+    # soak: our service at 32 clients; memory after warm-up vs at the end
+    proc, port = ours(True)
+    try:
+        url = f"http://127.0.0.1:{port}/score"
+        asyncio.run(drive(url, ours_single, 32, 15.0))
+        before = rss_mb(proc.pid)
+        soak = asyncio.run(drive(url, ours_single, 32, args.soak_seconds))
+        after = rss_mb(proc.pid)
+    finally:
+        stop(proc)
+    soak.update(
+        rss_before_mb=round(before, 1),
+        rss_after_mb=round(after, 1),
+        rss_growth_pct=round(100 * (after - before) / before, 1),
+    )
+
+    best = max(results[:2], key=lambda r: r["single_32_clients"]["throughput_rps"])
+    same_workers = results[3]["single_32_clients"]["throughput_rps"]
+    default = results[2]["single_32_clients"]["throughput_rps"]
+    ours32 = best["single_32_clients"]
+    errors = sum(r[k]["errors"] for r in results[:2] for k in r if k != "server")
+    result = {
+        "benchmark": "HTTP API vs mlflow models serve (loopback, same model and runs)",
+        "machine_cpus": workers,
+        "seconds_per_level": args.seconds,
+        "servers": results,
+        "soak_32_clients": soak,
+        "ours_best": best["server"],
+        "ratio_32_clients_vs_mlflow_same_workers": round(
+            ours32["throughput_rps"] / same_workers, 2
+        ),
+        "ratio_32_clients_vs_mlflow_default": round(ours32["throughput_rps"] / default, 2),
+        "ratio_batch100_vs_mlflow_same_workers": round(
+            best["batch100_4_clients"]["throughput_rps"]
+            / results[3]["batch100_4_clients"]["throughput_rps"],
+            2,
+        ),
+        "targets": {
+            "throughput_ratio_32_clients": ">= 2",
+            "p99_ms_32_clients": "< 100",
+            "errors": 0,
+            "soak_rss_growth_pct": "< 10",
+        },
+    }
+    result["meets_target"] = bool(
+        result["ratio_32_clients_vs_mlflow_same_workers"] >= 2
+        and ours32["p99_ms"] < 100
+        and errors == 0
+        and soak["errors"] == 0
+        and soak["rss_growth_pct"] < 10
+    )
+    return finish(result, args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
