@@ -76,25 +76,33 @@ def _is_number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def _within(v: float, column: str, table: str) -> bool:
+def _bounds(table: str) -> dict[str, tuple[float, float]]:
     contract = CONTRACTS[table]
-    b = contract.known_numeric.get(column) or contract.required_numeric.get(column)
-    if b is None:
-        return math.isfinite(v)
-    return (b.low is None or v >= b.low) and (b.high is None or v <= b.high)
+    out = {}
+    for col, b in {**contract.known_numeric, **contract.required_numeric}.items():
+        out[col] = (-math.inf if b.low is None else b.low, math.inf if b.high is None else b.high)
+    return out
+
+
+_BOUNDS = {t: _bounds(t) for t in ("clones", "runs", "samples")}
+
+
+def _within(v: float, column: str, table: str) -> bool:
+    lo, hi = _BOUNDS[table].get(column, (-math.inf, math.inf))
+    return lo <= v <= hi  # NaN is never within: the contract reads it
 
 
 def _plain(record: dict[str, Any], table: str, skip: Sequence[str]) -> bool:
     """Every cell a number within bounds, a label, or null (no censored text to read)."""
-    contract = CONTRACTS[table]
-    numeric = set(contract.known_numeric) | set(contract.required_numeric)
+    bounds = _BOUNDS[table]
     for k, v in record.items():
-        if k in skip or v is None:
+        if v is None or k in skip:
             continue
-        if _is_number(v):
-            if not _within(float(v), k, table):
+        if isinstance(v, float | int) and not isinstance(v, bool):
+            lo, hi = bounds.get(k, (-math.inf, math.inf))
+            if not lo <= v <= hi:
                 return False
-        elif k in numeric or table == "samples":
+        elif k in bounds or table == "samples":
             return False  # text in a measurement: the contract reads it (or rejects it)
     return True
 
@@ -106,7 +114,9 @@ def is_plain(run: dict[str, Any]) -> bool:
     last = -math.inf
     for s in run["samples"]:
         day = s.get("day")
-        if not _is_number(day) or not day > last or not _plain(s, "samples", ("day",)):
+        if "run_id" in s or not _is_number(day) or not day > last:
+            return False
+        if not _plain(s, "samples", ()):  # the day's own bounds too
             return False
         last = day
     return True
@@ -170,38 +180,33 @@ def contract_tables(
 def _plain_frame(runs: list[tuple[str, dict[str, Any]]]) -> pd.DataFrame:
     """The long frame (as :func:`features.assemble.long_frame`) of runs on the fast path.
 
-    Built column by column: a run's conditions and clone are repeated over its samples.
+    Built column by column: a run's conditions and clone are typed once per run and
+    repeated over its samples; sample cells are numbers or null (:func:`is_plain`).
     """
     if not runs:
         return pd.DataFrame({"run_id": pd.Series(dtype="str"), "day": pd.Series(dtype=float)})
-    counts = [len(run["samples"]) for _, run in runs]
-    n = sum(counts)
-    columns: dict[str, list[Any]] = {"run_id": []}
-    filled = 0  # rows written so far; a column first seen late is padded with None
-    for (key, run), k in zip(runs, counts, strict=True):
-        per_run: dict[str, Any] = {"run_id": key}
+    metas: list[dict[str, Any]] = []
+    for key, run in runs:
+        meta: dict[str, Any] = {"run_id": key}
         for name, v in run.items():
             if name not in ("run_id", "clone", "samples"):
-                per_run[RUN_PREFIX + name] = v
+                meta[RUN_PREFIX + name] = v
         for name, v in run["clone"].items():
             if name not in ("clone_id", "campaign_id"):
-                per_run[CLONE_PREFIX + name] = v
-        for name, v in per_run.items():
-            columns.setdefault(name, [None] * filled).extend([v] * k)
-        for name in {m for s in run["samples"] for m in s}:
-            columns.setdefault(name, [None] * filled).extend(s.get(name) for s in run["samples"])
-        filled += k
-        for col in columns.values():
-            if len(col) < filled:
-                col.extend([None] * (filled - len(col)))
+                meta[CLONE_PREFIX + name] = v
+        metas.append(meta)
+    counts = np.array([len(run["samples"]) for _, run in runs])
     data: dict[str, Any] = {}
-    for c, values in columns.items():
-        if len(values) != n:
-            raise AssertionError(f"column {c} has {len(values)} of {n} rows")
+    for c in dict.fromkeys(k for m in metas for k in m):
+        values = [m.get(c) for m in metas]
         if c != "run_id" and all(v is None or _is_number(v) for v in values):
-            data[c] = np.array([np.nan if v is None else v for v in values], dtype=float)
+            data[c] = np.repeat(np.array(values, dtype=float), counts)
         else:
-            data[c] = pd.Series([None if v is None else str(v) for v in values], dtype="str")
+            text = np.array([None if v is None else str(v) for v in values], dtype=object)
+            data[c] = pd.Series(np.repeat(text, counts), dtype="str")
+    samples = [s for _, run in runs for s in run["samples"]]
+    for c in dict.fromkeys(k for s in samples for k in s):
+        data[c] = np.array([s.get(c) for s in samples], dtype=float)  # None -> NaN
     return pd.DataFrame(data)
 
 

@@ -200,6 +200,27 @@ def _same(a, b, tol: float = 1e-9) -> None:
         assert a == b
 
 
+def test_the_fast_path_gives_what_the_full_contract_gives(trained, runs, monkeypatch):
+    """Clean runs skip the pandera contract; forcing it on them must change nothing."""
+    from serving import engine as eng
+
+    e = eng.Engine(trained.bundle, eng.ServedModel("m", "1", "models:/m/1", None, "h", 7.0))
+    fast = e.score(runs[:25])
+    monkeypatch.setattr(eng, "is_plain", lambda run: False)
+    full = e.score(runs[:25])
+    for a, b in zip(fast, full, strict=True):
+        b.pop("notes"), a.pop("notes")
+        _same(a, b)
+
+
+def test_a_day_out_of_range_is_read_by_the_contract(client):
+    bad = copy.deepcopy(EXAMPLE_RUN)
+    bad["samples"][-1]["day"] = 150.0
+    res = client.post("/score", json={"runs": [bad]}).json()["results"][0]
+    assert res["status"] == "rejected"
+    assert "column 'day'" in res["reasons"][0] and "150" in res["reasons"][0]
+
+
 @pytest.mark.parametrize(
     ("body", "path", "expected"),
     [
