@@ -105,9 +105,13 @@ def demo_serve(model: str, data) -> None:
     import subprocess
     import time
 
+    import logging
+
     import bentoml
 
     from serving.engine import runs_from_campaign
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -137,7 +141,7 @@ def demo_serve(model: str, data) -> None:
             shown = (
                 f"yield {y['value']:.1f}% (90%: {y['pi90']['lo']:.1f}-{y['pi90']['hi']:.1f})"
                 if y.get("value") is not None
-                else "no numbers"
+                else f"no numbers: {r['flag_reason']}"
             )
             risk = r["risk"].get("glycans")
             risk_text = f", glycan risk {risk:.2f}" if risk is not None else ""
