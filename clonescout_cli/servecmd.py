@@ -102,10 +102,9 @@ def add_serve_parser(sub: argparse._SubParsersAction, default_model: str, positi
 
 def demo_serve(model: str, data) -> None:
     """Demo step: start the API on a free port, score a few runs from Python, stop it."""
+    import logging
     import subprocess
     import time
-
-    import logging
 
     import bentoml
 
