@@ -174,6 +174,9 @@ def contract_tables(
         reasons = [_where_text(r, i) for r in checked.rejects["reason"]]
         return None, reasons, notes
     t = checked.tables
+    if not t or t["runs"].empty:  # the row could not be placed (e.g. a blank id): dropped
+        why = "; ".join(notes) if notes else "its run_id, clone_id or days could not be read"
+        return None, [f"runs[{i}]: the contract could not place this run ({why})"], notes
     return CampaignData(Path("."), t["clones"], t["runs"], t["samples"], None), [], notes
 
 
@@ -236,7 +239,11 @@ def prepare(runs: list[dict[str, Any]]) -> Prepared:
             plain.append((key, run))
             keys[key] = i
             continue
-        data, reasons, run_notes = contract_tables(run, i)
+        try:
+            data, reasons, run_notes = contract_tables(run, i)
+        except Exception as exc:  # one unreadable run must never fail the others
+            rejected[i] = ("load", [f"runs[{i}]: could not be read ({type(exc).__name__}: {exc})"])
+            continue
         if run_notes:
             notes[i] = run_notes
         if data is None:

@@ -264,6 +264,17 @@ def test_a_misshapen_request_gets_422_naming_path_value_and_expectation(
     assert "value" in hit[0]
 
 
+def test_a_run_the_contract_cannot_place_is_rejected_not_a_500(client):
+    # found by schemathesis: a blank-looking id (a no-break space) made the contract drop
+    # the row, and the service answered 500
+    odd = {**copy.deepcopy(EXAMPLE_RUN), "run_id": "\u00a0", "galactose_mm": "x"}
+    r = client.post("/score", json={"runs": [odd, EXAMPLE_RUN]})
+    assert r.status_code == 200, r.text
+    first, second = r.json()["results"]
+    assert first["status"] == "rejected" and "runs[0]" in first["reasons"][0]
+    assert second["status"] == "scored"
+
+
 def test_not_json_and_wrong_media_type_get_400_and_415(client):
     r = client.post("/score", content=b'{"runs": [', headers={"content-type": "application/json"})
     assert r.status_code == 400
