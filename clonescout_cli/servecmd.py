@@ -57,8 +57,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     setup_mlflow(None)
     _, uri, version = resolve_model(args.model)  # fails here, clearly, if there is no model
     env = serve_env(args, uri)
-    Settings.from_env(env)  # a bad setting fails now, not in every worker
-    auth = "on" if Settings.from_env(env).api_keys else "off"
+    settings = Settings.from_env(env)  # a bad setting fails now, not in every worker
+    auth = "on" if settings.api_keys else "off"
     print(
         f"serving {uri} (version {version or '-'}, from {args.model}) on "
         f"http://{args.host}:{args.port}  auth {auth}; docs at /docs.json, ready at /readyz",

@@ -16,6 +16,7 @@ file would get. Featurising and predicting then run once for the whole batch.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -85,11 +86,6 @@ def _bounds(table: str) -> dict[str, tuple[float, float]]:
 
 
 _BOUNDS = {t: _bounds(t) for t in ("clones", "runs", "samples")}
-
-
-def _within(v: float, column: str, table: str) -> bool:
-    lo, hi = _BOUNDS[table].get(column, (-math.inf, math.inf))
-    return lo <= v <= hi  # NaN is never within: the contract reads it
 
 
 def _plain(record: dict[str, Any], table: str, skip: Sequence[str]) -> bool:
@@ -186,8 +182,6 @@ def _plain_frame(runs: list[tuple[str, dict[str, Any]]]) -> pd.DataFrame:
     Built column by column: a run's conditions and clone are typed once per run and
     repeated over its samples; sample cells are numbers or null (:func:`is_plain`).
     """
-    if not runs:
-        return pd.DataFrame({"run_id": pd.Series(dtype="str"), "day": pd.Series(dtype=float)})
     metas: list[dict[str, Any]] = []
     for key, run in runs:
         meta: dict[str, Any] = {"run_id": key}
@@ -211,6 +205,10 @@ def _plain_frame(runs: list[tuple[str, dict[str, Any]]]) -> pd.DataFrame:
     for c in dict.fromkeys(k for s in samples for k in s):
         data[c] = np.array([s.get(c) for s in samples], dtype=float)  # None -> NaN
     return pd.DataFrame(data)
+
+
+def _empty_frame() -> pd.DataFrame:
+    return pd.DataFrame({"run_id": pd.Series(dtype="str"), "day": pd.Series(dtype=float)})
 
 
 @dataclass
@@ -255,11 +253,7 @@ def prepare(runs: list[dict[str, Any]]) -> Prepared:
         keys[key] = i
     if plain:
         frames.insert(0, _plain_frame(plain))
-    frame = (
-        pd.concat(frames, ignore_index=True)
-        if frames
-        else pd.DataFrame({"run_id": pd.Series(dtype="str"), "day": pd.Series(dtype=float)})
-    )
+    frame = pd.concat(frames, ignore_index=True) if frames else _empty_frame()
     return Prepared(frame, keys, rejected, notes)
 
 
@@ -289,9 +283,13 @@ class Engine:
     # -- scoring ---------------------------------------------------------------------
     def score(self, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One result per run, in order: ``scored`` or ``rejected`` with reasons."""
+        return self._score(runs)[0]
+
+    def _score(self, runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+        """:meth:`score`, and the features of the scored runs (index: internal keys)."""
         prep = prepare(runs)
         results: list[dict[str, Any] | None] = [None] * len(runs)
-        scored, _ = self._predict(prep, runs)
+        scored, X = self._predict(prep, runs)
         for i, res in scored.items():
             results[i] = res
         for i, (stage, reasons) in prep.rejected.items():
@@ -299,7 +297,7 @@ class Engine:
         missing = [i for i, r in enumerate(results) if r is None]
         if missing:  # accounting: no run may vanish between the contract and the model
             raise AssertionError(f"runs at positions {missing} were neither scored nor rejected")
-        return results  # type: ignore[return-value]
+        return results, X  # type: ignore[return-value]
 
     def _rejected(self, run_id: str, stage: str, reasons: list[str]) -> dict[str, Any]:
         return {
@@ -398,13 +396,12 @@ class Engine:
         frame = long_frame(data)
         frame["run_id"] = frame["run_id"].astype(str).map(key_of)
         present = set(frame["run_id"])
-        keys = {k: i for i, (_, k) in enumerate(key_of.items()) if k in present}
-        rejected = {
-            i: ("features", [NO_SAMPLES])
-            for i, (_, k) in enumerate(key_of.items())
-            if k not in present
-        }
-        prep = Prepared(frame, keys, rejected, {})
+        prep = Prepared(frame, {}, {}, {})
+        for i, key in enumerate(key_of.values()):
+            if key in present:
+                prep.keys[key] = i
+            else:
+                prep.rejected[i] = ("features", [NO_SAMPLES])
         scored, X = self._predict(prep, runs)
         results = [scored[i] for i in sorted(scored)]
         rejects = [self._rejected(runs[i]["run_id"], s, r) for i, (s, r) in prep.rejected.items()]
@@ -414,8 +411,9 @@ class Engine:
         ]
         titer = {}
         if "titer_g_l__last" in X:
-            inv = {k: runs[i]["run_id"] for k, i in prep.keys.items()}
-            titer = {inv[str(k)]: _num(v) for k, v in X["titer_g_l__last"].items()}
+            titer = {
+                runs[prep.keys[str(k)]]["run_id"]: _num(v) for k, v in X["titer_g_l__last"].items()
+            }
         runs_in = data.n_runs_in
         if runs_in != len(results) + len(rejects):
             raise AssertionError(
@@ -435,13 +433,12 @@ class Engine:
     # -- explaining --------------------------------------------------------------------
     def explain(self, run: dict[str, Any]) -> dict[str, Any]:
         """The run's result and, for a scored run, every feature's contribution per target."""
-        result = self.score([run])[0]
+        results, X = self._score([run])
+        result = results[0]
         explanations: list[dict[str, Any]] = []
         if result["status"] != "scored" or result["flag"] == "unknown":
             return {"model": self.ref, "run": result, "explanations": explanations}
         b = self.bundle
-        prep = prepare([run])
-        X = b.features(prep.frame)
         A = b.predictor.matrix(X)
         values = A.astype(float)[0]
         medians = b.predictor.domain.median
@@ -469,7 +466,9 @@ class Engine:
         return {"model": self.ref, "run": result, "explanations": explanations}
 
     # -- model card --------------------------------------------------------------------
+    @functools.cached_property
     def info(self) -> dict[str, Any]:
+        """The model card (fixed while the model is served: built once)."""
         b, p = self.bundle, self.bundle.predictor
         spec = {
             "name": p.spec.name,

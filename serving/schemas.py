@@ -60,6 +60,10 @@ class ApiModel(BaseModel):
     model_config = ConfigDict(json_schema_extra=openapi30)  # type: ignore[typeddict-item]
 
 
+# run, clone and sample records take extra columns (a lab's own assays); request bodies don't
+_OPEN = ConfigDict(strict=True, allow_inf_nan=False, extra="allow", json_schema_extra=openapi30)
+_CLOSED = ConfigDict(strict=True, extra="forbid", json_schema_extra=openapi30)
+
 MAX_RUNS_PER_REQUEST = 1000
 MAX_SAMPLES_PER_RUN = 500
 
@@ -130,9 +134,7 @@ def _fields(table: str, text: dict[str, str]) -> dict[str, Any]:
 
 Sample = create_model(  # type: ignore[call-overload]
     "Sample",
-    __config__=ConfigDict(
-        strict=True, allow_inf_nan=False, extra="allow", json_schema_extra=openapi30
-    ),
+    __config__=_OPEN,
     __doc__=(
         "One culture sample of a run. Other numeric measurements may be added under their own "
         "names (keep the unit in the name)."
@@ -147,12 +149,10 @@ Sample = create_model(  # type: ignore[call-overload]
 )
 
 
-class Clone(ApiModel):
+class CloneBase(ApiModel):
     """The clone a run belongs to, with its screening assays (extra assays allowed)."""
 
-    model_config = ConfigDict(
-        strict=True, allow_inf_nan=False, extra="allow", json_schema_extra=openapi30
-    )
+    model_config = _OPEN
     clone_id: Annotated[str, Field(min_length=1, max_length=200, description="clone identifier")]
     campaign_id: Annotated[
         str, Field(min_length=1, max_length=200, description="screening campaign")
@@ -162,9 +162,9 @@ class Clone(ApiModel):
     ]
 
 
-Clone = create_model(  # type: ignore[call-overload,misc]
+Clone = create_model(  # type: ignore[call-overload]
     "Clone",
-    __base__=Clone,
+    __base__=CloneBase,
     **_fields("clones", _CLONE_TEXT),
 )
 
@@ -172,9 +172,7 @@ Clone = create_model(  # type: ignore[call-overload,misc]
 class RunBase(ApiModel):
     """One bioreactor run: its conditions, its clone and its samples."""
 
-    model_config = ConfigDict(
-        strict=True, allow_inf_nan=False, extra="allow", json_schema_extra=openapi30
-    )
+    model_config = _OPEN
     run_id: Annotated[
         str,
         Field(min_length=1, max_length=200, description="run identifier, unique in the request"),
@@ -202,7 +200,7 @@ Run = create_model(  # type: ignore[call-overload,misc]
 class ScoreRequest(ApiModel):
     """Runs to score (one or many)."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra=openapi30)
+    model_config = _CLOSED
     runs: Annotated[
         list[Run],  # type: ignore[valid-type]
         Field(min_length=1, max_length=MAX_RUNS_PER_REQUEST),
@@ -212,7 +210,7 @@ class ScoreRequest(ApiModel):
 class ExplainRequest(ApiModel):
     """One run to explain."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra=openapi30)
+    model_config = _CLOSED
     run: Run  # type: ignore[valid-type]
 
 

@@ -34,6 +34,7 @@ from serving.config import Settings
 from serving.examples import EXAMPLE_RUN
 from serving.guard import Guard, error_body
 from serving.schemas import (
+    MAX_RUNS_PER_REQUEST,
     CampaignResponse,
     ExplainRequest,
     ExplainResponse,
@@ -82,7 +83,6 @@ class Clonescout:
     def __init__(self) -> None:
         self.settings = Settings.from_env()
         self.engine: Any = None
-        self.load_error: str | None = None
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
         self.batcher: Batcher | None = None
         threading.Thread(target=self._load, name="load-model", daemon=True).start()
@@ -96,7 +96,6 @@ class Clonescout:
             engine = load_engine(self.settings.model_uri)
             engine.warm_up()
         except Exception as exc:  # reported by /readyz staying 503 and in the log
-            self.load_error = str(exc)
             log.error("cannot load the model %s: %s", self.settings.model_uri, exc)
             return
         self.batcher = Batcher(engine.score, self.executor, self.settings.max_batch_runs)
@@ -120,7 +119,7 @@ class Clonescout:
             list[Run],  # type: ignore[valid-type]
             Field(
                 min_length=1,
-                max_length=1000,
+                max_length=MAX_RUNS_PER_REQUEST,
                 description="runs to score, each with its clone and samples",
                 examples=[[EXAMPLE_RUN]],
             ),
@@ -168,7 +167,7 @@ class Clonescout:
         """What is served: name, version, alias, CV metrics, spec, features, data hash."""
         if self.engine is None:
             return error_response(503, NOT_READY)  # type: ignore[return-value]
-        return json_response(self.engine.info())  # type: ignore[return-value]
+        return json_response(self.engine.info)  # type: ignore[return-value]
 
     @bentoml.api(route="/score_campaign")
     async def score_campaign(
