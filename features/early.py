@@ -187,15 +187,17 @@ class EarlyFeatures(TransformerMixin, BaseEstimator):
                 cols[f"{col}={c}"] = (
                     np.full(n, np.nan) if values is None else (values == c).to_numpy(float)
                 )
-        out = pd.DataFrame(cols, index=run_ids)
-        return out.reindex(columns=self.feature_names_out_)
+        # every column is float64: one block, built once, in the fitted column order
+        nan = np.full(n, np.nan)
+        names = self.feature_names_out_
+        block = np.column_stack([cols.get(c, nan) for c in names]) if len(names) else None
+        return pd.DataFrame(block, index=run_ids, columns=pd.Index(names), dtype=float)
 
     def _measure_features(self, m, run, t, v, n) -> dict[str, np.ndarray]:
         slopes = ts.knot_slopes(run, t, v)
-        out = {
-            f"{m}__{_day_label(d)}": ts.value_at(run, t, v, n, d, self.max_gap_day, slopes)
-            for d in self._days()
-        }
+        days = self._days()
+        at = ts.values_at(run, t, v, n, days, self.max_gap_day, slopes)
+        out = {f"{m}__{_day_label(d)}": at[k] for k, d in enumerate(days)}
         last = ts.last_index(run, n)
         out[f"{m}__last"] = np.where(
             last >= 0, v[np.maximum(last, 0)] if v.size else np.nan, np.nan
@@ -203,7 +205,9 @@ class EarlyFeatures(TransformerMixin, BaseEstimator):
         out[f"{m}__max"] = ts.run_max(run, v, n)
         win = t >= self.horizon_day - self.slope_window_day
         out[f"{m}__slope"] = ts.regression_slope(run[win], t[win], v[win], n)
-        out[f"{m}__auc"] = ts.integral(run, t, v, n, 0.0, float(self.horizon_day), self.max_gap_day)
+        out[f"{m}__auc"] = ts.integral(
+            run, t, v, n, 0.0, float(self.horizon_day), self.max_gap_day, slopes=slopes
+        )
         return out
 
 

@@ -16,6 +16,8 @@ weekdays only) gives nearly the same answer for the same underlying curve.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 _KEY_SCALE = 1e5  # days are < 1e5, so run * scale + day orders by run, then time
@@ -62,32 +64,54 @@ def value_at(
     Further out the value is unknown (NaN). ``slopes`` (from :func:`knot_slopes`) may be
     passed to save recomputing them for several days of the same curve.
     """
-    out = np.full(n_runs, np.nan)
-    if run.size == 0:
-        return out
-    runs = np.arange(n_runs)
-    keys = _keys(run, t)
-    right = np.searchsorted(keys, _keys(runs, np.full(n_runs, day)), side="right")
-    left = right - 1
+    return values_at(run, t, v, n_runs, [day], max_gap_day, slopes)[0]
+
+
+def values_at(
+    run: np.ndarray,
+    t: np.ndarray,
+    v: np.ndarray,
+    n_runs: int,
+    days: Sequence[float],
+    max_gap_day: float,
+    slopes: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`value_at` for several days in one pass: shape ``(len(days), n_runs)``.
+
+    Every (day, run) pair is one query, so the numpy calls are paid once for all days;
+    each query's arithmetic is exactly :func:`value_at`'s.
+
+    >>> run = np.array([0, 0, 0, 1]); t = np.array([0.0, 1.0, 3.0, 0.0])
+    >>> values_at(run, t, np.array([1.0, 2.0, 4.0, 5.0]), 2, [0.0, 2.0], 1.0).tolist()
+    [[1.0, 5.0], [3.0, nan]]
+    """
+    k = len(days)
+    out = np.full(k * n_runs, np.nan)
+    if run.size == 0 or k == 0:
+        return out.reshape(k, n_runs)
+    runs = np.tile(np.arange(n_runs), k)
+    day = np.repeat(np.asarray(days, dtype=float), n_runs)
     n = run.size
-    has_left = (left >= 0) & (run[np.clip(left, 0, n - 1)] == runs)
-    has_right = (right < n) & (run[np.clip(right, 0, n - 1)] == runs)
-    li, ri = np.clip(left, 0, n - 1), np.clip(right, 0, n - 1)
+    right = np.searchsorted(_keys(run, t), _keys(runs, day), side="right")
+    left = right - 1
+    li, ri = np.maximum(left, 0), np.minimum(right, n - 1)
+    has_left = (left >= 0) & (run[li] == runs)
+    has_right = (right < n) & (run[ri] == runs)
 
     both = has_left & has_right
     d = knot_slopes(run, t, v) if slopes is None else slopes
-    out[both] = _hermite(t[li], v[li], d[li], t[ri], v[ri], d[ri], np.full(n_runs, day))[both]
+    out[both] = _hermite(t[li], v[li], d[li], t[ri], v[ri], d[ri], day)[both]
 
     tail = has_left & ~has_right & (day - t[li] <= max_gap_day)
-    prev = np.clip(li - 1, 0, n - 1)
+    prev = np.maximum(li - 1, 0)
     has_prev = (li - 1 >= 0) & (run[prev] == runs)
     seg = t[li] - t[prev]
-    slope = np.divide(v[li] - v[prev], seg, out=np.zeros(n_runs), where=has_prev & (seg > 0))
+    slope = np.divide(v[li] - v[prev], seg, out=np.zeros(runs.size), where=has_prev & (seg > 0))
     out[tail] = (v[li] + slope * (day - t[li]))[tail]
 
     head = ~has_left & has_right & (t[ri] - day <= max_gap_day)
     out[head] = v[ri][head]
-    return out
+    return out.reshape(k, n_runs)
 
 
 def knot_slopes(run: np.ndarray, t: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -110,7 +134,8 @@ def knot_slopes(run: np.ndarray, t: np.ndarray, v: np.ndarray) -> np.ndarray:
     h_l, h_r = np.r_[0.0, h], np.r_[h, 0.0]
     w1, w2 = 2 * h_r + h_l, h_r + 2 * h_l
     interior = left_ok & right_ok & (sec_l * sec_r > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # a secant near zero (even subnormal) sends its reciprocal to inf: the mean goes to 0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         hm = (w1 + w2) / (w1 / sec_l + w2 / sec_r)
     d = np.where(interior, hm, 0.0)
     d = np.where(left_ok & ~right_ok, sec_l, d)
@@ -145,17 +170,18 @@ def integral(
     end_day: float,
     max_gap_day: float,
     log_mean: bool = False,
+    slopes: np.ndarray | None = None,
 ) -> np.ndarray:
     """Area under each run's curve from ``start_day`` to ``end_day`` (value x day).
 
     ``log_mean=True`` integrates each segment as an exponential (the logarithmic mean of
     its end values), exact for cells growing or dying at a constant rate; it is the right
     rule for viable cell density (IVCD). NaN when the curve is unknown at either end.
+    ``slopes`` as in :func:`value_at`.
     """
     keep = (t >= start_day) & (t <= end_day)
     r, tt, vv = run[keep], t[keep], v[keep]
-    lo = value_at(run, t, v, n_runs, start_day, max_gap_day)
-    hi = value_at(run, t, v, n_runs, end_day, max_gap_day)
+    lo, hi = values_at(run, t, v, n_runs, [start_day, end_day], max_gap_day, slopes)
     # add the end points as knots, then integrate segment by segment
     r2 = np.concatenate([r, np.arange(n_runs), np.arange(n_runs)])
     t2 = np.concatenate([tt, np.full(n_runs, start_day), np.full(n_runs, end_day)])

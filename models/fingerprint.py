@@ -28,10 +28,15 @@ def fingerprints(frame: pd.DataFrame, featurizer: EarlyFeatures) -> pd.Series:
     """run_id -> 16-hex-digit fingerprint of the run's content up to the horizon."""
     early = frame[frame["day"].to_numpy(float) <= featurizer.horizon_day + 1e-9]
     content = early.reindex(columns=_content_columns(featurizer))
-    numeric = content.select_dtypes("number").columns
-    content[numeric] = content[numeric].round(DECIMALS)
-    other = content.columns.difference(numeric)
-    content[other] = content[other].astype(str)
+    numeric = set(content.select_dtypes("number").columns)
+    # numbers rounded, everything else as text; built in one go (the hash is per column)
+    content = pd.DataFrame(
+        {
+            c: content[c].round(DECIMALS) if c in numeric else content[c].astype(str)
+            for c in content.columns
+        },
+        index=content.index,
+    )
     rows = pd.util.hash_pandas_object(content, index=False).to_numpy(np.uint64)
     run_ids = early["run_id"].astype(str).to_numpy()
     uniq, codes = np.unique(run_ids, return_inverse=True)

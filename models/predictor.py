@@ -75,6 +75,16 @@ class Predictor:
     required: dict[str, list[str]]  # family -> its features, for families the model needs
     horizon_day: float
     constants: dict[str, float] = field(default_factory=dict)  # never varied in training
+    _residual_arrays: dict[tuple[str, ...], np.ndarray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def residuals(self, attributes: list[str]) -> np.ndarray:
+        """Held-out residual vectors of ``attributes`` as an array (fixed: read once)."""
+        key = tuple(attributes)
+        if key not in self._residual_arrays:
+            self._residual_arrays[key] = self.risk_residuals[list(key)].to_numpy(float)
+        return self._residual_arrays[key]
 
     @property
     def targets(self) -> list[str]:
@@ -111,14 +121,14 @@ class Predictor:
             cols = [lim.attribute for lim in limits]
             risk[group] = out_of_spec_probability(
                 np.column_stack([point[c] for c in cols]),
-                self.risk_residuals[cols].to_numpy(float),
+                self.residuals(cols),
                 np.array([lim.min for lim in limits]),
                 np.array([lim.max for lim in limits]),
             )
             for lim in limits:  # each limit on its own: which attribute drives the risk
                 limit_risk[lim.attribute] = out_of_spec_probability(
                     point[lim.attribute][:, None],
-                    self.risk_residuals[[lim.attribute]].to_numpy(float),
+                    self.residuals([lim.attribute]),
                     np.array([lim.min]),
                     np.array([lim.max]),
                 )

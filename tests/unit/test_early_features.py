@@ -196,3 +196,34 @@ def test_features_ignore_samples_after_horizon_and_row_order(frame, horizon, see
     assert (full.loc[only_late, "n_samples"] == 0).all()
     shuffled = frame.sample(frac=1.0, random_state=seed)
     pd.testing.assert_frame_equal(tr.transform(shuffled), full)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(  # runs: each a list of (gap to the previous sample, value)
+        st.lists(st.tuples(st.floats(0.1, 3.0), st.floats(-5.0, 50.0)), min_size=0, max_size=8),
+        min_size=1,
+        max_size=6,
+    ),
+    st.lists(st.floats(-1.0, 16.0), min_size=1, max_size=7),
+)
+def test_values_at_answers_each_day_and_run_as_if_asked_alone(runs, days) -> None:
+    """The many-days, many-runs pass reads each (day, run) as a one-run, one-day query."""
+    from features import timeseries as ts
+
+    codes, t, v = [], [], []
+    for code, samples in enumerate(runs):
+        day = 0.0
+        for gap, value in samples:
+            day += gap
+            codes.append(code)
+            t.append(day)
+            v.append(value)
+    run, t, v = np.array(codes, dtype=np.int64), np.array(t), np.array(v)
+    together = ts.values_at(run, t, v, len(runs), days, max_gap_day=1.5)
+    assert together.shape == (len(days), len(runs))
+    for code in range(len(runs)):
+        own = run == code
+        for k, day in enumerate(days):
+            alone = ts.values_at(run[own] * 0, t[own], v[own], 1, [day], max_gap_day=1.5)
+            np.testing.assert_array_equal(together[k, code], alone[0, 0])
