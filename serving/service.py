@@ -31,6 +31,7 @@ from starlette.responses import Response
 
 from serving.batching import Batcher
 from serving.config import Settings
+from serving.deadline import install as install_deadline
 from serving.examples import EXAMPLE_RUN
 from serving.guard import Guard, error_body
 from serving.schemas import (
@@ -64,6 +65,9 @@ def error_response(status: int, error: str, path: str = "", value: Any = None, e
     problems = [{"path": path, "value": value, "expected": expected}] if path else []
     return json_response(error_body(error, problems), status)
 
+
+# BentoML's own timeout middleware keeps every request alive for the whole timeout
+install_deadline()
 
 NOT_READY = "the model is still loading (or failed to load: see the server log); retry shortly"
 

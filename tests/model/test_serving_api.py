@@ -82,6 +82,16 @@ def test_livez_answers_and_readyz_waits_for_the_model(monkeypatch, trained):
         assert c.get("/readyz").status_code == 200
 
 
+def test_the_served_app_times_requests_out_with_our_deadline(client):
+    """BentoML's timeout middleware is replaced (it kept every request alive 120 s)."""
+    assert client.get("/livez").status_code == 200  # the middleware stack is built
+    layer, seen = getattr(_APP[0], "middleware_stack", None), []
+    while layer is not None and len(seen) < 50:
+        seen.append(type(layer).__name__)
+        layer = getattr(layer, "app", None)
+    assert "Deadline" in seen and "TimeoutMiddleware" not in seen, seen
+
+
 def test_a_model_that_cannot_load_is_never_ready_and_scoring_says_503(monkeypatch, trained):
     with _client(monkeypatch, trained, model="models:/no-such-model/1") as c:
         time.sleep(2.0)
