@@ -304,6 +304,17 @@ def campaign(engine: Any, file: Path, mapping: str | None) -> dict[str, Any]:
                 file.name,
                 "; ".join(str(v) for v in exc.violations),
             ) from None
+        except UploadError:
+            raise
+        except Exception as exc:  # an unreadable upload is the file's problem, never a 500
+            log.warning("upload %s could not be read", file.name, exc_info=True)
+            layout = "a .zip of a campaign folder" if mapping is None else f"the {mapping} layout"
+            raise UploadError(
+                f"the file could not be read ({type(exc).__name__}: {exc})",
+                "file",
+                file.name,
+                f"a readable {file.suffix.lower().lstrip('.')} file in {layout}",
+            ) from None
         return engine.score_campaign(data)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -377,6 +377,8 @@ def test_score_campaign_reads_a_foreign_file_through_a_named_mapping(client):
         ("runs.csv", b"run_id\nR1\n", "no-such-mapping", "mapping"),
         ("notes.txt", b"hello", None, "file"),
         ("camp.zip", b"not a zip", None, "file"),
+        ("peer.parquet", b"PAR1 garbage, not parquet", "peer_emulator", "file"),
+        ("peer.csv", b"a,b\n1,2\n", "peer_emulator", "file"),  # none of the mapped columns
     ],
 )
 def test_score_campaign_refuses_what_it_cannot_read_with_422(client, name, content, mapping, path):
