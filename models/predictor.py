@@ -26,7 +26,7 @@ from models.bounds import clip
 from models.conformal import LEVELS, IntervalCalibrator, out_of_spec_probability
 from models.estimators import TargetModel
 from models.families import missing_required
-from models.reasons import sentences
+from models.reasons import sentences_rows
 
 RISK_THRESHOLD = 0.5
 FLAG_OK, FLAG_RISK, FLAG_UNKNOWN = "ok", "at risk", "unknown"
@@ -217,16 +217,13 @@ class Predictor:
 
     def _reasons(self, values32: np.ndarray, top_k: int) -> list[str]:
         values = values32.astype(float)
-        per_target = {t: m.contributions(values32) for t, m in self.models.items()}
         medians = self.domain.median
         names = self.feature_names
+        per_target = {
+            t: sentences_rows(m.contributions(values32), values, medians, names, t, top_k)
+            for t, m in self.models.items()
+        }
         return [
-            json.dumps(
-                {
-                    t: sentences(c[i], values[i], medians, names, t, top_k)
-                    for t, c in per_target.items()
-                },
-                ensure_ascii=False,
-            )
+            json.dumps({t: rows[i] for t, rows in per_target.items()}, ensure_ascii=False)
             for i in range(len(values))
         ]

@@ -13,6 +13,8 @@ value with the training median.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 MEASUREMENTS = {
@@ -135,20 +137,50 @@ def sentences(
     top_k: int = 3,
 ) -> list[str]:
     """Top-``top_k`` reasons of one prediction (``contributions`` without the bias term)."""
+    return sentences_rows(
+        contributions[None, :], values[None, :], medians, feature_names, target, top_k
+    )[0]
+
+
+@functools.lru_cache(maxsize=64)
+def _described(feature_names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple(describe_feature(n) for n in feature_names)
+
+
+def sentences_rows(
+    contributions: np.ndarray,
+    values: np.ndarray,
+    medians: np.ndarray,
+    feature_names: list[str],
+    target: str,
+    top_k: int = 3,
+) -> list[list[str]]:
+    """:func:`sentences` for every row of ``contributions`` (runs x features) at once.
+
+    The top features of all rows are chosen in one sort; labels are worked out once per
+    feature name. Each row's sentences are exactly what :func:`sentences` gives it.
+    """
     t_label, t_unit = TARGETS.get(target, _generic(target))
-    order = np.argsort(-np.abs(contributions))[:top_k]
+    described = _described(tuple(feature_names))
+    top = np.argsort(-np.abs(contributions), axis=1)[:, :top_k]
+    rows = np.arange(len(contributions))[:, None]
+    c_top, v_top = contributions[rows, top], values[rows, top]
+    m_top = np.asarray(medians)[top]
     out = []
-    for i in order:
-        c = float(contributions[i])
-        if c == 0.0:
-            break
-        label, unit = describe_feature(feature_names[i])
-        v = float(values[i])
-        if np.isnan(v):
-            level = "missing"
-        else:
-            level = "high" if v > medians[i] else "low" if v < medians[i] else "typical"
-        shown = f"{_fmt(v)} {unit}".strip() if not np.isnan(v) else "missing"
-        direction = "up" if c > 0 else "down"
-        out.append(f"{label} ({shown}) {level} → {t_label} {direction} {abs(c):.2g} {t_unit}")
+    for idx, cs, vs, ms in zip(
+        top.tolist(), c_top.tolist(), v_top.tolist(), m_top.tolist(), strict=True
+    ):
+        row = []
+        for i, c, v, med in zip(idx, cs, vs, ms, strict=True):
+            if c == 0.0:
+                break
+            label, unit = described[i]
+            if v != v:  # NaN
+                level = shown = "missing"
+            else:
+                level = "high" if v > med else "low" if v < med else "typical"
+                shown = f"{_fmt(v)} {unit}".strip()
+            direction = "up" if c > 0 else "down"
+            row.append(f"{label} ({shown}) {level} → {t_label} {direction} {abs(c):.2g} {t_unit}")
+        out.append(row)
     return out
