@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: install demo test lint format bench sample clean
 
@@ -18,8 +19,18 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/clonescout demo
 
+# The report's browser test drives Debian's Chromium with Playwright (no browser download).
+# Installed only when missing; a machine where apt-get cannot run fails here, saying so.
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the report's browser test" >&2
+	@apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends chromium > /dev/null \
+	    || { echo "could not install chromium (needs root and apt-get); install the" \
+	         "Debian package 'chromium' so that $(CHROMIUM) exists" >&2; exit 1; }
+	@test -x $(CHROMIUM) || { echo "chromium installed but $(CHROMIUM) is missing" >&2; exit 1; }
+
 # pytest exits 5 when it collects no tests: that is a failure of the suite, said plainly.
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is missing" >&2; fi; \
 	exit $$rc
@@ -39,6 +50,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_load.py --out bench/results/load.json
 	$(PY) bench/bench_train.py --out bench/results/train.json
 	$(PY) bench/bench_serve.py --out bench/results/serve.json
+	$(PY) bench/bench_report.py --out bench/results/report.json
 
 # Regenerate the committed sample set (tests check it is exactly reproducible).
 sample: $(STAMP)
