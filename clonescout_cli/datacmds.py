@@ -74,8 +74,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The main job on the embedded default, in the order a team meets it.
 
     Simulate the default set, train (nested CV), promote through the gate, then take a
-    lab's export of a new screening campaign with quirks: validate it and score it, then
-    serve the model over HTTP and score some of its runs from Python.
+    lab's export of a new screening campaign with quirks: validate it, score it and rank its
+    clones, write the campaign report, then serve the model over HTTP and score some of its
+    runs from Python.
     """
     _step(1, "simulate the default campaign set")
     _simulate(args, args.out)
@@ -121,14 +122,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
             strict=False,
         )
     )
-    _step(5, "score the new campaign with the pinned model")
+    _step(5, "score the new campaign with the pinned model, in chunks; rank its clones")
     scores = args.out.parent / "lab_export_scores.csv"
-    lab_data = load_data(lab, None)[0]
-    cmd_score(argparse.Namespace(model=model, out=scores), lab_data)
-    _step(6, "serve the model over HTTP (BentoML) and score runs from Python")
+    cmd_score(
+        argparse.Namespace(
+            model=model,
+            out=scores,
+            data=lab,
+            mapping=None,
+            ranking=None,
+            chunk_runs=None,
+            reasons="all",
+        )
+    )
+    _step(6, "the campaign report: one self-contained HTML page for the campaign lead")
+    from clonescout_cli.reportcmd import cmd_report
+
+    cmd_report(argparse.Namespace(scores=scores, out=args.out.parent / "lab_export_report.html"))
+    _step(7, "serve the model over HTTP (BentoML) and score runs from Python")
     from clonescout_cli.servecmd import demo_serve
 
-    demo_serve(model, lab_data)
+    demo_serve(model, load_data(lab, None, report=False)[0])
     print(
         "\nBrowse the runs, nested trials, baselines and the registered model: "
         "mlflow ui --backend-store-uri sqlite:///mlflow.db",

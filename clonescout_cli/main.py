@@ -12,6 +12,7 @@ from pathlib import Path
 
 from clonescout_cli.datacmds import cmd_demo, cmd_features, cmd_simulate, cmd_validate, load_data
 from clonescout_cli.modelcmds import DEFAULT_MODEL_URI, cmd_promote, cmd_score, cmd_train
+from clonescout_cli.reportcmd import add_report_parser
 from clonescout_cli.servecmd import add_serve_parser
 from features.loader import ContractError
 from features.mapping import MappingError
@@ -230,8 +231,33 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MODEL_URI,
         help=f"model URI (default {DEFAULT_MODEL_URI}, resolved to a version)",
     )
-    p.add_argument("--out", type=Path, required=True, help="scores file (.csv or .parquet)")
-    p.set_defaults(func=lambda a: cmd_score(a, load_data(a.data, a.mapping)[0]))
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="per-run scores (.csv or .parquet); beside it OUT.clones.*, OUT.rejects.csv "
+        "and OUT.summary.json",
+    )
+    p.add_argument(
+        "--ranking",
+        type=Path,
+        default=None,
+        help="clone ranking criteria YAML (default: data/ranking.yaml, documented there)",
+    )
+    p.add_argument(
+        "--chunk-runs",
+        type=_positive_int,
+        default=None,
+        help="runs scored per chunk (bounds memory; default 20000)",
+    )
+    p.add_argument(
+        "--reasons",
+        choices=("all", "none"),
+        default="all",
+        help="per-run reasons, the top feature contributions (tree SHAP) per target: 'all' "
+        "(default) or 'none' (leaves the column empty; scoring is ~3x faster)",
+    )
+    p.set_defaults(func=cmd_score)
 
     p = sub.add_parser(
         "validate",
@@ -257,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
 
     add_serve_parser(sub, DEFAULT_MODEL_URI, _positive_int)
+    add_report_parser(sub)
     return parser
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.assemble import featurize, long_frame
 from features.loader import CampaignData
 
 DEFAULT_STORE = "mlflow.db"  # MLflow's embedded default: sqlite:///mlflow.db + ./mlruns
@@ -223,47 +222,73 @@ def resolve_model(uri: str):
         ) from None
 
 
-def cmd_score(args: argparse.Namespace, data: CampaignData) -> int:
-    if args.out.suffix not in (".csv", ".parquet"):
-        raise ValueError(f"--out {args.out}: write scores to a .csv or .parquet file")
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score a campaign in chunks of runs; every run scored or listed with its reason."""
+    import signal
+
+    from models.ranking import DEFAULT_RANKING, load_ranking
+    from serving.stream import (
+        CHUNK_RUNS,
+        Folder,
+        ScoreOutputs,
+        ServedBundle,
+        preflight,
+        score_data,
+        score_folder,
+        tty_progress,
+    )
+
+    # every precondition before the long passes: output name, ranking file, model
+    outputs = ScoreOutputs.for_out(args.out)
+    outputs.runs.parent.mkdir(parents=True, exist_ok=True)
+    ranking = load_ranking(args.ranking or DEFAULT_RANKING)
+    if args.mapping is None and not args.data.is_dir():
+        raise ValueError(
+            f"--data {args.data}: not a campaign folder (a foreign file needs --mapping)"
+        )
+    src = None
+    if args.mapping is None:
+        src = Folder(args.data)
+        preflight(src)  # the tables' structure, before the model and the long passes
     setup_mlflow(None)
     model, uri, version = resolve_model(args.model)
     bundle = model.unwrap_python_model().bundle
-    fr = featurize(data, bundle.featurizer.horizon_day, transformer=bundle.featurizer)
-    frame = long_frame(data)
-    frame = frame[frame["run_id"].isin(set(fr.features.index))]
-    scored = model.predict(frame) if len(frame) else pd.DataFrame(columns=["run_id"])
-    scored.insert(1, "model_version", version or uri)
-    write_table(scored, args.out)
-    rej_path = args.out.with_name(args.out.stem + ".rejects.csv")
-    if len(fr.rejects):
-        write_table(fr.rejects, rej_path)
+    name = uri[len("models:/") :].split("/", 1)[0] if uri.startswith("models:/") else uri
+    served = ServedBundle(bundle, name, str(version or uri), uri, explain=args.reasons == "all")
+    chunk = args.chunk_runs or CHUNK_RUNS
+    progress = tty_progress()
+    # a TERM (kill, a scheduler's timeout) unwinds like Ctrl-C: the scratch folder goes too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if src is not None:
+        result = score_folder(src, outputs, served, ranking, chunk, progress)
     else:
-        rej_path.unlink(missing_ok=True)
-    n_in = fr.n_runs_in
-    if n_in != len(scored) + len(fr.rejects):
-        raise AssertionError(
-            f"run accounting broken: {n_in} in, {len(scored)} scored, {len(fr.rejects)} rejected"
-        )
-    stages = fr.rejects["stage"].value_counts().to_dict() if len(fr.rejects) else {}
+        from clonescout_cli.datacmds import load_data
+
+        data = load_data(args.data, args.mapping, report=False)[0]
+        result = score_data(data, outputs, served, ranking, chunk, progress)
+    s = result.summary
     print(
-        f"{n_in} runs in: {len(scored)} scored, {len(fr.rejects)} rejected "
-        f"({_stages(stages)}) -> {args.out} (model {uri})"
+        f"{s['runs_in']} runs in: {s['scored']} scored, {s['rejected']} rejected "
+        f"({_stages(s['rejected_by_stage'])}) -> {outputs.runs} (model {uri})"
     )
-    if len(fr.rejects):
-        print(f"rejected runs and reasons: {rej_path}")
-    _summarise(scored, bundle)
-    if data.outcomes is not None and len(scored):
-        _judge(scored, data.outcomes, bundle, frame)
+    if s["rejected"]:
+        print(f"rejected runs and reasons: {outputs.rejects}")
+    print(
+        f"clones: {s['clones_ranked']} ranked, {s['clones_unknown']} unknown (not ranked) "
+        f"-> {outputs.clones}; summary -> {outputs.summary}"
+    )
+    _summarise(s, bundle)
+    if result.has_outcomes and s["scored"]:
+        _judge(result.judged, bundle, s["scored"])
     return 0
 
 
-def _summarise(scored: pd.DataFrame, bundle) -> None:
+def _summarise(summary: dict, bundle) -> None:
     from models.predictor import FLAG_OK, FLAG_RISK, FLAG_UNKNOWN
 
-    if not len(scored):
+    if not summary["scored"]:
         return
-    counts = scored["flag"].value_counts()
+    counts = summary["flags"]
     print(
         "flags: "
         + ", ".join(f"{counts.get(f, 0)} {f}" for f in (FLAG_OK, FLAG_RISK, FLAG_UNKNOWN))
@@ -275,10 +300,10 @@ def _summarise(scored: pd.DataFrame, bundle) -> None:
         print(
             f"spec attributes not judged (the model does not predict them): {', '.join(not_judged)}"
         )
-    seen = scored["seen_in_training"].ne("")
-    if seen.any():
+    seen = summary["seen_in_training"]
+    if seen:
         print(
-            f"{int(seen.sum())} of {len(scored)} runs were in the training set "
+            f"{seen} of {summary['scored']} runs were in the training set "
             "(column seen_in_training): their figures would be in-sample, not quality"
         )
 
@@ -294,34 +319,34 @@ def write_table(df: pd.DataFrame, out: Path) -> None:
     tmp.replace(out)
 
 
-def _judge(scored: pd.DataFrame, outcomes: pd.DataFrame, bundle, frame: pd.DataFrame) -> None:
-    """Model vs the titer-only line on runs the model has not seen and could score."""
-    from models.predictor import FLAG_UNKNOWN
+def _judge(judged: pd.DataFrame, bundle, scored: int) -> None:
+    """Model vs the titer-only line on runs the model has not seen and could score.
+
+    ``judged`` holds, per fresh scored run with outcomes, ``pred__``, ``obs__`` and
+    ``naive__`` columns per target (:class:`serving.stream.ChunkScorer`).
+    """
     from training.cv import regression_metrics
 
-    fresh = scored[scored["seen_in_training"].eq("") & scored["flag"].ne(FLAG_UNKNOWN)]
-    left_out = len(scored) - len(fresh)
-    if fresh.empty:
+    left_out = scored - len(judged)
+    if judged.empty:
         print(
             "\nno quality figures: every scored run was in the training set or unknown "
             "(in-sample figures say nothing about new runs)"
         )
         return
-    obs = outcomes.set_index("run_id").reindex(fresh["run_id"])
-    naive = bundle.naive(bundle.features(frame)).reindex(fresh["run_id"])
-    scored = fresh
     note = f"; {left_out} runs in training or unknown left out" if left_out else ""
-    print(f"\nagainst the observed outcomes of {len(fresh)} new scored runs{note}:")
+    print(f"\nagainst the observed outcomes of {len(judged)} new scored runs{note}:")
     print(
         f"{'target':<18} {'model R2':>8} {'rho':>6} {'MAE':>8} | {'naive R2':>8} "
         f"{'rho':>6} {'MAE':>8}"
     )
     for t in bundle.targets:
-        if t not in obs.columns:
+        if f"obs__{t}" not in judged.columns:
             continue
-        y = obs[t].to_numpy(float)
-        m = regression_metrics(y, scored[t].to_numpy(float))
-        n = regression_metrics(y, naive[t].to_numpy(float)) if t in naive else {}
+        y = judged[f"obs__{t}"].to_numpy(float)
+        m = regression_metrics(y, judged[f"pred__{t}"].to_numpy(float))
+        nc = f"naive__{t}"
+        n = regression_metrics(y, judged[nc].to_numpy(float)) if nc in judged else {}
         print(
             f"{t:<18} {_fmt(m['r2']):>8} {_fmt(m['spearman'])} {m['mae']:8.4f} | "
             f"{_fmt(n.get('r2', float('nan'))):>8} {_fmt(n.get('spearman', float('nan')))} "

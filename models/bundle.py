@@ -53,7 +53,12 @@ class Bundle:
 
     def score(self, frame: pd.DataFrame, explain: bool = True, top_k: int = 3) -> pd.DataFrame:
         """One row per run: predictions, intervals, risks, domain, flag, reasons, provenance."""
-        X = self.features(frame)
+        return self.score_features(frame, self.features(frame), explain, top_k)
+
+    def score_features(
+        self, frame: pd.DataFrame, X: pd.DataFrame, explain: bool = True, top_k: int = 3
+    ) -> pd.DataFrame:
+        """:meth:`score` when the features ``X`` of ``frame``'s runs are already computed."""
         out = self.predictor.predict(X, explain=explain, top_k=top_k)
         seen = fingerprints(frame, self.featurizer).reindex(X.index)
         out["seen_in_training"] = seen_in_training(seen, self.training_runs)

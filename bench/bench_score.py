@@ -1,0 +1,214 @@
+"""Campaign scoring at scale: `clonescout score` vs the floor, and its memory at 1M runs.
+
+One registered model is trained in a throw-away MLflow store (6 simulated campaigns, a small
+tuning budget: speed does not depend on accuracy). The inputs are the committed sample set
+(data/sample, 256 runs) replicated with new run, clone and campaign ids into campaign
+folders of typed Parquet tables: 100,000 and 1,000,000 runs.
+
+Side by side, each in a fresh process, wall time from start to exit:
+
+- ours: ``clonescout score --data SET --out scores.parquet`` — contract checks, features,
+  predictions with intervals, risk, flag, reasons (tree SHAP), clone ranking, all files
+  written; once with the default ``--reasons all`` and once with ``--reasons none``;
+- the floor (issue 10): read the same three Parquet tables + the raw booster predictions of
+  every target on precomputed features (the features are computed before the clock starts).
+
+Reported: runs/s, ratio to the floor (target <= 3x), and the peak resident memory of the
+scoring process for 1,000,000 runs (target < 2 GB; ``os.wait4``'s ru_maxrss).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchio import finish
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+SAMPLE_RUNS = 256
+
+FLOOR = r"""
+import sys, time
+t0 = time.perf_counter()
+import numpy as np, pyarrow.parquet as pq, xgboost as xgb
+from pathlib import Path
+folder, features, boosters = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+models = []
+for b in boosters:
+    m = xgb.Booster(); m.load_model(b); m.set_param("nthread", 2); models.append(m)
+tables = {n: pq.read_table(folder / f"{n}.parquet") for n in ("clones", "runs", "samples")}
+X = np.load(features)
+preds = [m.inplace_predict(X) for m in models]
+print(time.perf_counter() - t0)
+"""
+
+
+def prepare_model(root: Path) -> str:
+    import mlflow
+
+    from features.loader import load_campaign
+    from simulator.campaign import SimulationConfig, simulate_set, write_set
+    from training.pipeline import train
+    from training.settings import TrainSettings
+
+    cfg = SimulationConfig(n_campaigns=6, clones_per_campaign=30, seed=21)
+    write_set(simulate_set(cfg), root / "train", cfg, "parquet")
+    data = load_campaign(root / "train", require_outcomes=True)
+    mlflow.set_tracking_uri(f"sqlite:///{root}/mlflow.db")
+    mlflow.create_experiment("bench", artifact_location=str(root / "artifacts"))
+    mlflow.set_experiment("bench")
+    settings = TrainSettings(
+        spec_path=REPO / "data" / "spec.yaml",
+        trials=3,
+        n_folds=3,
+        inner_folds=2,
+        curve_horizons=(),
+        model_name="clonescout-bench",
+    )
+    train(data, settings)
+    return "models:/clonescout-bench/1"
+
+
+def replicate(out: Path, copies: int) -> int:
+    """data/sample, ``copies`` times with new ids, as typed Parquet tables; runs written."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = REPO / "data" / "sample"
+    tables = {
+        n: pd.read_csv(src / f"{n}.csv", dtype=str, keep_default_na=False)
+        for n in ("clones", "runs", "samples")
+    }
+    for df in tables.values():  # numbers as numbers, as an instrument export has them
+        for c in df.columns:
+            if c.endswith("_id") or c in ("scale", "molecule"):
+                continue
+            num = pd.to_numeric(df[c], errors="coerce")
+            if num.notna().sum() == df[c].ne("").sum():
+                df[c] = num
+    ids = {"clones": ("clone_id", "campaign_id"), "runs": ("run_id", "clone_id")}
+    ids["samples"] = ("run_id",)
+    out.mkdir(parents=True, exist_ok=True)
+    writers: dict[str, pq.ParquetWriter] = {}
+    for k in range(copies):
+        for name, df in tables.items():
+            copy = df.assign(**{c: df[c] + f"-x{k}" for c in ids[name]})
+            table = pa.Table.from_pandas(copy, preserve_index=False)
+            if name not in writers:
+                writers[name] = pq.ParquetWriter(out / f"{name}.parquet", table.schema)
+            writers[name].write_table(table)
+    for w in writers.values():
+        w.close()
+    return copies * len(tables["runs"])
+
+
+def timed_rss(cmd: list[str], env: dict) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MiB, ``os.wait4``'s ru_maxrss of that process) and stdout."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        raise RuntimeError(f"{cmd} failed with exit code {proc.returncode}")
+    return wall, usage.ru_maxrss / 1024, out.decode()
+
+
+def floor_inputs(root: Path, folder: Path, uri: str) -> tuple[Path, list[Path]]:
+    """Precomputed features of ``folder`` and the model's boosters, for the floor."""
+    import mlflow
+
+    from features.assemble import featurize
+    from features.loader import load_campaign
+
+    bundle = mlflow.pyfunc.load_model(uri).unwrap_python_model().bundle
+    data = load_campaign(folder)
+    X = featurize(data, transformer=bundle.featurizer).features
+    features = root / "features.npy"
+    np.save(features, bundle.predictor.matrix(X))
+    boosters = []
+    for t, m in bundle.predictor.models.items():
+        path = root / f"{t}.ubj"
+        m.booster.save_model(path)
+        boosters.append(path)
+    return features, boosters
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--runs", type=int, default=100_000, help="throughput set (issue: 100k)")
+    ap.add_argument("--memory-runs", type=int, default=1_000_000, help="memory set (issue: 1M)")
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="bench-score-"))
+    uri = prepare_model(root)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
+    clonescout = str(VENV_BIN / "clonescout")
+
+    small = root / "set_throughput"
+    n_small = replicate(small, max(1, round(args.runs / SAMPLE_RUNS)))
+    features, boosters = floor_inputs(root, small, uri)
+    floor_cmd = [sys.executable, "-c", FLOOR, str(small), str(features), *map(str, boosters)]
+    floor_wall, floor_rss, floor_inner = timed_rss(floor_cmd, env)
+    runs = {}
+    for reasons in ("all", "none"):
+        cmd = [clonescout, "score", "--data", str(small), "--model", uri, "--reasons", reasons]
+        cmd += ["--out", str(root / f"scores_{reasons}.parquet")]
+        wall, rss, _ = timed_rss(cmd, env)
+        runs[reasons] = {
+            "seconds": round(wall, 1),
+            "runs_per_s": round(n_small / wall),
+            "ratio_to_floor": round(wall / floor_wall, 1),
+            "peak_rss_mb": round(rss),
+        }
+        print(reasons, runs[reasons], flush=True)
+
+    big = root / "set_memory"
+    n_big = replicate(big, max(1, round(args.memory_runs / SAMPLE_RUNS)))
+    shutil.rmtree(small)
+    cmd = [clonescout, "score", "--data", str(big), "--model", uri]
+    cmd += ["--out", str(root / "scores_big.parquet")]
+    big_wall, big_rss, _ = timed_rss(cmd, env)
+    result = {
+        "benchmark": "clonescout score (chunked) vs read + raw booster prediction",
+        "machine_cpus": os.cpu_count(),
+        "throughput_set_runs": n_small,
+        "floor": {
+            "what": "read clones/runs/samples Parquet + booster inplace_predict per target on "
+            "precomputed features, fresh process",
+            "seconds": round(floor_wall, 2),
+            "seconds_inside_process": round(float(floor_inner.strip() or "nan"), 2),
+            "runs_per_s": round(n_small / floor_wall),
+            "peak_rss_mb": round(floor_rss),
+        },
+        "ours_reasons_all": runs["all"],
+        "ours_reasons_none": runs["none"],
+        "memory_set_runs": n_big,
+        "memory_set": {
+            "seconds": round(big_wall, 1),
+            "runs_per_s": round(n_big / big_wall),
+            "peak_rss_mb": round(big_rss),
+            "peak_rss_gb": round(big_rss * 2**20 / 1e9, 2),
+            "reasons": "all",
+        },
+        "targets": {"ratio_to_floor": "<= 3", "peak_rss_gb_1M_runs": "< 2 (10^9 bytes)"},
+    }
+    result["meets_target"] = bool(runs["all"]["ratio_to_floor"] <= 3 and big_rss * 2**20 / 1e9 < 2)
+    return finish(result, args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
