@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_load.py --out bench/results/load.json
 	$(PY) bench/bench_train.py --out bench/results/train.json
 	$(PY) bench/bench_serve.py --out bench/results/serve.json
+	$(PY) bench/bench_score.py --out bench/results/score.json
 	$(PY) bench/bench_report.py --out bench/results/report.json
 
 # Regenerate the committed sample set (tests check it is exactly reproducible).
