@@ -38,6 +38,7 @@ from models.bundle import Bundle
 from models.conformal import LEVELS
 from models.fingerprint import fingerprints, seen_in_training
 from models.predictor import LIMIT_RISK_PREFIX, RISK_GROUPS
+from models.ranking import DEFAULT_RANKING, clone_table, latest_titer, load_ranking
 
 RUN_KEYS = ("run_id", "scale", "clone", "samples")
 CLONE_KEYS = ("clone_id", "campaign_id", "molecule")
@@ -271,6 +272,7 @@ class Engine:
         p = bundle.predictor
         self._limits = [(g, lim) for g in RISK_GROUPS for lim in p.judged(g)[0]]
         self._not_judged = p.not_judged()
+        self.ranking = load_ranking(DEFAULT_RANKING)
 
     def warm_up(self) -> None:
         """One thread per booster (workers are the parallelism) and a first call paid now."""
@@ -402,18 +404,14 @@ class Engine:
                 prep.keys[key] = i
             else:
                 prep.rejected[i] = ("features", [NO_SAMPLES])
-        scored, X = self._predict(prep, runs)
+        scored, _ = self._predict(prep, runs)
         results = [scored[i] for i in sorted(scored)]
         rejects = [self._rejected(runs[i]["run_id"], s, r) for i, (s, r) in prep.rejected.items()]
         rejects += [
             self._rejected(str(r.run_id), str(r.stage), [str(r.reason)])
             for r in data.rejects.itertuples()
         ]
-        titer = {}
-        if "titer_g_l__last" in X:
-            titer = {
-                runs[prep.keys[str(k)]]["run_id"]: _num(v) for k, v in X["titer_g_l__last"].items()
-            }
+        last = latest_titer(data.samples)  # by the campaign's own run ids
         runs_in = data.n_runs_in
         if runs_in != len(results) + len(rejects):
             raise AssertionError(
@@ -425,10 +423,67 @@ class Engine:
             "runs_in": runs_in,
             "scored": len(results),
             "rejected": len(rejects),
-            "clones": rank_clones(results, titer),
+            "clones": self.rank(results, last),
             "rejects": rejects,
             "results": results,
         }
+
+    def rank(self, results: list[dict[str, Any]], titer: pd.DataFrame) -> list[dict[str, Any]]:
+        """Clones pooled and ranked as ``clonescout score`` ranks them (:mod:`models.ranking`).
+
+        ``titer``: per run id, the latest measured titer and its day.
+        """
+        if not results:
+            return []
+        rows = []
+        for r in results:
+            y = r["predictions"].get("dsp_yield_pct", {})
+            t = titer.loc[r["run_id"]] if r["run_id"] in titer.index else None
+            rows.append(
+                {
+                    "clone_id": r["clone_id"],
+                    "campaign_id": r["campaign_id"],
+                    "flag": r["flag"],
+                    "flag_reason": r["flag_reason"],
+                    "titer_g_l": np.nan if t is None else t["titer_g_l"],
+                    "titer_day": np.nan if t is None else t["titer_day"],
+                    "dsp_yield_pct": y.get("value"),
+                    "dsp_yield_pct_lo90": y.get("pi90", {}).get("lo"),
+                    "dsp_yield_pct_hi90": y.get("pi90", {}).get("hi"),
+                    "glycans_risk": r["risk"].get("glycans"),
+                    "downstream_risk": r["risk"].get("downstream"),
+                    **{
+                        LIMIT_RISK_PREFIX + lim["attribute"]: lim["probability_out"]
+                        for lim in r["limits"]
+                    },
+                }
+            )
+        frame = pd.DataFrame(rows)
+        num = frame.columns.difference(["clone_id", "campaign_id", "flag", "flag_reason"])
+        frame[num] = frame[num].astype(float)
+        table = clone_table(frame, self.ranking)
+        out = []
+        for rec in table.to_dict("records"):
+            place: dict[str, Any] = {
+                "limit_risks": {},
+                "desirabilities": {},
+            }
+            for key, v in rec.items():
+                k = str(key)
+                if k.startswith(LIMIT_RISK_PREFIX):
+                    place["limit_risks"][k[len(LIMIT_RISK_PREFIX) :]] = _num(v)
+                elif k.startswith("d_"):
+                    place["desirabilities"][k[2:]] = _num(v)
+                elif k == "rank":
+                    place[k] = None if v is pd.NA or v is None else int(v)
+                elif isinstance(v, str | bool | np.bool_):
+                    place[k] = v if isinstance(v, str) else bool(v)
+                elif k in ("runs", "runs_unknown"):
+                    place[k] = int(v)
+                else:
+                    place[k] = _num(v)
+            out.append(place)
+        return out
 
     # -- explaining --------------------------------------------------------------------
     def explain(self, run: dict[str, Any]) -> dict[str, Any]:
@@ -517,61 +572,6 @@ def load_engine(model_uri: str) -> Engine:
         horizon_day=float(bundle.featurizer.horizon_day),
     )
     return Engine(bundle, served)
-
-
-def _mean(values: list[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return float(np.mean(known)) if known else None
-
-
-def rank_clones(results: list[dict[str, Any]], titer: dict[str, float | None]) -> list[dict]:
-    """Clones by expected purified product (titer at the horizon x predicted yield).
-
-    A first, transparent ranking over replicate runs: clones whose every run is ``unknown``
-    are listed last without a rank (the model cannot place them); among the others, clones
-    with a run at risk come after the clean ones. Issue 10 brings the desirability score
-    and the Pareto front.
-    """
-    by_clone: dict[str, list[dict[str, Any]]] = {}
-    for r in results:
-        by_clone.setdefault(r["clone_id"], []).append(r)
-    rows = []
-    for clone, rs in by_clone.items():
-        known = [r for r in rs if r["flag"] != "unknown"]
-        y = _mean([r["predictions"].get("dsp_yield_pct", {}).get("value") for r in known])
-        t = _mean([titer.get(r["run_id"]) for r in known])
-        flag = (
-            "unknown"
-            if not known
-            else "at risk"
-            if any(r["flag"] == "at risk" for r in known)
-            else "ok"
-        )
-        rows.append(
-            {
-                "rank": None,
-                "clone_id": clone,
-                "campaign_id": rs[0]["campaign_id"],
-                "runs": len(rs),
-                "runs_unknown": len(rs) - len(known),
-                "flag": flag,
-                "titer_at_horizon_g_l": t,
-                "dsp_yield_pct": y,
-                "expected_product_g_l": None if t is None or y is None else t * y / 100.0,
-                "glycans_risk": _mean([r["risk"].get("glycans") for r in known]),
-            }
-        )
-    order = {"ok": 0, "at risk": 1, "unknown": 2}
-    rows.sort(
-        key=lambda r: (
-            order[r["flag"]],
-            -(r["expected_product_g_l"] if r["expected_product_g_l"] is not None else -1.0),
-            r["clone_id"],
-        )
-    )
-    for n, r in enumerate((r for r in rows if r["flag"] != "unknown"), start=1):
-        r["rank"] = n
-    return rows
 
 
 def runs_from_campaign(data: CampaignData) -> list[dict[str, Any]]:

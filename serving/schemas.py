@@ -324,18 +324,36 @@ class ExplainResponse(ApiModel):
 
 
 class ClonePlace(ApiModel):
-    """A clone's place: replicate runs pooled, expected product = titer x yield."""
+    """A clone's place (``models.ranking``): replicates pooled, desirability, Pareto front.
+
+    Unknown clones (every run ``unknown``) have ``rank`` null and no numbers.
+    """
 
     rank: int | None
     clone_id: str
     campaign_id: str
+    status: Literal["ranked", "unknown"]
+    flag: Literal["ok", "at risk", "unknown"]
     runs: int
     runs_unknown: int
-    flag: Literal["ok", "at risk", "unknown"]
-    titer_at_horizon_g_l: float | None
+    titer_g_l: float | None = Field(description="latest measured titer, mean over known runs, g/L")
+    titer_sd_g_l: float | None
+    titer_day: float | None
     dsp_yield_pct: float | None
-    expected_product_g_l: float | None
+    dsp_yield_sd_pct: float | None
+    dsp_yield_lo90: float | None
+    dsp_yield_hi90: float | None
+    expected_product_g_l: float | None = Field(description="titer x predicted yield, g/L")
+    expected_product_lo90: float | None
+    expected_product_hi90: float | None
     glycans_risk: float | None
+    downstream_risk: float | None
+    limit_risks: dict[str, float | None] = Field(description="P(outside each spec limit)")
+    desirabilities: dict[str, float | None] = Field(description="one per criterion, 0-1")
+    desirability: float | None = Field(description="weighted geometric mean, 0-1")
+    pareto: bool
+    criteria_used: str
+    reasons: str
 
 
 class CampaignResponse(ApiModel):

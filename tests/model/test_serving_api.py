@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pytest.importorskip("bentoml")
@@ -354,6 +355,33 @@ def test_score_campaign_from_a_zip_ranks_clones_and_accounts_for_every_run(clien
     assert {c["clone_id"] for c in body["clones"]} == set(trained.data.runs["clone_id"])
     unranked = [c for c in body["clones"] if c["rank"] is None]
     assert all(c["flag"] == "unknown" for c in unranked)
+
+
+def test_score_campaign_ranks_clones_exactly_as_the_cli_does(
+    client, trained, tmp_path, monkeypatch
+):
+    """One ranking (models.ranking) behind the API and `clonescout score`'s clone table."""
+    from clonescout_cli.main import main
+
+    zipped = _zip_folder(trained.data.folder)
+    r = client.post("/score_campaign", files={"file": ("camp.zip", zipped, "application/zip")})
+    assert r.status_code == 200, r.text[:500]
+    api = pd.DataFrame(r.json()["clones"]).set_index("clone_id")
+    out = tmp_path / "scores.parquet"
+    model = "models:/clonescout-test/1"
+    assert (
+        main(["score", "--data", str(trained.data.folder), "--out", str(out), "--model", model])
+        == 0
+    )
+    cli = pd.read_parquet(tmp_path / "scores.clones.parquet").set_index("clone_id")
+    assert list(api.index) == list(cli.index)  # same order: rank, then unknown clones
+    for col in ("desirability", "expected_product_g_l", "dsp_yield_lo90", "titer_g_l"):
+        np.testing.assert_allclose(
+            api[col].to_numpy(float), cli[col].to_numpy(float), rtol=0, atol=1e-9, err_msg=col
+        )
+    assert (api["pareto"].to_numpy() == cli["pareto"].to_numpy()).all()
+    ranks = [[None if pd.isna(x) else int(x) for x in t["rank"]] for t in (api, cli)]
+    assert ranks[0] == ranks[1]
 
 
 @needs_peer
