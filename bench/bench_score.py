@@ -14,7 +14,7 @@ Side by side, each in a fresh process, wall time from start to exit:
   every target on precomputed features (the features are computed before the clock starts).
 
 Reported: runs/s, ratio to the floor (target <= 3x), and the peak resident memory of the
-scoring process for 1,000,000 runs (target < 2 GB; ``os.wait4``'s ru_maxrss).
+scoring process for 1,000,000 runs (target < 2 GB; its VmHWM, polled).
 """
 
 from __future__ import annotations
@@ -114,17 +114,29 @@ def replicate(out: Path, copies: int) -> int:
 
 
 def timed_rss(cmd: list[str], env: dict) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MiB, ``os.wait4``'s ru_maxrss of that process) and stdout."""
+    """Wall seconds, peak RSS (MiB) and stdout of one process.
+
+    The peak is the process's own VmHWM (/proc/PID/status), polled every 20 ms until it
+    exits. Not ru_maxrss: a child forked from this (large) process inherits this process's
+    resident size in it, and would report it as its own.
+    """
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    peak_kb = 0
+    status = Path(f"/proc/{proc.pid}/status")
+    while proc.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak_kb = max(peak_kb, int(line.split()[1]))
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
     wall = time.perf_counter() - t0
+    out = proc.stdout.read() if proc.stdout else b""
     if proc.returncode:
         raise RuntimeError(f"{cmd} failed with exit code {proc.returncode}")
-    return wall, usage.ru_maxrss / 1024, out.decode()
+    return wall, peak_kb / 1024, out.decode()
 
 
 def floor_inputs(root: Path, folder: Path, uri: str) -> tuple[Path, list[Path]]:

@@ -182,6 +182,15 @@ def _spread(g: Any, col: str) -> pd.Series:
     return g[col].std(ddof=1)
 
 
+def latest_titer(samples: pd.DataFrame) -> pd.DataFrame:
+    """Per run: the last measured titer and its day (the product the clone has made)."""
+    if "titer_g_l" not in samples.columns:
+        return pd.DataFrame(columns=["titer_g_l", "titer_day"], index=pd.Index([], name="run_id"))
+    s = samples[["run_id", "day", "titer_g_l"]].dropna(subset=["titer_g_l"])
+    last = s.sort_values(["run_id", "day"], kind="stable").groupby("run_id").tail(1)
+    return last.set_index("run_id").rename(columns={"day": "titer_day"})[["titer_g_l", "titer_day"]]
+
+
 def pool_clones(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per clone from its scored runs (columns of ``clonescout score``'s run table).
 

@@ -54,7 +54,7 @@ from features.rejects import REJECT_COLUMNS
 from features.validate import validate_tables
 from models.bundle import Bundle
 from models.predictor import FLAG_OK, FLAG_RISK, FLAG_UNKNOWN, RISK_GROUPS
-from models.ranking import RankingConfig, clone_table
+from models.ranking import RankingConfig, clone_table, latest_titer
 
 CHUNK_RUNS = 20_000  # ~300k sample rows: a few hundred MB at most while featurised
 SAMPLE_BATCH_ROWS = 250_000
@@ -303,15 +303,6 @@ def _text(ids: pd.Series | pa.Array | pa.ChunkedArray) -> pa.Array:
 def _rows(df: pd.DataFrame, mask: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
     positions = np.flatnonzero(mask)
     return df.iloc[positions].reset_index(drop=True), positions
-
-
-def latest_titer(samples: pd.DataFrame) -> pd.DataFrame:
-    """Per run: the last measured titer and its day (the product the clone has made)."""
-    if "titer_g_l" not in samples.columns:
-        return pd.DataFrame(columns=["titer_g_l", "titer_day"], index=pd.Index([], name="run_id"))
-    s = samples[["run_id", "day", "titer_g_l"]].dropna(subset=["titer_g_l"])
-    last = s.sort_values(["run_id", "day"], kind="stable").groupby("run_id").tail(1)
-    return last.set_index("run_id").rename(columns={"day": "titer_day"})[["titer_g_l", "titer_day"]]
 
 
 class ChunkScorer:
