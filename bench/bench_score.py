@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchio import finish
+from benchio import finish, small_registered_model
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -51,32 +51,6 @@ X = np.load(features)
 preds = [m.inplace_predict(X) for m in models]
 print(time.perf_counter() - t0)
 """
-
-
-def prepare_model(root: Path) -> str:
-    import mlflow
-
-    from features.loader import load_campaign
-    from simulator.campaign import SimulationConfig, simulate_set, write_set
-    from training.pipeline import train
-    from training.settings import TrainSettings
-
-    cfg = SimulationConfig(n_campaigns=6, clones_per_campaign=30, seed=21)
-    write_set(simulate_set(cfg), root / "train", cfg, "parquet")
-    data = load_campaign(root / "train", require_outcomes=True)
-    mlflow.set_tracking_uri(f"sqlite:///{root}/mlflow.db")
-    mlflow.create_experiment("bench", artifact_location=str(root / "artifacts"))
-    mlflow.set_experiment("bench")
-    settings = TrainSettings(
-        spec_path=REPO / "data" / "spec.yaml",
-        trials=3,
-        n_folds=3,
-        inner_folds=2,
-        curve_horizons=(),
-        model_name="clonescout-bench",
-    )
-    train(data, settings)
-    return "models:/clonescout-bench/1"
 
 
 def replicate(out: Path, copies: int) -> int:
@@ -166,7 +140,7 @@ def main() -> int:
     ap.add_argument("--memory-runs", type=int, default=1_000_000, help="memory set (issue: 1M)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-score-"))
-    uri = prepare_model(root)
+    uri, _ = small_registered_model(root)
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
     clonescout = str(VENV_BIN / "clonescout")
 

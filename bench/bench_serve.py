@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchio import finish
+from benchio import finish, small_registered_model
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -45,33 +45,10 @@ def free_port() -> int:
 
 def prepare_model(root: Path) -> tuple[str, list[dict], list[list[dict]]]:
     """Train and register a model; our JSON runs and MLflow's records of the same runs."""
-    import mlflow
-
     from features.assemble import long_frame
-    from features.loader import load_campaign
-    from simulator.campaign import SimulationConfig, simulate_set, write_set
-    from training.pipeline import train
-    from training.settings import TrainSettings
-
-    cfg = SimulationConfig(n_campaigns=6, clones_per_campaign=30, seed=21)
-    write_set(simulate_set(cfg), root / "set", cfg, "parquet")
-    data = load_campaign(root / "set", require_outcomes=True)
-    mlflow.set_tracking_uri(f"sqlite:///{root}/mlflow.db")
-    mlflow.create_experiment("bench", artifact_location=str(root / "artifacts"))
-    mlflow.set_experiment("bench")
-    repo = Path(__file__).resolve().parents[1]
-    settings = TrainSettings(
-        spec_path=repo / "data" / "spec.yaml",
-        trials=3,
-        n_folds=3,
-        inner_folds=2,
-        curve_horizons=(),
-        model_name="clonescout-bench",
-    )
-    train(data, settings)
-    uri = "models:/clonescout-bench/1"
     from serving.engine import runs_from_campaign
 
+    uri, data = small_registered_model(root)
     runs = runs_from_campaign(data)
     frame = long_frame(data)
     records = []

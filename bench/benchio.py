@@ -12,3 +12,34 @@ def finish(result: dict, out: Path, hide: tuple[str, ...] = ()) -> int:
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k not in hide}, indent=2))
     return 0 if result["meets_target"] else 1
+
+
+def small_registered_model(root: Path, name: str = "clonescout-bench"):
+    """Train and register a model in a throw-away MLflow store under ``root``.
+
+    6 simulated campaigns and a small tuning budget: speed does not depend on accuracy.
+    Returns the model URI and the training data.
+    """
+    import mlflow
+
+    from features.loader import load_campaign
+    from simulator.campaign import SimulationConfig, simulate_set, write_set
+    from training.pipeline import train
+    from training.settings import TrainSettings
+
+    cfg = SimulationConfig(n_campaigns=6, clones_per_campaign=30, seed=21)
+    write_set(simulate_set(cfg), root / "set", cfg, "parquet")
+    data = load_campaign(root / "set", require_outcomes=True)
+    mlflow.set_tracking_uri(f"sqlite:///{root}/mlflow.db")
+    mlflow.create_experiment("bench", artifact_location=str(root / "artifacts"))
+    mlflow.set_experiment("bench")
+    settings = TrainSettings(
+        spec_path=Path(__file__).resolve().parents[1] / "data" / "spec.yaml",
+        trials=3,
+        n_folds=3,
+        inner_folds=2,
+        curve_horizons=(),
+        model_name=name,
+    )
+    train(data, settings)
+    return f"models:/{name}/1", data

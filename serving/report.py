@@ -29,25 +29,15 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
+from models.ranking import CLONE_COLUMNS
+
 TEXT_COLUMNS = ("clone_id", "campaign_id", "status", "flag", "reasons")
+OPTIONAL_NUMBER_COLUMNS = ("downstream_risk",)
+# the clone table's columns as clonescout score writes them (models.ranking)
 NUMBER_COLUMNS = (
-    "rank",
-    "runs",
-    "runs_unknown",
-    "titer_g_l",
-    "titer_sd_g_l",
-    "titer_day",
-    "dsp_yield_pct",
-    "dsp_yield_sd_pct",
-    "dsp_yield_lo90",
-    "dsp_yield_hi90",
-    "expected_product_g_l",
-    "expected_product_lo90",
-    "expected_product_hi90",
-    "glycans_risk",
+    *(c for c in CLONE_COLUMNS if c not in TEXT_COLUMNS and c not in OPTIONAL_NUMBER_COLUMNS),
     "desirability",
 )
-OPTIONAL_NUMBER_COLUMNS = ("downstream_risk",)
 SUMMARY_KEYS: dict[str, str] = {
     "input": "the scored input path (text)",
     "runs_in": "a run count",

@@ -7,10 +7,12 @@ The browser test opens the page in Debian's Chromium driven by Playwright
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html
 import json
 import os
 import re
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import ClassVar
@@ -210,6 +212,39 @@ def _browser():
     return sync_playwright()
 
 
+@dataclass
+class Seen:
+    """What the browser reported while the page was open."""
+
+    problems: list[str] = field(default_factory=list)  # console errors, page errors
+    requests: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+    def fetched(self) -> set[str]:
+        return {u for u in self.requests if not u.startswith(("data:", "blob:"))}
+
+
+@contextlib.contextmanager
+def opened(path: Path):
+    """The page open in headless Chromium, once every plot has drawn, and what it reported."""
+    seen = Seen()
+    with _browser() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM))
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.on(
+                "console", lambda m: seen.problems.append(m.text) if m.type == "error" else None
+            )
+            page.on("pageerror", lambda e: seen.problems.append(str(e)))
+            page.on("request", lambda r: seen.requests.append(r.url))
+            page.on("dialog", lambda d: (seen.dialogs.append(d.message), d.dismiss()))
+            page.goto(path.as_uri())
+            page.wait_for_selector("body[data-plots=drawn]", timeout=60_000)
+            yield page, seen
+        finally:
+            browser.close()
+
+
 def _sorted_by(page, header: str, col: int) -> list[str]:
     page.locator("#ranked-table thead th", has_text=header).click()
     return page.evaluate(COLUMN_JS, ["ranked-table", col])
@@ -247,36 +282,24 @@ def _shoot(page, tmp_path: Path, readme: bool = False) -> Path:
 def test_page_in_headless_chromium(report_set: ReportSet, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)  # paths as a user types them: the page shows them
     out = write_report(report_set.scores.relative_to(tmp_path), Path("report.html")).resolve()
-    problems, requests, dialogs = [], [], []
-    with _browser() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM))
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.goto(out.as_uri())
-            page.wait_for_selector("body[data-plots=drawn]", timeout=60_000)
-            plots = {plot["id"]: plot for plot in page.evaluate(PLOTS_JS)}
-            ranked = page.evaluate(
-                "() => Array.from(document.querySelectorAll('#ranked-table td.clone'))"
-                ".map(td => td.textContent)"
-            )
-            unknown = page.evaluate(
-                "() => Array.from(document.querySelectorAll('#unknown-table td.clone'))"
-                ".map(td => td.textContent)"
-            )
-            ticks = page.evaluate(
-                "() => Array.from(document.querySelectorAll('#risk .ytick text'))"
-                ".map(t => t.textContent)"
-            )
-            shot = _shoot(page, tmp_path)  # in rank order, as the lead first sees it
-            _check_sorting(page, len(report_set.ranked_ids))
-        finally:
-            browser.close()
-    assert problems == [] and dialogs == []
-    assert {u for u in requests if not u.startswith(("data:", "blob:"))} == {out.as_uri()}
+    with opened(out) as (page, seen):
+        plots = {plot["id"]: plot for plot in page.evaluate(PLOTS_JS)}
+        ranked = page.evaluate(
+            "() => Array.from(document.querySelectorAll('#ranked-table td.clone'))"
+            ".map(td => td.textContent)"
+        )
+        unknown = page.evaluate(
+            "() => Array.from(document.querySelectorAll('#unknown-table td.clone'))"
+            ".map(td => td.textContent)"
+        )
+        ticks = page.evaluate(
+            "() => Array.from(document.querySelectorAll('#risk .ytick text'))"
+            ".map(t => t.textContent)"
+        )
+        shot = _shoot(page, tmp_path)  # in rank order, as the lead first sees it
+        _check_sorting(page, len(report_set.ranked_ids))
+    assert seen.problems == [] and seen.dialogs == []
+    assert seen.fetched() == {out.as_uri()}
     assert set(plots) == {"pareto", "yield-titer", "risk"}
     for plot in plots.values():
         assert plot["svg"] and plot["traces"], plot

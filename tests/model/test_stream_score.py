@@ -201,7 +201,7 @@ def test_report_of_a_real_campaign_in_headless_chromium(mlflow_env, tmp_path, ca
 
     With CLONESCOUT_UPDATE_SCREENSHOT=1 the screenshot becomes the README's docs/report.png.
     """
-    from tests.model.test_report import CHROMIUM, PLOTS_JS, _browser, _shoot
+    from tests.model.test_report import PLOTS_JS, _shoot, opened
 
     out = tmp_path / "scores.parquet"
     assert _score(mlflow_env.data.folder, out) == 0
@@ -210,26 +210,15 @@ def test_report_of_a_real_campaign_in_headless_chromium(mlflow_env, tmp_path, ca
     clones = pd.read_parquet(ScoreOutputs.for_out(out).clones)
     summary = json.loads(ScoreOutputs.for_out(out).summary.read_text())
     assert f"{summary['clones_ranked']} clones ranked" in capsys.readouterr().out
-    problems, requests = [], []
-    with _browser() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM))
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(page_path.as_uri())
-            page.wait_for_selector("body[data-plots=drawn]", timeout=60_000)
-            plots = page.evaluate(PLOTS_JS)
-            listed = page.evaluate(
-                "() => Array.from(document.querySelectorAll("
-                "'#ranked-table td.clone, #unknown-table td.clone')).map(td => td.textContent)"
-            )
-            shot = _shoot(page, tmp_path, readme=True)
-        finally:
-            browser.close()
-    assert problems == []
-    assert {u for u in requests if not u.startswith(("data:", "blob:"))} == {page_path.as_uri()}
+    with opened(page_path) as (page, seen):
+        plots = page.evaluate(PLOTS_JS)
+        listed = page.evaluate(
+            "() => Array.from(document.querySelectorAll("
+            "'#ranked-table td.clone, #unknown-table td.clone')).map(td => td.textContent)"
+        )
+        shot = _shoot(page, tmp_path, readme=True)
+    assert seen.problems == [] and seen.dialogs == []
+    assert seen.fetched() == {page_path.as_uri()}
     assert len(plots) == 3 and all(p["svg"] and p["traces"] for p in plots), plots
     assert sorted(listed) == sorted(clones["clone_id"])  # every scored clone, once
     assert shot.stat().st_size > 50_000
