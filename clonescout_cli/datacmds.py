@@ -151,8 +151,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_STEPS = 7
+
+
 def _step(n: int, what: str) -> None:
-    print(f"\nclonescout demo {n}/6: {what}", file=sys.stderr, flush=True)
+    print(f"\nclonescout demo {n}/{DEMO_STEPS}: {what}", file=sys.stderr, flush=True)
 
 
 def _print_notes_and_reasons(data: CampaignData, rejects: pd.DataFrame) -> None:
