@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.loader import CampaignData
+from features.loader import CampaignData, write_frame
 
 DEFAULT_STORE = "mlflow.db"  # MLflow's embedded default: sqlite:///mlflow.db + ./mlruns
 DEFAULT_MODEL_URI = "models:/clonescout@champion"
@@ -200,6 +200,11 @@ def run_promote(model: str, version: str | None = None, data: CampaignData | Non
     return d
 
 
+def registered_name(uri: str) -> str:
+    """The registered model's name in ``models:/NAME/VERSION`` (any other URI as it is)."""
+    return uri[len("models:/") :].split("/", 1)[0] if uri.startswith("models:/") else uri
+
+
 def resolve_model(uri: str):
     """Load a pinned model: an alias is resolved to its version once, at start."""
     import mlflow
@@ -253,7 +258,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     setup_mlflow(None)
     model, uri, version = resolve_model(args.model)
     bundle = model.unwrap_python_model().bundle
-    name = uri[len("models:/") :].split("/", 1)[0] if uri.startswith("models:/") else uri
+    name = registered_name(uri)
     served = ServedBundle(bundle, name, str(version or uri), uri, explain=args.reasons == "all")
     chunk = args.chunk_runs or CHUNK_RUNS
     progress = tty_progress()
@@ -312,10 +317,7 @@ def write_table(df: pd.DataFrame, out: Path) -> None:
     """Write CSV or Parquet (by suffix) atomically: a reader never sees half a file."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    if out.suffix == ".parquet":
-        df.to_parquet(tmp, index=False)
-    else:
-        df.to_csv(tmp, index=False)
+    write_frame(df, tmp, out.suffix)
     tmp.replace(out)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from features.contract import MAX_ROWS_SHOWN, ContractError, Source, Violation
 from features.rejects import REJECT_COLUMNS, DataNote, empty_rejects
@@ -77,15 +78,49 @@ def _locate(folder: Path, name: str) -> tuple[Path | None, Violation | None]:
     return (found[0], None) if found else (None, None)
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read one table; CSV cells stay text exactly as written.
+def find_tables(
+    folder: Path, require_outcomes: bool = False
+) -> tuple[dict[str, Path], list[Violation]]:
+    """The contract's tables in ``folder`` (CSV or Parquet), and what is missing or doubled."""
+    paths: dict[str, Path] = {}
+    violations: list[Violation] = []
+    for name in TABLE_NAMES:
+        path, problem = _locate(folder, name)
+        if problem:
+            violations.append(problem)
+        elif path is None:
+            if name != "outcomes" or require_outcomes:
+                rule = f"missing: the '{name}' table is required ({name}.csv or {name}.parquet)"
+                violations.append(Violation(f"{name}.csv", None, rule))
+        else:
+            paths[name] = path
+    return paths, violations
+
+
+def read_table(path: Path, nrows: int | None = None) -> pd.DataFrame:
+    """Read one table (its first ``nrows`` rows if given); CSV cells stay text as written.
 
     Flags and censored values ('NA', '<LOQ', '<0.5') are then judged by the contract
-    (:mod:`features.censored`), not guessed by the CSV reader.
+    (:mod:`features.censored`), not guessed by the CSV reader. Parquet is read without
+    pyarrow's ``pre_buffer``, which keeps every row group it has read in memory.
     """
     if path.suffix == ".csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    return pd.read_parquet(path)
+        return pd.read_csv(path, dtype=str, keep_default_na=False, nrows=nrows)
+    if nrows is None:
+        return pd.read_parquet(path, pre_buffer=False)
+    batches = pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=max(nrows, 1))
+    first = next(batches, None)
+    if first is None or nrows == 0:
+        return pq.read_schema(path).empty_table().to_pandas()
+    return first.to_pandas()
+
+
+def write_frame(df: pd.DataFrame, path: Path, suffix: str | None = None) -> None:
+    """A whole table as CSV or Parquet, by ``suffix`` or else the file's (no index)."""
+    if (suffix or path.suffix) == ".parquet":
+        df.to_parquet(path, index=False)
+    else:
+        df.to_csv(path, index=False)
 
 
 def load_campaign(folder: str | Path, require_outcomes: bool = False) -> CampaignData:
@@ -113,19 +148,10 @@ def load_campaign(folder: str | Path, require_outcomes: bool = False) -> Campaig
     if not folder.is_dir():
         not_folder = Violation(str(folder), None, "is not a folder of campaign tables")
         raise ContractError(folder, [not_folder])
-    violations: list[Violation] = []
+    found, violations = find_tables(folder, require_outcomes)
     paths: dict[str, Path] = {}
     raw: dict[str, pd.DataFrame] = {}
-    for name in TABLE_NAMES:
-        path, problem = _locate(folder, name)
-        if problem:
-            violations.append(problem)
-            continue
-        if path is None:
-            if name != "outcomes" or require_outcomes:
-                rule = f"missing: the '{name}' table is required ({name}.csv or {name}.parquet)"
-                violations.append(Violation(f"{name}.csv", None, rule))
-            continue
+    for name, path in found.items():
         try:
             raw[name] = read_table(path).reset_index(drop=True)
         except Exception as exc:  # an unreadable file is reported with the other problems

@@ -99,6 +99,26 @@ class Predictor:
         judged = [lim for lim in limits if lim.attribute in self.models]
         return judged, [lim.attribute for lim in limits if lim.attribute not in self.models]
 
+    def limit_table(self) -> list[dict]:
+        """Every spec limit, its group, bounds (None where open), unit, why and if judged."""
+
+        def bound(x: float | None) -> float | None:
+            return None if x is None or not np.isfinite(x) else float(x)
+
+        return [
+            {
+                "attribute": lim.attribute,
+                "group": g,
+                "min": bound(lim.min),
+                "max": bound(lim.max),
+                "unit": lim.unit,
+                "why": lim.why,
+                "judged": lim.attribute in self.models,
+            }
+            for g in RISK_GROUPS
+            for lim in (self.spec.glycans if g == "glycans" else self.spec.downstream)
+        ]
+
     def not_judged(self) -> list[str]:
         return [a for g in RISK_GROUPS for a in self.judged(g)[1]]
 

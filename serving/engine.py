@@ -525,22 +525,7 @@ class Engine:
     def info(self) -> dict[str, Any]:
         """The model card (fixed while the model is served: built once)."""
         b, p = self.bundle, self.bundle.predictor
-        spec = {
-            "name": p.spec.name,
-            "limits": [
-                {
-                    "attribute": lim.attribute,
-                    "group": g,
-                    "min": _num(lim.min),
-                    "max": _num(lim.max),
-                    "unit": lim.unit,
-                    "why": lim.why,
-                    "judged": lim.attribute in p.models,
-                }
-                for g in RISK_GROUPS
-                for lim in (p.spec.glycans if g == "glycans" else p.spec.downstream)
-            ],
-        }
+        spec = {"name": p.spec.name, "limits": p.limit_table()}
         manifest = json.loads(json.dumps(b.manifest, default=str))
         return {
             "model": self.ref,
@@ -557,12 +542,12 @@ class Engine:
 
 def load_engine(model_uri: str) -> Engine:
     """Resolve ``model_uri`` (an alias is pinned to its version once) and load the bundle."""
-    from clonescout_cli.modelcmds import resolve_model
+    from clonescout_cli.modelcmds import registered_name, resolve_model
 
     model, uri, version = resolve_model(model_uri)
     bundle = model.unwrap_python_model().bundle
     alias = model_uri.split("@", 1)[1] if "@" in model_uri else None
-    name = uri[len("models:/") :].split("/", 1)[0] if uri.startswith("models:/") else uri
+    name = registered_name(uri)
     served = ServedModel(
         name=name,
         version=str(version or uri),

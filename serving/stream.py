@@ -49,7 +49,7 @@ import pyarrow.parquet as pq
 
 from features.assemble import GROUP_COLUMN, featurize, long_frame, run_index
 from features.contract import ContractError, Source, Violation
-from features.loader import CampaignData, _locate
+from features.loader import CampaignData, find_tables, read_table, write_frame
 from features.rejects import REJECT_COLUMNS
 from features.validate import validate_tables
 from models.bundle import Bundle
@@ -121,12 +121,7 @@ class Tally:
     judged: list[pd.DataFrame] = field(default_factory=list)  # fresh runs with outcomes
     flags: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FLAGS, 0))
     seen: int = 0  # scored runs that were in the training set
-    notes: int = 0
     has_outcomes: bool = False
-
-    @property
-    def rejected(self) -> int:
-        return int(sum(len(r) for r in self.rejects))
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -137,17 +132,7 @@ class Folder:
         if not folder.is_dir():
             raise ContractError(folder, [Violation(str(folder), None, "is not a folder")])
         self.folder = folder
-        self.paths: dict[str, Path] = {}
-        problems = []
-        for name in ("clones", "runs", "samples", "outcomes"):
-            path, problem = _locate(folder, name)
-            if problem:
-                problems.append(problem)
-            elif path is None and name != "outcomes":
-                rule = f"missing: the '{name}' table is required ({name}.csv or {name}.parquet)"
-                problems.append(Violation(f"{name}.csv", None, rule))
-            elif path is not None:
-                self.paths[name] = path
+        self.paths, problems = find_tables(folder)
         if problems:
             raise ContractError(folder, problems)
 
@@ -158,22 +143,10 @@ class Folder:
         return Source(base.name, base.locate(np.asarray(positions, dtype=int)), base.row_word)
 
     def read(self, name: str, nrows: int | None = None) -> pd.DataFrame:
-        """A whole table (CSV cells as text, as :func:`features.loader.read_table`)."""
+        """A table, or its first ``nrows`` rows (:func:`features.loader.read_table`)."""
         path = self.paths[name]
         try:
-            if path.suffix == ".csv":
-                return pd.read_csv(path, dtype=str, keep_default_na=False, nrows=nrows)
-            if nrows is None:
-                return pd.read_parquet(path, pre_buffer=False)
-            if nrows == 0:
-                return pq.read_schema(path).empty_table().to_pandas()
-            head = pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=nrows)
-            first = next(head, None)
-            return (
-                pq.read_schema(path).empty_table().to_pandas()
-                if first is None
-                else first.to_pandas()
-            )
+            return read_table(path, nrows)
         except Exception as exc:
             raise ContractError(
                 self.folder, [Violation(path.name, None, f"cannot be read ({exc})")]
@@ -276,7 +249,7 @@ class Partition:
             w.close()
         self.writers.clear()
 
-    def samples(self, chunk: int, schema: pa.Schema | None) -> pd.DataFrame | None:
+    def samples(self, chunk: int) -> pd.DataFrame | None:
         """The chunk's sample rows in file order (column ``_row``: position in the file)."""
         if not self.spill:
             batches = self.memory.pop(chunk, [])
@@ -311,11 +284,7 @@ class ChunkScorer:
     def __init__(self, served: ServedBundle):
         self.served = served
         self.bundle = served.bundle
-        prov = served.provenance()
-        self.front = {
-            "model_version": served.version,
-            "training_data_hash": prov["training_data_hash"],
-        }
+        self.data_hash = served.provenance()["training_data_hash"]
 
     def score(self, data: CampaignData) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """(per-run results, rejects, the fresh scored runs with outcomes) of ``data``."""
@@ -331,7 +300,7 @@ class ChunkScorer:
         front = pd.DataFrame(
             {
                 "run_id": scored["run_id"].to_numpy(),
-                "model_version": self.front["model_version"],
+                "model_version": self.served.version,
                 "clone_id": ids["clone_id"].astype(str).to_numpy(),
                 "campaign_id": ids[GROUP_COLUMN].astype(str).to_numpy(),
             }
@@ -340,7 +309,7 @@ class ChunkScorer:
         scored = pd.concat([front, scored.drop(columns=["run_id"])], axis=1).assign(
             titer_g_l=titer["titer_g_l"].to_numpy(float),
             titer_day=titer["titer_day"].to_numpy(float),
-            training_data_hash=self.front["training_data_hash"],
+            training_data_hash=self.data_hash,
         )
         judged = self._judged(scored, data, X)
         return scored, rejects, judged
@@ -412,10 +381,7 @@ class TableWriter:
             self.parquet.close()
         elif self.rows == 0:  # nothing scored: a valid, empty table
             empty = pd.DataFrame({c: pd.Series(dtype="str") for c in empty_columns})
-            if self.path.suffix == ".parquet":
-                empty.to_parquet(self.path, index=False)
-            else:
-                empty.to_csv(self.path, index=False)
+            write_frame(empty, self.path)
 
 
 def _as_schema(df: pd.DataFrame, schema: pa.Schema | None) -> pd.DataFrame:
@@ -431,13 +397,6 @@ def _as_schema(df: pd.DataFrame, schema: pa.Schema | None) -> pd.DataFrame:
         else:
             out[f.name] = s
     return pd.DataFrame(out)
-
-
-def write_whole(df: pd.DataFrame, path: Path) -> None:
-    if path.suffix == ".parquet":
-        df.to_parquet(path, index=False)
-    else:
-        df.to_csv(path, index=False)
 
 
 # -- the command ----------------------------------------------------------------------------
@@ -516,7 +475,7 @@ def _folder_chunks(
         else:
             c, c_pos = clones, np.arange(len(clones))
         raw["clones"], sources["clones"] = c, src.source("clones", c_pos)
-        s = part.samples(k, None)
+        s = part.samples(k)
         if s is None:
             s = src.read("samples", 0).head(0).assign(_row=pd.Series(dtype="int64"))
         raw["samples"] = s.drop(columns=["_row"]).reset_index(drop=True)
@@ -558,7 +517,7 @@ def score_data(
         cut = [ids[i : i + chunk_runs] for i in range(0, len(ids), chunk_runs)]
 
         def chunks() -> Iterator[CampaignData | pd.DataFrame]:
-            if data.rejects is not None and len(data.rejects):
+            if len(data.rejects):
                 yield data.rejects
             for part in cut:
                 keep = set(part)
@@ -648,14 +607,13 @@ def _score_chunks(
         tally.has_outcomes |= item.outcomes is not None
         scored, rejects, judged = scorer.score(item)
         tally.rejects.append(rejects)
-        tally.notes += len(item.notes)
         if not scored.empty:
             runs_out.write(scored)
             tally.scored += len(scored)
             tally.seen += int(scored["seen_in_training"].ne("").sum())
             for f, n in scored["flag"].value_counts().items():
                 tally.flags[str(f)] = tally.flags.get(str(f), 0) + int(n)
-            pool = [c for c in (*POOL_COLUMNS,) if c in scored.columns]
+            pool = [c for c in POOL_COLUMNS if c in scored.columns]
             pool += [c for c in scored.columns if c.startswith("risk__")]
             tally.pooled.append(scored[pool])
         if not judged.empty:
@@ -678,7 +636,7 @@ def _score_chunks(
         )
     pooled = pd.concat(tally.pooled, ignore_index=True) if tally.pooled else None
     clones = clone_table(pooled, ranking) if pooled is not None else pd.DataFrame()
-    write_whole(clones, tmp[outputs.clones])
+    write_frame(clones, tmp[outputs.clones])
     if len(rejects):
         rejects.to_csv(tmp[outputs.rejects], index=False)
     summary = _summary(where, hashes, outputs, served, ranking, tally, rejects, clones)
@@ -690,19 +648,7 @@ def _score_chunks(
 
 def _summary(where, hashes, outputs, served, ranking, tally, rejects, clones) -> dict[str, Any]:
     p = served.bundle.predictor
-    limits = []
-    for g in RISK_GROUPS:
-        for lim in p.spec.glycans if g == "glycans" else p.spec.downstream:
-            limits.append(
-                {
-                    "attribute": lim.attribute,
-                    "group": g,
-                    "min": None if lim.min is None or not np.isfinite(lim.min) else float(lim.min),
-                    "max": None if lim.max is None or not np.isfinite(lim.max) else float(lim.max),
-                    "unit": lim.unit,
-                    "judged": lim.attribute in p.models,
-                }
-            )
+    limits = p.limit_table()
     ranked = int((clones["status"] == "ranked").sum()) if len(clones) else 0
     return {
         "input": str(where),
