@@ -6,12 +6,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install demo test lint format bench sample clean
+.PHONY: install demo test lint format bench sample clean java
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,serve]"
+	$(PY) -m pip install --quiet -e ".[dev,serve,spark]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,8 +29,22 @@ $(CHROMIUM):
 	         "Debian package 'chromium' so that $(CHROMIUM) exists" >&2; exit 1; }
 	@test -x $(CHROMIUM) || { echo "chromium installed but $(CHROMIUM) is missing" >&2; exit 1; }
 
+# Spark (score --engine spark and its tests) runs on Java 17 or newer; Debian's headless JRE
+# is installed when no java is found. An older java is not replaced: it is reported.
+java:
+	@if ! command -v java > /dev/null; then \
+	    echo "installing Debian's openjdk-17-jre-headless for Spark" >&2; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless > /dev/null \
+	    || { echo "could not install Java 17 (needs root and apt-get); install" \
+	         "openjdk-17-jre-headless or point PATH at a Java 17+" >&2; exit 1; }; \
+	fi
+	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
+	if [ -z "$$v" ] || [ "$$v" -lt 17 ]; then \
+	    echo "Spark needs Java 17 or newer; 'java' here is version $${v:-unknown}" >&2; exit 1; fi
+
 # pytest exits 5 when it collects no tests: that is a failure of the suite, said plainly.
-test: $(STAMP) $(CHROMIUM)
+test: $(STAMP) $(CHROMIUM) java
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is missing" >&2; fi; \
 	exit $$rc

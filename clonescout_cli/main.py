@@ -257,6 +257,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="per-run reasons, the top feature contributions (tree SHAP) per target: 'all' "
         "(default) or 'none' (leaves the column empty; scoring is ~3x faster)",
     )
+    p.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="where the model runs: 'local' (default, this process) or 'spark' (the chunks' "
+        "runs are scored by Spark executors through mlflow.pyfunc.spark_udf; the contract, "
+        "ranking and files stay on this machine; needs Java 17)",
+    )
+    p.add_argument(
+        "--spark-master",
+        default="local[*]",
+        help="Spark master URL for --engine spark (default local[*])",
+    )
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser(

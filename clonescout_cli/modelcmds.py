@@ -259,18 +259,28 @@ def cmd_score(args: argparse.Namespace) -> int:
     model, uri, version = resolve_model(args.model)
     bundle = model.unwrap_python_model().bundle
     name = registered_name(uri)
-    served = ServedBundle(bundle, name, str(version or uri), uri, explain=args.reasons == "all")
+    explain = args.reasons == "all"
+    engine = None
+    if args.engine == "spark":
+        from serving.spark import SparkScorer
+
+        engine = SparkScorer(uri, explain, args.spark_master)  # checks the model's signature
+    served = ServedBundle(bundle, name, str(version or uri), uri, explain, engine)
     chunk = args.chunk_runs or CHUNK_RUNS
     progress = tty_progress()
     # a TERM (kill, a scheduler's timeout) unwinds like Ctrl-C: the scratch folder goes too
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if src is not None:
-        result = score_folder(src, outputs, served, ranking, chunk, progress)
-    else:
-        from clonescout_cli.datacmds import load_data
+    try:
+        if src is not None:
+            result = score_folder(src, outputs, served, ranking, chunk, progress)
+        else:
+            from clonescout_cli.datacmds import load_data
 
-        data = load_data(args.data, args.mapping, report=False)[0]
-        result = score_data(data, outputs, served, ranking, chunk, progress)
+            data = load_data(args.data, args.mapping, report=False)[0]
+            result = score_data(data, outputs, served, ranking, chunk, progress)
+    finally:
+        if engine is not None:
+            engine.stop()
     s = result.summary
     print(
         f"{s['runs_in']} runs in: {s['scored']} scored, {s['rejected']} rejected "

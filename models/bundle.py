@@ -21,6 +21,7 @@ from models.applicability import ApplicabilityDomain
 from models.conformal import load_calibrators, save_calibrators
 from models.estimators import TargetModel
 from models.fingerprint import fingerprints, seen_in_training
+from models.packed import SAMPLES_COLUMN, score_packed
 from models.predictor import FLAG_OK, FLAG_RISK, FLAG_UNKNOWN, Predictor
 
 __all__ = ["FLAG_OK", "FLAG_RISK", "FLAG_UNKNOWN", "Bundle", "ClonescoutModel"]
@@ -114,7 +115,12 @@ class Bundle:
 
 
 class ClonescoutModel(PythonModel):
-    """MLflow pyfunc wrapper: input = long sample frame, output = one row per run."""
+    """MLflow pyfunc wrapper: one row per run out, for either input layout.
+
+    The input is the long sample frame (several rows per run), or one row per run with the
+    samples packed as JSON in ``samples_json`` (:mod:`models.packed`), which is what Spark's
+    ``spark_udf`` sends: then the output rows match the input rows one to one.
+    """
 
     def load_context(self, context: PythonModelContext) -> None:
         self.bundle = Bundle.load(Path(context.artifacts["bundle"]))
@@ -123,4 +129,6 @@ class ClonescoutModel(PythonModel):
         self, context: object, model_input: pd.DataFrame, params: dict | None = None
     ) -> pd.DataFrame:
         explain = bool((params or {}).get("explain", True))
+        if SAMPLES_COLUMN in model_input.columns:
+            return score_packed(self.bundle, model_input, explain=explain)
         return self.bundle.score(model_input, explain=explain)

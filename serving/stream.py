@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -88,6 +88,12 @@ class ScoreOutputs:
         return (self.runs, self.clones, self.rejects, self.summary)
 
 
+class Engine(Protocol):
+    """Runs the model somewhere else: a long frame in, ``Bundle.score``'s table out."""
+
+    def score(self, frame: pd.DataFrame) -> pd.DataFrame: ...
+
+
 @dataclass(frozen=True)
 class ServedBundle:
     """The loaded model and what the output says about it."""
@@ -97,6 +103,7 @@ class ServedBundle:
     version: str
     uri: str
     explain: bool = True  # per-run reasons (tree SHAP): most of the scoring time
+    engine: Engine | None = None  # where the model runs, when not in this process (Spark)
 
     def provenance(self) -> dict[str, Any]:
         m = self.bundle.manifest
@@ -295,7 +302,10 @@ class ChunkScorer:
         frame = long_frame(data)
         frame = frame[frame["run_id"].isin(fr.features.index)]
         X = fr.features
-        scored = self.bundle.score_features(frame, X, explain=self.served.explain)
+        if self.served.engine is not None:
+            scored = self.served.engine.score(frame)
+        else:
+            scored = self.bundle.score_features(frame, X, explain=self.served.explain)
         ids = run_index(data).set_index("run_id").reindex(scored["run_id"])
         front = pd.DataFrame(
             {

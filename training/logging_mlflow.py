@@ -8,11 +8,12 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 from mlflow.models import ModelSignature, infer_signature
-from mlflow.types import ColSpec, Schema, TensorSpec
+from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
 
 from features.assemble import long_frame
 from features.loader import CampaignData
 from models.bundle import Bundle
+from models.packed import SAMPLES_COLUMN
 from training.provenance import library_versions
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,13 +45,22 @@ def _type(series: pd.Series) -> str:
 
 
 def input_schema(example: pd.DataFrame) -> Schema:
-    """``run_id`` and ``day`` required; every measurement and attribute optional."""
-    cols: list[ColSpec | TensorSpec] = [ColSpec("string", "run_id"), ColSpec("double", "day")]
+    """Either layout of :class:`models.bundle.ClonescoutModel`: ``run_id`` required.
+
+    The long layout has ``day`` (the bundle refuses a long frame without it); the packed
+    layout (one row per run, for Spark) has ``samples_json`` instead. Every measurement and
+    attribute is optional.
+    """
+    cols: list[ColSpec | TensorSpec] = [
+        ColSpec("string", "run_id"),
+        ColSpec("double", "day", required=False),
+    ]
     cols += [
         ColSpec(_type(example[c]), c, required=False)
         for c in example.columns
         if c not in ("run_id", "day")
     ]
+    cols.append(ColSpec("string", SAMPLES_COLUMN, required=False))
     return Schema(cols)
 
 
@@ -64,7 +74,9 @@ def log_bundle(bundle: Bundle, folder: Path, data: CampaignData, model_name: str
     example[numeric] = example[numeric].astype(float)
     output = bundle.score(example)
     signature = ModelSignature(
-        inputs=input_schema(example), outputs=infer_signature(example, output).outputs
+        inputs=input_schema(example),
+        outputs=infer_signature(example, output).outputs,
+        params=ParamSchema([ParamSpec("explain", "boolean", True)]),  # per-run reasons
     )
     versions = library_versions()
     reqs = [
