@@ -12,6 +12,10 @@ Side by side, each in a fresh process, wall time from start to exit:
   written; once with the default ``--reasons all`` and once with ``--reasons none``;
 - the floor (issue 10): read the same three Parquet tables + the raw booster predictions of
   every target on precomputed features (the features are computed before the clock starts).
+- start-up: both again on the 256-run sample set, so that the ratio of what grows with the
+  runs (the marginal ratio) can be told from fixed costs (imports, registry, model load);
+- Spark: ``--engine spark`` on local[2] for the same 100k runs, with the largest difference
+  from the local engine's numbers.
 
 Reported: runs/s, ratio to the floor (target <= 3x), and the peak resident memory of the
 scoring process for 1,000,000 runs (target < 2 GB; its VmHWM, polled).
@@ -113,7 +117,9 @@ def timed_rss(cmd: list[str], env: dict) -> tuple[float, float, str]:
     return wall, peak_kb / 1024, out.decode()
 
 
-def floor_inputs(root: Path, folder: Path, uri: str) -> tuple[Path, list[Path]]:
+def floor_inputs(
+    root: Path, folder: Path, uri: str, tag: str = "throughput"
+) -> tuple[Path, list[Path]]:
     """Precomputed features of ``folder`` and the model's boosters, for the floor."""
     import mlflow
 
@@ -123,7 +129,7 @@ def floor_inputs(root: Path, folder: Path, uri: str) -> tuple[Path, list[Path]]:
     bundle = mlflow.pyfunc.load_model(uri).unwrap_python_model().bundle
     data = load_campaign(folder)
     X = featurize(data, transformer=bundle.featurizer).features
-    features = root / "features.npy"
+    features = root / f"features_{tag}.npy"
     np.save(features, bundle.predictor.matrix(X))
     boosters = []
     for t, m in bundle.predictor.models.items():
@@ -131,6 +137,24 @@ def floor_inputs(root: Path, folder: Path, uri: str) -> tuple[Path, list[Path]]:
         m.booster.save_model(path)
         boosters.append(path)
     return features, boosters
+
+
+def same_numbers(a: Path, b: Path) -> dict:
+    """Largest absolute difference of the numeric columns, and if the text columns agree."""
+    import pandas as pd
+
+    x = pd.read_parquet(a).sort_values("run_id").reset_index(drop=True)
+    y = pd.read_parquet(b).sort_values("run_id").reset_index(drop=True)
+    num = [c for c in x.columns if pd.api.types.is_float_dtype(x[c])]
+    diff = (x[num] - y[num]).abs().to_numpy()
+    both_nan = x[num].isna().to_numpy() & y[num].isna().to_numpy()
+    text = [c for c in x.columns if c not in num]
+    return {
+        "max_abs_diff_vs_local": float(np.nanmax(np.where(both_nan, 0.0, diff), initial=0.0)),
+        "nan_pattern_equal": bool((x[num].isna() == y[num].isna()).all().all()),
+        "text_columns_equal": bool(x[text].astype(str).equals(y[text].astype(str))),
+        "rows": [len(x), len(y)],
+    }
 
 
 def main() -> int:
@@ -162,6 +186,36 @@ def main() -> int:
         }
         print(reasons, runs[reasons], flush=True)
 
+    # start-up: the same two commands on the 256-run sample set (imports, model registry,
+    # model load, files) - what does not grow with the number of runs
+    tiny = root / "set_tiny"
+    replicate(tiny, 1)
+    t_features, _ = floor_inputs(root, tiny, uri, "tiny")
+    tiny_floor, _, _ = timed_rss(
+        [sys.executable, "-c", FLOOR, str(tiny), str(t_features), *map(str, boosters)], env
+    )
+    cmd = [clonescout, "score", "--data", str(tiny), "--model", uri, "--reasons", "none"]
+    tiny_ours, _, _ = timed_rss([*cmd, "--out", str(root / "scores_tiny.parquet")], env)
+    marginal = {
+        r: round((runs[r]["seconds"] - tiny_ours) / max(floor_wall - tiny_floor, 1e-3), 1)
+        for r in runs
+    }
+    print("start-up", tiny_ours, tiny_floor, marginal, flush=True)
+
+    # Spark local[2] on the same 100k runs: its time, and that it gives the same numbers
+    spark_out = root / "scores_spark.parquet"
+    cmd = [clonescout, "score", "--data", str(small), "--model", uri, "--engine", "spark"]
+    cmd += ["--spark-master", "local[2]", "--out", str(spark_out)]
+    spark_wall, spark_rss, _ = timed_rss(cmd, env)
+    spark = {
+        "seconds": round(spark_wall, 1),
+        "runs_per_s": round(n_small / spark_wall),
+        "ratio_to_local_engine": round(spark_wall / runs["all"]["seconds"], 2),
+        "driver_peak_rss_mb": round(spark_rss),
+        **same_numbers(root / "scores_all.parquet", spark_out),
+    }
+    print("spark", spark, flush=True)
+
     big = root / "set_memory"
     n_big = replicate(big, max(1, round(args.memory_runs / SAMPLE_RUNS)))
     shutil.rmtree(small)
@@ -182,6 +236,14 @@ def main() -> int:
         },
         "ours_reasons_all": runs["all"],
         "ours_reasons_none": runs["none"],
+        "start_up": {
+            "what": "the same commands on the 256-run sample set: imports, model registry and "
+            "load, files; cost that does not grow with the runs",
+            "ours_seconds": round(tiny_ours, 2),
+            "floor_seconds": round(tiny_floor, 2),
+            "marginal_ratio_to_floor": marginal,
+        },
+        "spark_local2_reasons_all": spark,
         "memory_set_runs": n_big,
         "memory_set": {
             "seconds": round(big_wall, 1),

@@ -131,4 +131,10 @@ class ClonescoutModel(PythonModel):
         explain = bool((params or {}).get("explain", True))
         if SAMPLES_COLUMN in model_input.columns:
             return score_packed(self.bundle, model_input, explain=explain)
+        if "day" not in model_input.columns:
+            raise ValueError(
+                "input has neither a 'day' column (long layout: one row per sample with "
+                f"run_id, day and measurements) nor '{SAMPLES_COLUMN}' (packed layout: one row "
+                "per run, its samples as a JSON list of records)"
+            )
         return self.bundle.score(model_input, explain=explain)

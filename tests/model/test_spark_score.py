@@ -93,6 +93,18 @@ def test_packed_scores_equal_long_scores_and_keep_every_row(trained) -> None:
         score_packed(bundle, packed.head(1).assign(samples_json='{"day": 1}'))
 
 
+def test_the_pyfunc_takes_either_layout_and_says_so_when_it_gets_neither(trained) -> None:
+    frame = long_frame(load_campaign(SAMPLE))
+    first = frame[frame["run_id"].isin(frame["run_id"].unique()[:3])].reset_index(drop=True)
+    numeric = first.select_dtypes("number").columns
+    first[numeric] = first[numeric].astype(float)
+    long_out = trained.model.predict(first)
+    packed_out = trained.model.predict(pack(first))
+    assert_same_scores(long_out, packed_out)
+    with pytest.raises(ValueError, match="neither a 'day' column .* nor 'samples_json'"):
+        trained.model.predict(pd.DataFrame({"run_id": ["R1"], "vcd_e6_ml": [1.0]}))
+
+
 def test_a_model_logged_before_the_packed_layout_is_refused(tmp_path) -> None:
     import mlflow.pyfunc
     from mlflow.models import ModelSignature
