@@ -101,7 +101,7 @@ def test_the_pyfunc_takes_either_layout_and_says_so_when_it_gets_neither(trained
     long_out = trained.model.predict(first)
     packed_out = trained.model.predict(pack(first))
     assert_same_scores(long_out, packed_out)
-    with pytest.raises(ValueError, match="neither a 'day' column .* nor 'samples_json'"):
+    with pytest.raises(ValueError, match=r"neither a 'day' column .* nor 'samples_json'"):
         trained.model.predict(pd.DataFrame({"run_id": ["R1"], "vcd_e6_ml": [1.0]}))
 
 
