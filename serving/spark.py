@@ -67,6 +67,9 @@ def spark_session(master: str = "local[2]", app: str = "clonescout") -> SparkSes
         .appName(app)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
+        # one XGBoost thread per task: Spark's tasks are the parallelism; more threads than
+        # cores can make OpenMP threads spin against each other
+        .config("spark.executorEnv.OMP_NUM_THREADS", "1")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.driver.memory", os.environ.get("CLONESCOUT_SPARK_DRIVER_MEMORY", "2g"))
@@ -111,7 +114,7 @@ def _result_type(struct: Any, explain: bool) -> Any:
 
 def model_udf(
     spark: SparkSession, model_uri: str, explain: bool = True
-) -> tuple[Any, list[str], list[str]]:
+) -> tuple[Any, list[str], list[Any]]:
     """(the pyfunc as a Spark UDF returning a struct, its input columns, its output fields)."""
     import mlflow.pyfunc
 
@@ -132,7 +135,7 @@ def model_udf(
         )
     finally:
         log.setLevel(level)
-    return udf, inputs, [f.name for f in result.fields]
+    return udf, inputs, list(result.fields)
 
 
 # -- a user's own Spark job ----------------------------------------------------------------
@@ -228,12 +231,15 @@ def score_runs(packed: SparkFrame, model_uri: str, explain: bool = True) -> Spar
     bad = orphan | dup
     cols = []
     for f in fields:
-        col = F.col(f"_score.{f}")
-        if f == "flag":
+        col = F.col(f"_score.{f.name}")
+        if f.name == "flag":
             col = F.when(bad, F.lit(FLAG_REJECTED)).otherwise(col)
-        elif f == "flag_reason":
+        elif f.name == "flag_reason":
             col = why
-        cols.append(col.alias(f))
+        elif f.name != "model_id":  # a rejected run has no numbers, no text, as in the batch
+            empty = F.lit("") if f.dataType.typeName() == "string" else F.lit(None)
+            col = F.when(bad, empty.cast(f.dataType)).otherwise(col)
+        cols.append(col.alias(f.name))
     return scored.select("run_id", "clone_id", GROUP_COLUMN, *cols)
 
 

@@ -193,6 +193,7 @@ def test_a_users_spark_job_scores_like_the_local_bundle(mlflow_env, spark, tmp_p
     assert why[no_samples] == "no samples at or before horizon day 7"
     assert why[twice] == "run id appears 2 times in runs"
     assert set(why) == {"NO-SUCH-RUN", no_samples, twice}
+    assert flagged["dsp_yield_pct"].isna().all() and flagged["reasons"].eq("").all()
 
     # the good runs: the local bundle's numbers on the same tables to 1e-9
     local = mlflow_env.bundle.score(long_frame(load_campaign(SAMPLE)))
