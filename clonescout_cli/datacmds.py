@@ -133,6 +133,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             ranking=None,
             chunk_runs=None,
             reasons="all",
+            engine="local",
+            spark_master=None,
         )
     )
     _step(6, "the campaign report: one self-contained HTML page for the campaign lead")
