@@ -124,19 +124,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     _step(5, "score the new campaign with the pinned model, in chunks; rank its clones")
     scores = args.out.parent / "lab_export_scores.csv"
-    cmd_score(
-        argparse.Namespace(
-            model=model,
-            out=scores,
-            data=lab,
-            mapping=None,
-            ranking=None,
-            chunk_runs=None,
-            reasons="all",
-            engine="local",
-            spark_master=None,
-        )
-    )
+    from clonescout_cli.main import build_parser  # the command's own defaults, not a copy
+
+    argv = ["score", "--data", str(lab), "--out", str(scores), "--model", model]
+    cmd_score(build_parser().parse_args(argv))
     _step(6, "the campaign report: one self-contained HTML page for the campaign lead")
     from clonescout_cli.reportcmd import cmd_report
 
