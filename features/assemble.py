@@ -53,15 +53,23 @@ class FeatureResult:
         return len(self.features) + len(self.rejects)
 
 
+def too_late(feats: pd.DataFrame) -> pd.Index:
+    """Runs of a feature table with no sample at or before the horizon (nothing to score)."""
+    early = feats["n_samples"] if "n_samples" in feats else pd.Series(dtype=float)
+    return early.index[early.fillna(0) == 0]
+
+
+def too_late_reason(horizon_day: float) -> str:
+    return f"no samples at or before horizon day {horizon_day:g}"
+
+
 def _feature_rejects(index: pd.DataFrame, feats: pd.DataFrame, horizon_day: float) -> pd.DataFrame:
     """Kept runs that give no feature row: no sample at all, or none up to the horizon."""
     unsampled = index.loc[~index["run_id"].isin(feats.index), "run_id"]
-    early = feats["n_samples"] if "n_samples" in feats else pd.Series(dtype=float)
-    late = early.index[early.fillna(0) == 0]
     return pd.concat(
         [
             make_rejects(unsampled, "features", "no samples for this run"),
-            make_rejects(late, "features", f"no samples at or before horizon day {horizon_day:g}"),
+            make_rejects(too_late(feats), "features", too_late_reason(horizon_day)),
         ],
         ignore_index=True,
     )

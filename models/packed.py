@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from features.assemble import too_late, too_late_reason
 from features.early import CLONE_PREFIX, RUN_PREFIX
 
 if TYPE_CHECKING:
@@ -116,22 +117,21 @@ def score_packed(
 ) -> pd.DataFrame:
     """Score packed runs: one output row per input row, in input order.
 
-    Runs with no sample at or before the
-    horizon, or whose id appears twice in the batch, come back with ``flag =
+    Runs with no sample at or before the horizon (the batch's own rule, :func:`features.
+    assemble.too_late`), or whose id appears twice in the batch, come back with ``flag =
     "rejected"``, the reason in ``flag_reason`` and no numbers.
     """
     ids = packed["run_id"].astype(str).reset_index(drop=True)
     dup = ids.duplicated(keep=False).to_numpy()
     long = unpack(packed[~dup].reset_index(drop=True))
     horizon = bundle.featurizer.horizon_day
-    early = long.loc[long["day"].to_numpy(float) <= horizon + 1e-9, "run_id"].unique()
-    usable = long[long["run_id"].isin(set(early))]
-    scored = (
-        bundle.score(usable, explain=explain, top_k=top_k).set_index("run_id")
-        if len(usable)
-        else None
-    )
-    if scored is None:  # nothing scorable in this batch: the columns of an empty score
+    X = bundle.features(long) if len(long) else None
+    if X is not None:  # the batch's own rule for what is scorable: a sample up to the horizon
+        X = X.drop(index=too_late(X))
+    if X is not None and len(X):
+        frame = long[long["run_id"].isin(X.index)]
+        scored = bundle.score_features(frame, X, explain, top_k).set_index("run_id")
+    else:  # nothing scorable: the columns of an empty score
         scored = _no_scores(bundle, explain, top_k)
     out = scored.reindex(ids)
     out.index = pd.RangeIndex(len(ids))
@@ -140,7 +140,7 @@ def score_packed(
     why = np.where(
         dup,
         "run id appears more than once in this batch",
-        f"no samples at or before horizon day {horizon:g}",
+        too_late_reason(horizon),
     )
     out.loc[missing, "flag_reason"] = why[missing]
     for c in out.columns:
