@@ -60,21 +60,17 @@ def prepare_model(root: Path) -> tuple[str, list[dict], list[list[dict]]]:
 
 
 def start(argv: list[str], env: dict, port: int, ready_path: str, timeout: float = 120):
+    from serving.ready import ServerNotReady, wait_until_ready
+
     proc = subprocess.Popen(
         argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
-    import urllib.request
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready_path}", timeout=2) as r:
-                if r.status == 200:
-                    return proc
-        except Exception:
-            time.sleep(0.5)
-    stop(proc)
-    raise RuntimeError(f"server {argv} did not become ready in {timeout} s")
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}", proc, timeout=timeout, path=ready_path)
+    except ServerNotReady as exc:
+        stop(proc)
+        raise RuntimeError(f"server {argv}: {exc}") from exc
+    return proc
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -109,6 +109,7 @@ def demo_serve(model: str, data) -> None:
     import bentoml
 
     from serving.engine import runs_from_campaign
+    from serving.ready import wait_until_ready
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
 
@@ -119,10 +120,10 @@ def demo_serve(model: str, data) -> None:
     cmd += ["--model", model, "--workers", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        client = bentoml.SyncHTTPClient(f"http://127.0.0.1:{port}", server_ready_timeout=180)
-        deadline = time.time() + 180
-        while not client.is_ready() and time.time() < deadline:
-            time.sleep(0.5)
+        url = f"http://127.0.0.1:{port}"
+        waited = wait_until_ready(url, proc, timeout=240)
+        print(f"server ready in {waited:.1f} s (model loaded)")
+        client = bentoml.SyncHTTPClient(url, server_ready_timeout=60)
         runs = runs_from_campaign(data)[:5]
         t0 = time.perf_counter()
         body = client.score(runs=runs)

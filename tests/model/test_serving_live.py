@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ bentoml = pytest.importorskip("bentoml")
 from models.conformal import LEVELS  # noqa: E402
 from serving.engine import runs_from_campaign  # noqa: E402
 from serving.examples import EXAMPLE_RUN  # noqa: E402
+from serving.ready import ServerNotReady, wait_until_ready  # noqa: E402
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -52,12 +52,13 @@ def server(trained, tmp_path_factory):
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        client = bentoml.SyncHTTPClient(url, server_ready_timeout=180)
-        deadline = time.time() + 180
-        while not client.is_ready() and time.time() < deadline:  # /readyz: model loaded
-            time.sleep(0.5)
-        assert client.is_ready(), log.read_text()[-3000:]
+        try:  # /readyz answers 200 only once the model is loaded
+            wait_until_ready(url, proc, timeout=240)
+        except ServerNotReady as exc:
+            pytest.fail(f"{exc}\n{log.read_text()[-3000:]}")
+        client = bentoml.SyncHTTPClient(url, server_ready_timeout=60)
         yield url, client
+        client.close()
     finally:
         os.killpg(proc.pid, 15)
         try:
