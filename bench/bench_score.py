@@ -18,7 +18,10 @@ Side by side, each in a fresh process, wall time from start to exit:
   from the local engine's numbers.
 
 Reported: runs/s, ratio to the floor (target <= 3x), and the peak resident memory of the
-scoring process for 1,000,000 runs (target < 2 GB; its VmHWM, polled).
+scoring process for 1,000,000 runs (target < 2 GB; its VmHWM, polled). Also a lower bound:
+the floor plus what the results require and the floor leaves out (tree SHAP of every target
+on the same features, and importing the stack that loads the bundle), each timed alone;
+its ratio to the floor is what no implementation of these results can beat on this machine.
 """
 
 from __future__ import annotations
@@ -55,6 +58,25 @@ X = np.load(features)
 preds = [m.inplace_predict(X) for m in models]
 print(time.perf_counter() - t0)
 """
+
+# What the floor leaves out but the issue's results require, each timed alone in a fresh
+# process: importing the stack that loads the registered bundle, and tree SHAP (DESIGN:
+# "every flag carries its top contributing features (tree SHAP)") of every target on the
+# same precomputed features. Floor + these is a lower bound for any implementation.
+SHAP = r"""
+import sys, time
+import numpy as np, xgboost as xgb
+X = np.load(sys.argv[1])
+models = []
+for b in sys.argv[2:]:
+    m = xgb.Booster(); m.load_model(b); m.set_param("nthread", 2); models.append(m)
+d = xgb.DMatrix(X)
+t0 = time.perf_counter()
+for m in models:
+    m.predict(d, pred_contribs=True)
+print(time.perf_counter() - t0)
+"""
+IMPORTS = "import pandas, sklearn, xgboost, pyarrow.parquet, mlflow.pyfunc"
 
 
 def replicate(out: Path, copies: int) -> int:
@@ -173,6 +195,21 @@ def main() -> int:
     features, boosters = floor_inputs(root, small, uri)
     floor_cmd = [sys.executable, "-c", FLOOR, str(small), str(features), *map(str, boosters)]
     floor_wall, floor_rss, floor_inner = timed_rss(floor_cmd, env)
+    _, _, shap_out = timed_rss(
+        [sys.executable, "-c", SHAP, str(features), *map(str, boosters)], env
+    )
+    imports_wall, _, _ = timed_rss([sys.executable, "-c", IMPORTS], env)
+    shap_s = float(shap_out.strip())
+    lower = {
+        "what": "floor + tree SHAP of every target on the same features (inside a process) "
+        "+ importing pandas/sklearn/xgboost/pyarrow/mlflow.pyfunc (fresh process): "
+        "work the results require that the floor does not do",
+        "tree_shap_seconds": round(shap_s, 2),
+        "stack_import_seconds": round(imports_wall, 2),
+        "seconds": round(floor_wall + shap_s + imports_wall, 2),
+        "ratio_to_floor": round((floor_wall + shap_s + imports_wall) / floor_wall, 1),
+    }
+    print("lower bound", lower, flush=True)
     runs = {}
     for reasons in ("all", "none"):
         cmd = [clonescout, "score", "--data", str(small), "--model", uri, "--reasons", reasons]
@@ -234,6 +271,7 @@ def main() -> int:
             "runs_per_s": round(n_small / floor_wall),
             "peak_rss_mb": round(floor_rss),
         },
+        "lower_bound_with_reasons": lower,
         "ours_reasons_all": runs["all"],
         "ours_reasons_none": runs["none"],
         "start_up": {
