@@ -142,14 +142,16 @@ def simulate_culture(
             if d == days:
                 break
             if d >= FEED_START_DAY:
-                frac = cond.feed_pct / 100.0
+                # only cultures still running are fed: feeding a harvested run diluted its
+                # dead-cell count (and so its HCP) after harvest
+                frac = np.where(alive, cond.feed_pct / 100.0, 0.0)
                 keep = 1.0 / (1.0 + frac)
                 xv, xd, titer, lac, amm = xv * keep, xd * keep, titer * keep, lac * keep, amm * keep
                 base_na, dead = base_na * keep, dead * keep
                 glc = (glc + frac * FEED_GLC_MM) * keep
                 gln = (gln + frac * FEED_GLN_MM) * keep
                 osm_other = (osm_other + frac * FEED_OSM_OTHER) * keep
-                glc = np.where(glc < GLC_TOPUP_BELOW_MM, GLC_TOPUP_TO_MM, glc)
+                glc = np.where(alive & (glc < GLC_TOPUP_BELOW_MM), GLC_TOPUP_TO_MM, glc)
 
         q10 = np.exp(Q10_LN_PER_C * (temp - T_BEFORE_SHIFT_C))
         f_t = np.exp(-0.5 * ((temp - c.T_OPT_C) / c.T_WIDTH_C) ** 2)

@@ -72,3 +72,38 @@ def test_config_rejects_impossible_requests() -> None:
         SimulationConfig(runs_per_clone=5, conditions_per_campaign=4)
     with pytest.raises(ValueError, match="positive integer"):
         SimulationConfig(n_campaigns=0)
+
+
+def test_hcp_of_an_early_harvest_does_not_change_after_the_harvest() -> None:
+    """Regression (issue 11): feeds went on diluting harvested runs, understating their HCP.
+
+    A run harvested on day d must carry the same dead-cell count and HCP whether the
+    simulation stops on day d or goes on to day 14.
+    """
+    from simulator.downstream import hcp_ppm
+
+    design = design_set(np.random.default_rng(3), 1, 80, 1, 1)
+    bio = with_value(design.biology, death_sensitivity=design.biology.death_sensitivity * 3)
+    cond = with_value(design.conditions, **PLATFORM)
+    full = simulate_culture(bio, cond, design.batch, 14)
+    early = np.flatnonzero(full.harvest_day < 14)
+    assert early.size >= 5, "the draw must harvest some runs early"
+    for d in np.unique(full.harvest_day[early]).astype(int):
+        stopped = simulate_culture(bio, cond, design.batch, d)
+        rows = early[full.harvest_day[early] == d]
+        np.testing.assert_allclose(full.dead_cells_e6_ml[rows], stopped.dead_cells_e6_ml[rows])
+        titer = full.titer_g_l[rows, d]
+        np.testing.assert_allclose(
+            hcp_ppm(
+                bio.hcp_release[rows],
+                full.dead_cells_e6_ml[rows],
+                full.ivcd_e6_cell_day_ml[rows],
+                titer,
+            ),
+            hcp_ppm(
+                bio.hcp_release[rows],
+                stopped.dead_cells_e6_ml[rows],
+                stopped.ivcd_e6_cell_day_ml[rows],
+                titer,
+            ),
+        )
