@@ -87,6 +87,7 @@ def _clone_table(rng: np.random.Generator, design: SetDesign) -> pd.DataFrame:
         with_value(take(design.conditions, idx), **SCREEN_CONDITIONS),
         take(design.batch, idx),
         design.hmw_base_pct[idx],
+        design.low_ph_hmw_gain_pct[idx],
     )
     o = screen.outcomes
     df = design.clones.copy()
@@ -111,6 +112,7 @@ class TwinResult:
     outcomes: dict[str, np.ndarray]  # same names as the outcomes table
     step_yields: dict[str, np.ndarray]  # fractions
     harvest_viability_pct: np.ndarray
+    downstream: dict[str, np.ndarray]  # Protein A cycles and load, low-pH HMW gain, DNA
 
 
 def run_twin(
@@ -118,6 +120,7 @@ def run_twin(
     cond: ProcessConditions,
     batch: BatchEffects,
     hmw_base_pct: np.ndarray,
+    low_ph_hmw_gain_pct: np.ndarray,
     days: int = 14,
 ) -> TwinResult:
     """Culture, glycans, aggregates, HCP and purification of each run, without noise.
@@ -131,7 +134,9 @@ def run_twin(
     hcp = downstream.hcp_ppm(
         bio.hcp_release, culture.dead_cells_e6_ml, culture.ivcd_e6_cell_day_ml, titer_h
     )
-    dsp = downstream.purify(hmw, hcp, via_h, batch.protein_a_yield_shift)
+    dsp = downstream.purify(
+        hmw, hcp, via_h, batch.protein_a_yield_shift, titer_h, low_ph_hmw_gain_pct
+    )
     g = culture.glycans
     outcomes = {
         "dsp_yield_pct": dsp.dsp_yield_pct,
@@ -144,7 +149,13 @@ def run_twin(
         "hcp_ppm": hcp,
         "final_titer_g_l": titer_h,
     }
-    return TwinResult(culture, outcomes, dsp.step_yields, via_h)
+    extra = {
+        "protein_a_cycles": dsp.protein_a_cycles,
+        "protein_a_load_fraction": dsp.protein_a_load_fraction,
+        "low_ph_hmw_gain_pct": dsp.low_ph_hmw_gain_pct,
+        "dna_ng_mg": downstream.dna_ng_mg(culture.dead_cells_e6_ml, titer_h),
+    }
+    return TwinResult(culture, outcomes, dsp.step_yields, via_h, extra)
 
 
 def simulate_set(config: SimulationConfig) -> dict[str, pd.DataFrame]:
@@ -158,7 +169,12 @@ def simulate_set(config: SimulationConfig) -> dict[str, pd.DataFrame]:
         config.conditions_per_campaign,
     )
     twin = run_twin(
-        design.biology, design.conditions, design.batch, design.hmw_base_pct, config.days
+        design.biology,
+        design.conditions,
+        design.batch,
+        design.hmw_base_pct,
+        design.low_ph_hmw_gain_pct,
+        config.days,
     )
     culture, outcomes_true = twin.culture, twin.outcomes
 
@@ -201,6 +217,8 @@ def simulate_set(config: SimulationConfig) -> dict[str, pd.DataFrame]:
         truth[name] = v
     for step, v in twin.step_yields.items():
         truth[f"{step}_yield_pct"] = 100 * v
+    for name, v in twin.downstream.items():
+        truth[name] = v
     truth["peak_vcd_e6_ml"] = np.nanmax(culture.vcd_e6_ml, axis=1)
     truth["harvest_viability_pct"] = twin.harvest_viability_pct
     truth["harvest_day"] = culture.harvest_day

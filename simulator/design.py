@@ -25,12 +25,21 @@ class Molecule:
     galt_factor: float
     gnti_factor: float
     fuct_factor: float
+    low_ph_hmw_gain_pct: float  # HMW formed in the low-pH hold: the molecule's acid stability
 
 
+# Acid stability differs between IgG1s: a stable one gains a few tenths of a point of HMW in
+# the low-pH hold, a labile one one to two points (see simulator.downstream).
 MOLECULES = (
-    Molecule("mAb-A", hmw_base_pct=1.5, galt_factor=1.00, gnti_factor=1.00, fuct_factor=1.00),
-    Molecule("mAb-B", hmw_base_pct=2.0, galt_factor=0.95, gnti_factor=0.95, fuct_factor=1.05),
-    Molecule("mAb-C", hmw_base_pct=1.2, galt_factor=1.04, gnti_factor=1.05, fuct_factor=0.95),
+    Molecule(
+        "mAb-A", 1.5, galt_factor=1.00, gnti_factor=1.00, fuct_factor=1.00, low_ph_hmw_gain_pct=0.5
+    ),
+    Molecule(
+        "mAb-B", 2.0, galt_factor=0.95, gnti_factor=0.95, fuct_factor=1.05, low_ph_hmw_gain_pct=1.5
+    ),
+    Molecule(
+        "mAb-C", 1.2, galt_factor=1.04, gnti_factor=1.05, fuct_factor=0.95, low_ph_hmw_gain_pct=0.3
+    ),
 )
 
 # DOE levels (Ambr15 fed-batch screening). Platform = first level of each factor.
@@ -64,6 +73,7 @@ class SetDesign:
     conditions: ProcessConditions  # per run
     batch: BatchEffects  # per run
     hmw_base_pct: np.ndarray  # per run (molecule x clone aggregation propensity)
+    low_ph_hmw_gain_pct: np.ndarray  # per run (molecule acid stability x clone propensity)
     clone_index: np.ndarray  # per run, row in ``clones``
     campaign_index: np.ndarray  # per run
 
@@ -124,7 +134,7 @@ def design_set(
             f"runs_per_clone ({runs_per_clone}) cannot exceed conditions_per_campaign "
             f"({conditions_per_campaign}): each run of a clone uses a distinct condition"
         )
-    clone_rows, run_rows, bio_parts, batch_parts, hmw_parts = [], [], [], [], []
+    clone_rows, run_rows, bio_parts, batch_parts, hmw_parts, acid_parts = [], [], [], [], [], []
     clone_idx, camp_idx = [], []
     for ci in range(n_campaigns):
         cid = f"C{ci + 1:02d}"
@@ -162,6 +172,9 @@ def design_set(
                 bio_parts.append({k2: v[j] for k2, v in bio.items()})
                 batch_parts.append((media, resin))
                 hmw_parts.append(mol.hmw_base_pct * bio["aggregation_propensity"][j])
+                acid_parts.append(
+                    mol.low_ph_hmw_gain_pct * np.sqrt(bio["aggregation_propensity"][j])
+                )
     runs = pd.DataFrame(run_rows)
     bio_df = pd.DataFrame(bio_parts)
     batch_arr = np.array(batch_parts)
@@ -176,6 +189,7 @@ def design_set(
             media_growth_factor=batch_arr[:, 0], protein_a_yield_shift=batch_arr[:, 1]
         ),
         hmw_base_pct=np.array(hmw_parts),
+        low_ph_hmw_gain_pct=np.array(acid_parts),
         clone_index=np.array(clone_idx),
         campaign_index=np.array(camp_idx),
     )

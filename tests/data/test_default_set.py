@@ -32,7 +32,8 @@ def test_default_set_lands_in_published_range(default_tables, quantity) -> None:
     rep = range_report(default_tables).set_index("quantity").loc[quantity.quantity]
     assert quantity.low <= rep.p5 and rep.p95 <= quantity.high, (
         f"{quantity.quantity}: p5={rep.p5:.2f}, p95={rep.p95:.2f} {quantity.unit}, "
-        f"target {quantity.low}-{quantity.high}")
+        f"target {quantity.low}-{quantity.high}"
+    )
 
 
 def test_median_final_titer(default_tables) -> None:
@@ -85,8 +86,7 @@ def test_realistic_mess_is_present(default_tables) -> None:
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.iterdir())}
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
@@ -112,4 +112,5 @@ def test_committed_sample_is_small_valid_and_reproducible(tmp_path: Path) -> Non
     cfg = SimulationConfig(**json.loads((sample / "manifest.json").read_text())["config"])
     write_set(simulate_set(cfg), tmp_path / "again", cfg, "csv")
     assert _digest(tmp_path / "again") == _digest(sample), (
-        "data/sample no longer matches the simulator: run `make sample` and commit it")
+        "data/sample no longer matches the simulator: run `make sample` and commit it"
+    )

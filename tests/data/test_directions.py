@@ -26,7 +26,9 @@ def matched():
 
 
 def _run(design, bio=None, cond=None) -> TwinResult:
-    return run_twin(bio or design.biology, cond, design.batch, design.hmw_base_pct)
+    return run_twin(
+        bio or design.biology, cond, design.batch, design.hmw_base_pct, design.low_ph_hmw_gain_pct
+    )
 
 
 def _peak(result: TwinResult, name: str) -> np.ndarray:
@@ -47,8 +49,9 @@ def assert_up(low: np.ndarray, high: np.ndarray, share: float = 0.95) -> None:
 def test_more_ammonia_less_galactosylation(matched) -> None:
     design, cond = matched
     base = _run(design, cond=cond)
-    bio_hi = with_value(design.biology,
-                        ammonia_rate_mmol_1e9_h=design.biology.ammonia_rate_mmol_1e9_h * 1.5)
+    bio_hi = with_value(
+        design.biology, ammonia_rate_mmol_1e9_h=design.biology.ammonia_rate_mmol_1e9_h * 1.5
+    )
     high = _run(design, bio=bio_hi, cond=cond)
     assert_up(_peak(base, "ammonia_mm"), _peak(high, "ammonia_mm"), 1.0)
     assert_up(base.outcomes["g0f_pct"], high.outcomes["g0f_pct"])
@@ -66,8 +69,7 @@ def test_mn_or_galactose_supplement_more_galactosylation(matched, factor, level)
 
 def test_temperature_shift_raises_qp_and_lowers_peak_vcd(matched) -> None:
     design, cond = matched
-    no_shift = _run(design, cond=with_value(cond, temp_after_shift_c=36.5,
-                                            temp_shift_day=np.nan))
+    no_shift = _run(design, cond=with_value(cond, temp_after_shift_c=36.5, temp_shift_day=np.nan))
     shifted = _run(design, cond=with_value(cond, temp_after_shift_c=32.0, temp_shift_day=5.0))
     assert_up(_qp(no_shift), _qp(shifted), 1.0)
     assert_up(_peak(shifted, "vcd_e6_ml"), _peak(no_shift, "vcd_e6_ml"))
@@ -76,8 +78,9 @@ def test_temperature_shift_raises_qp_and_lowers_peak_vcd(matched) -> None:
 def test_higher_qp_more_man5(matched) -> None:
     design, cond = matched
     base = _run(design, cond=cond)
-    bio_hi = with_value(design.biology,
-                        qp_base_pg_cell_day=design.biology.qp_base_pg_cell_day * 1.5)
+    bio_hi = with_value(
+        design.biology, qp_base_pg_cell_day=design.biology.qp_base_pg_cell_day * 1.5
+    )
     high = _run(design, bio=bio_hi, cond=cond)
     assert_up(_qp(base), _qp(high), 1.0)
     assert_up(base.outcomes["man5_pct"], high.outcomes["man5_pct"], 1.0)
@@ -95,12 +98,16 @@ def test_chain_imbalance_more_hmw_lower_yield(matched) -> None:
 
 def test_lower_harvest_viability_more_hcp_lower_yield(matched) -> None:
     design, cond = matched
-    robust = _run(design, bio=with_value(design.biology,
-                                         death_sensitivity=design.biology.death_sensitivity * 0.7),
-                  cond=cond)
-    fragile = _run(design, bio=with_value(design.biology,
-                                          death_sensitivity=design.biology.death_sensitivity * 1.4),
-                   cond=cond)
+    robust = _run(
+        design,
+        bio=with_value(design.biology, death_sensitivity=design.biology.death_sensitivity * 0.7),
+        cond=cond,
+    )
+    fragile = _run(
+        design,
+        bio=with_value(design.biology, death_sensitivity=design.biology.death_sensitivity * 1.4),
+        cond=cond,
+    )
     # compare runs of equal length: the harvest rule ends some fragile runs early, and a
     # shorter culture has had less time to accumulate dead cells
     same_day = fragile.culture.harvest_day == robust.culture.harvest_day

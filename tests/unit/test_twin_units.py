@@ -107,3 +107,39 @@ def test_hcp_of_an_early_harvest_does_not_change_after_the_harvest() -> None:
                 titer,
             ),
         )
+
+
+def test_protein_a_cycles_follow_titer_and_overload_costs_yield() -> None:
+    from simulator import downstream as ds
+
+    titer = np.array([0.8, 2.0, 3.9, 4.1, 6.0, 7.0, 8.0, 10.0])
+    cycles, load = ds.protein_a_load(titer)
+    np.testing.assert_array_equal(cycles, [1, 2, 4, 5, 6, 6, 6, 6])
+    assert np.all(load[:5] <= ds.PROTEIN_A_LOAD_FRACTION + 1e-12)  # within capacity: 80%
+    assert np.all(np.diff(load[4:]) > 0)  # past 6 cycles each cycle is overloaded
+    loss = ds.breakthrough_loss(load)
+    assert loss[2] < 0.005 and 0.02 < ds.breakthrough_loss(np.array([1.0]))[0] < 0.05
+    n = titer.size
+    res = ds.purify(
+        np.full(n, 3.0), np.full(n, 800.0), np.full(n, 85.0), np.zeros(n), titer, np.zeros(n)
+    )
+    pa = res.step_yields["protein_a"]
+    assert pa[-1] < pa[4] - 0.05  # 10 g/L in 6 cycles loses > 5 points over 6 g/L
+    assert np.all(pa <= 0.98) and np.all(pa >= 0.8)
+
+
+def test_acid_labile_molecules_and_high_hcp_cost_downstream_yield() -> None:
+    from simulator import downstream as ds
+
+    one = np.ones(3)
+    stable = ds.purify(3 * one, 800 * one, 85 * one, 0 * one, 4 * one, np.array([0.3, 0.3, 0.3]))
+    labile = ds.purify(3 * one, 800 * one, 85 * one, 0 * one, 4 * one, np.array([1.5, 1.5, 1.5]))
+    assert np.all(labile.dsp_yield_pct < stable.dsp_yield_pct)
+    assert np.all(labile.step_yields["low_ph_hold"] < stable.step_yields["low_ph_hold"])
+    assert np.all(labile.step_yields["polishing"] < stable.step_yields["polishing"])
+    hcp = np.array([500.0, 2000.0, 8000.0])
+    res = ds.purify(3 * one, hcp, 85 * one, 0 * one, 4 * one, 0.5 * one)
+    assert np.all(np.diff(res.step_yields["polishing"]) < 0)
+    # 3 points of polishing yield per log10 of HCP above 1,000 ppm
+    drop = res.step_yields["polishing"][1] - res.step_yields["polishing"][2]
+    assert drop == pytest.approx(ds.POLISH_LOSS_PER_HCP_LOG * np.log10(4.0))
