@@ -3,7 +3,8 @@
 Input is the *long* frame of :func:`features.assemble.long_frame`: one row per sample with
 ``run_id``, ``day``, sample measurements (canonical names, any other numeric column too)
 and run- and clone-level columns prefixed ``run__`` and ``clone__``. Output is one row per
-run (index ``run_id``, sorted), computed only from samples with ``day <= horizon_day``:
+run (index ``run_id``, sorted), computed only from samples with ``day <= horizon_day`` (to
+within :data:`DAY_TOLERANCE`, so that a day stored as 7.0000000001 counts as day 7):
 
 - per measurement: values at standard culture days (interpolated in time), last value,
   maximum, slope over the last ``slope_window_day`` days, area under the curve;
@@ -43,6 +44,9 @@ _MOLAR = {
 
 def _day_label(day: float) -> str:
     return f"d{day:g}".replace(".", "p")
+
+
+DAY_TOLERANCE = 1e-9  # days: float noise in a stored day is not a later sample
 
 
 class EarlyFeatures(TransformerMixin, BaseEstimator):
@@ -159,7 +163,7 @@ class EarlyFeatures(TransformerMixin, BaseEstimator):
         run_ids = pd.Index(np.sort(X["run_id"].astype(str).unique()), name="run_id")
         codes = run_ids.get_indexer(X["run_id"].astype(str))
         day = X["day"].to_numpy(float)
-        early = day <= self.horizon_day + 1e-9
+        early = day <= self.horizon_day + DAY_TOLERANCE
         n = len(run_ids)
         cols: dict[str, np.ndarray] = {}
         series = {}
