@@ -32,6 +32,8 @@ def _config(args: argparse.Namespace) -> SimulationConfig:
         clones_per_campaign=args.clones_per_campaign,
         runs_per_clone=args.runs_per_clone,
         conditions_per_campaign=args.conditions_per_campaign,
+        deep_clone_share=args.deep_clone_share,
+        deep_runs_per_clone=args.deep_runs_per_clone,
         days=args.days,
         seed=args.seed,
     )

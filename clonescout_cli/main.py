@@ -101,6 +101,19 @@ def _add_simulation_args(p: argparse.ArgumentParser) -> None:
         help=f"size of each campaign's DOE (default {d.conditions_per_campaign})",
     )
     p.add_argument(
+        "--deep-clone-share",
+        type=float,
+        default=d.deep_clone_share,
+        help="share of each campaign's clones run under more conditions, so that clone x "
+        f"condition effects can be learnt (default {d.deep_clone_share})",
+    )
+    p.add_argument(
+        "--deep-runs-per-clone",
+        type=_positive_int,
+        default=d.deep_runs_per_clone,
+        help=f"runs (conditions) of those clones (default {d.deep_runs_per_clone})",
+    )
+    p.add_argument(
         "--days",
         type=_positive_int,
         default=d.days,

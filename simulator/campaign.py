@@ -3,7 +3,7 @@
 >>> tables = simulate_set(SimulationConfig(n_campaigns=1, clones_per_campaign=3, seed=1))
 >>> sorted(tables)
 ['clones', 'outcomes', 'runs', 'samples', 'truth']
->>> len(tables["runs"]) == 3 * 2 == len(tables["outcomes"])
+>>> len(tables["runs"]) == 2 * 2 + 1 * 4 == len(tables["outcomes"])  # 1 of 3 clones deep
 True
 """
 
@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from simulator import constants as c
 from simulator import downstream
 from simulator.design import SetDesign, design_set
 from simulator.inputs import BatchEffects, CloneBiology, ProcessConditions, take, with_value
 from simulator.kinetics import CultureResult, simulate_culture
-from simulator.measure import outcome_table, sample_table
+from simulator.measure import outcome_table, run_noise, sample_table
 
 TABLES = ("clones", "runs", "samples", "outcomes", "truth")
 SCALE = "ambr15"
@@ -29,25 +30,32 @@ SCALE = "ambr15"
 
 @dataclass(frozen=True)
 class SimulationConfig:
-    """What to generate. The defaults make the reference set (12 campaigns, 1,152 runs)."""
+    """What to generate. The defaults make the reference set (12 campaigns, 1,440 runs)."""
 
     n_campaigns: int = 12
     clones_per_campaign: int = 48
     runs_per_clone: int = 2
-    conditions_per_campaign: int = 4
+    conditions_per_campaign: int = 6
     days: int = 14
     seed: int = 7
+    deep_clone_share: float = 0.25  # clones run under deep_runs_per_clone conditions
+    deep_runs_per_clone: int = 4
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name != "seed" and (not isinstance(value, int) or value < 1):
+            if f.name in ("seed", "deep_clone_share"):
+                continue
+            if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{f.name} must be a positive integer, got {value!r}")
-        if self.runs_per_clone > self.conditions_per_campaign:
-            raise ValueError(
-                f"runs_per_clone ({self.runs_per_clone}) cannot exceed "
-                f"conditions_per_campaign ({self.conditions_per_campaign})"
-            )
+        if not 0.0 <= self.deep_clone_share <= 1.0:
+            raise ValueError(f"deep_clone_share must lie in 0-1, got {self.deep_clone_share!r}")
+        for name in ("runs_per_clone", "deep_runs_per_clone"):
+            if getattr(self, name) > self.conditions_per_campaign:
+                raise ValueError(
+                    f"{name} ({getattr(self, name)}) cannot exceed "
+                    f"conditions_per_campaign ({self.conditions_per_campaign})"
+                )
         if self.days < 6:
             raise ValueError(f"days must be at least 6 for a fed-batch, got {self.days}")
 
@@ -71,37 +79,71 @@ SCREEN_CONDITIONS = {
 P_SCREEN_ASSAY_MISSING = 0.03
 
 
+# How a clone's small-scale biology departs from its bioreactor biology (log-normal SD,
+# or normal SD for the chain imbalance): the scale-down model is imperfect (shaken vessels:
+# no pH control, surface aeration, evaporation, different shear and feeding), and clones
+# react to it differently. The sizes are chosen so that screen-vs-Ambr rank agreement lands
+# in the band of simulator.constants.STAGE_SPEARMAN (checked by a test; see its sources).
+SCALE_DOWN_SD = {
+    "qp_base_pg_cell_day": 0.30,
+    "mu_max_per_h": 0.08,
+    "x_max_e6_ml": 0.25,
+    "death_sensitivity": 0.35,
+    "ammonia_rate_mmol_1e9_h": 0.30,
+    "galt_level": 0.10,
+    "gnti_level": 0.12,
+    "fuct_level": 0.08,
+    "aggregation_propensity": 0.35,
+    "hcp_release": 0.30,
+}
+SCALE_DOWN_CHAIN_SD = 0.12
+
+
+def scale_down_biology(rng: np.random.Generator, bio: CloneBiology) -> CloneBiology:
+    """The same clones as they behave in a small-scale screen (clone x scale interaction)."""
+    m = bio.n
+    changed = {
+        name: getattr(bio, name) * np.exp(rng.normal(0.0, sd, m))
+        for name, sd in SCALE_DOWN_SD.items()
+    }
+    changed["chain_imbalance"] = np.abs(bio.chain_imbalance + rng.normal(0, SCALE_DOWN_CHAIN_SD, m))
+    return replace(bio, **changed)
+
+
 def _clone_table(rng: np.random.Generator, design: SetDesign) -> pd.DataFrame:
     """Pre-bioreactor screening assays of each clone.
 
-    The screen is the same clone run through the twin under small-scale conditions, read
-    with the noisier high-throughput assays a CLD lab uses at that stage (glycans by a
-    HT method: ±1.5 points; HMW by HT-SEC: ±0.4 points; titer ±10%).
+    The screen is the clone's *small-scale* biology (:func:`scale_down_biology`) run through
+    the twin under small-scale conditions, read with the high-throughput assays a CLD lab
+    uses at that stage (precision in simulator.constants: HT titer, HT-SEC, HT glycans).
     """
     first = pd.Series(np.arange(len(design.clone_index))).groupby(design.clone_index).first()
     idx = first.to_numpy()
     bio = take(design.biology, idx)
     m = bio.n
+    small = scale_down_biology(rng, bio)
+    aggregation = small.aggregation_propensity / bio.aggregation_propensity
     screen = run_twin(
-        bio,
+        small,
         with_value(take(design.conditions, idx), **SCREEN_CONDITIONS),
         take(design.batch, idx),
-        design.hmw_base_pct[idx],
+        design.hmw_base_pct[idx] * aggregation,
         design.low_ph_hmw_gain_pct[idx],
     )
     o = screen.outcomes
     df = design.clones.copy()
-    df["ss_titer_g_l"] = 0.6 * o["final_titer_g_l"] * np.exp(rng.normal(0, 0.10, m))
-    df["doubling_time_h"] = np.log(2) / (0.85 * bio.mu_max_per_h) * np.exp(rng.normal(0, 0.05, m))
+    titer_cv = c.HT_TITER_CV
+    df["ss_titer_g_l"] = 0.6 * o["final_titer_g_l"] * np.exp(rng.normal(0, titer_cv, m))
+    df["doubling_time_h"] = np.log(2) / (0.85 * small.mu_max_per_h) * np.exp(rng.normal(0, 0.05, m))
     df["stability_pct"] = np.clip(100 * bio.stability_frac + rng.normal(0, 3.0, m), 0, 100)
-    df["lc_hc_ratio"] = 2.0 * np.exp(-bio.chain_imbalance + rng.normal(0, 0.08, m))
-    df["ss_hmw_pct"] = np.maximum(o["hmw_pct"] + rng.normal(0, 0.4, m), 0.1)
+    df["lc_hc_ratio"] = 2.0 * np.exp(-small.chain_imbalance + rng.normal(0, 0.08, m))
+    df["ss_hmw_pct"] = np.maximum(o["hmw_pct"] + rng.normal(0, c.HT_SEC_SD_PT, m), 0.1)
     for col in ("g0f_pct", "man5_pct", "afucosylated_pct"):
-        df[f"ss_{col}"] = np.maximum(o[col] + rng.normal(0, 1.5, m), 0.0)
-    assays = [c for c in df.columns if c.startswith("ss_") or c in ("doubling_time_h",)]
+        df[f"ss_{col}"] = np.maximum(o[col] + rng.normal(0, c.HT_GLYCAN_SD_PT, m), 0.0)
+    assays = [c2 for c2 in df.columns if c2.startswith("ss_") or c2 in ("doubling_time_h",)]
     for col in assays:  # a failed plate or a missed sample
         df.loc[rng.random(m) < P_SCREEN_ASSAY_MISSING, col] = np.nan
-    return df.round({c: 2 for c in assays} | {"stability_pct": 1, "lc_hc_ratio": 3})
+    return df.round({c2: 2 for c2 in assays} | {"stability_pct": 1, "lc_hc_ratio": 3})
 
 
 @dataclass(frozen=True)
@@ -158,16 +200,44 @@ def run_twin(
     return TwinResult(culture, outcomes, dsp.step_yields, via_h, extra)
 
 
-def simulate_set(config: SimulationConfig) -> dict[str, pd.DataFrame]:
-    """Simulate a campaign set; same config (and seed) gives identical tables."""
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(5)]
-    design = design_set(
-        streams[0],
+def noise_seed(config: SimulationConfig) -> np.random.SeedSequence:
+    """The root of every run's own measurement-noise stream (see measure.run_noise)."""
+    return np.random.SeedSequence(config.seed, spawn_key=(2,))
+
+
+def _streams(config: SimulationConfig) -> list[np.random.Generator]:
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(5)]
+
+
+def set_design(config: SimulationConfig) -> SetDesign:
+    """Every draw made before integration (the same for the same config)."""
+    return design_set(
+        _streams(config)[0],
         config.n_campaigns,
         config.clones_per_campaign,
         config.runs_per_clone,
         config.conditions_per_campaign,
+        config.deep_clone_share,
+        config.deep_runs_per_clone,
     )
+
+
+def assay_drift(config: SimulationConfig, design: SetDesign) -> dict[str, np.ndarray]:
+    """Campaign-level assay drift (titer, glycan, SEC and HCP assays), one value per run."""
+    k = config.n_campaigns
+    rng_a = _streams(config)[1]
+    per_campaign = {
+        "titer_assay_bias": np.exp(rng_a.normal(0, 0.03, k)),
+        "glycan_offset_pct": rng_a.normal(0, 0.6, k),
+        "sec_offset_pct": rng_a.normal(0, 0.1, k),
+        "hcp_assay_factor": np.exp(rng_a.normal(0, 0.15, k)),
+    }
+    return {name: v[design.campaign_index] for name, v in per_campaign.items()}
+
+
+def simulate_set(config: SimulationConfig) -> dict[str, pd.DataFrame]:
+    """Simulate a campaign set; same config (and seed) gives identical tables."""
+    design = set_design(config)
     twin = run_twin(
         design.biology,
         design.conditions,
@@ -177,27 +247,18 @@ def simulate_set(config: SimulationConfig) -> dict[str, pd.DataFrame]:
         config.days,
     )
     culture, outcomes_true = twin.culture, twin.outcomes
-
-    # campaign-level assay drift, expanded to runs
-    k = config.n_campaigns
-    rng_a = streams[1]
-    per_campaign = {
-        "titer_assay_bias": np.exp(rng_a.normal(0, 0.03, k)),
-        "glycan_offset_pct": rng_a.normal(0, 0.6, k),
-        "sec_offset_pct": rng_a.normal(0, 0.1, k),
-        "hcp_assay_factor": np.exp(rng_a.normal(0, 0.15, k)),
-    }
-    assays = {name: v[design.campaign_index] for name, v in per_campaign.items()}
+    assays = assay_drift(config, design)
 
     run_ids = design.runs["run_id"].to_numpy()
     # the DOE label is campaign-specific bookkeeping: a model would only memorise it
     runs = design.runs.drop(columns=["campaign_id", "condition"])
     runs.insert(2, "scale", SCALE)
+    noise = run_noise(noise_seed(config), np.arange(len(run_ids)), config.days + 1)
     samples = sample_table(
-        streams[2], run_ids, culture, design.conditions.ph_setpoint, assays["titer_assay_bias"]
+        noise, run_ids, culture, design.conditions.ph_setpoint, assays["titer_assay_bias"]
     )
-    outcomes = outcome_table(streams[3], run_ids, outcomes_true, assays)
-    clones = _clone_table(streams[4], design)
+    outcomes = outcome_table(noise, run_ids, outcomes_true, assays)
+    clones = _clone_table(_streams(config)[4], design)
 
     truth = pd.DataFrame(
         {

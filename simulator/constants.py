@@ -53,3 +53,23 @@ OMEGA = {
 # --- molar masses, g/mol ----------------------------------------------------------------
 MW_GLC = 180.16
 MW_LAC = 89.07
+
+# --- clone screen ------------------------------------------------------------------------
+# High-throughput assay precision at the screening stage. A rapid released-glycan LC-FLR-MS
+# workflow aimed at clone selection reports a mean RSD of 5.3% (SLAS Technol 2020,
+# doi:10.1177/2472630320922803): about 2 points at a 40% glycoform, a few tenths at 5%;
+# 1.5 points is taken for every HT glycan assay. HT titer (plate BLI / HTRF) and HT-SEC
+# precision: no published figure was found here; 12% and 0.4 points are assumptions.
+HT_TITER_CV = 0.12
+HT_SEC_SD_PT = 0.4
+HT_GLYCAN_SD_PT = 1.5
+
+# Stage-to-stage agreement: Spearman between a clone's screen assay and the same attribute
+# in its Ambr platform run, within a campaign. Porter et al. (2010, Biotechnol Prog
+# 26:1455) followed 175 transfectants through every stage of a CHO selection and found
+# that "ranking positions were not consistent between each assessment stage"; Hsu et al.
+# (2012, Cytotechnology 64:667) found Ambr matching 2-L bioreactors while shake flasks did
+# not. Neither gives a rank correlation that could be retrieved here, so the band below is
+# our reading of that qualitative evidence (moderate, clearly below near-perfect), NOT a
+# published figure: replace it when a coefficient is at hand.
+STAGE_SPEARMAN = (0.4, 0.8)

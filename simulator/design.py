@@ -1,9 +1,10 @@
 """Molecules -> campaigns -> clones -> runs: the structure of a generated set.
 
 A campaign screens one molecule in one parental line; its clones' latent biology is drawn
-around that parental line, and each clone runs under the platform condition plus
-``runs_per_clone - 1`` other conditions of the campaign's small DOE, so process effects can
-be learnt within clones. Media lot and resin lot are campaign-level batch effects.
+around that parental line, and each clone runs under the platform condition plus other
+conditions of the campaign's small DOE, so process effects can be learnt within clones.
+The DOEs of all campaigns together are one space-filling design over the process space
+(:data:`DOE_BOX`). Media lot and resin lot are campaign-level batch effects.
 """
 
 from __future__ import annotations
@@ -28,21 +29,23 @@ class Molecule:
     low_ph_hmw_gain_pct: float  # HMW formed in the low-pH hold: the molecule's acid stability
 
 
-# Acid stability differs between IgG1s: a stable one gains a few tenths of a point of HMW in
-# the low-pH hold, a labile one one to two points (see simulator.downstream).
+# Acid stability differs between molecules (Mazzer et al. 2015, J Chromatogr A:
+# aggregation in the low-pH hold is molecule-dependent and faster after Protein A): here a
+# stable IgG1 gains a few tenths of a point of HMW in the hold, a labile one about a point.
+# These sizes are the twin's assumption, not published figures.
 MOLECULES = (
     Molecule(
-        "mAb-A", 1.5, galt_factor=1.00, gnti_factor=1.00, fuct_factor=1.00, low_ph_hmw_gain_pct=0.5
+        "mAb-A", 1.5, galt_factor=1.00, gnti_factor=1.00, fuct_factor=1.00, low_ph_hmw_gain_pct=0.4
     ),
     Molecule(
-        "mAb-B", 2.0, galt_factor=0.95, gnti_factor=0.95, fuct_factor=1.05, low_ph_hmw_gain_pct=1.5
+        "mAb-B", 2.0, galt_factor=0.95, gnti_factor=0.95, fuct_factor=1.05, low_ph_hmw_gain_pct=1.0
     ),
     Molecule(
         "mAb-C", 1.2, galt_factor=1.04, gnti_factor=1.05, fuct_factor=0.95, low_ph_hmw_gain_pct=0.3
     ),
 )
 
-# DOE levels (Ambr15 fed-batch screening). Platform = first level of each factor.
+# The platform condition every clone runs under (Ambr15 fed-batch).
 PLATFORM = {
     "temp_after_shift_c": 34.0,
     "temp_shift_day": 6.0,
@@ -52,15 +55,77 @@ PLATFORM = {
     "galactose_mm": 0.0,
     "seed_density_e6_ml": 0.6,
 }
-LEVELS = {
-    "temp_after_shift_c": (36.5, 34.0, 33.0, 32.0),  # 36.5 = no shift
-    "temp_shift_day": (5.0, 6.0, 7.0),
-    "ph_setpoint": (6.9, 7.0, 7.1),
-    "feed_pct": (3.0, 4.0, 5.0),
-    "mn_um": (0.0, 8.0, 16.0),
+# The process space a campaign history explores (low, high): the box of the space-filling
+# design, and the only conditions under which the twin re-simulates a clone (closed loop).
+# Shift temperatures of 31-34 °C and shift days 4-8 are the usual CHO practice; Mn2+ up to
+# 16 µM and galactose up to 10 mM are the top levels of the twin's earlier per-campaign
+# DOEs (wider supplements push G2F above its published range); pH 6.85-7.15 and seeding
+# 0.3-1.0e6 cells/mL are ordinary fed-batch set points.
+DOE_BOX = {
+    "temp_after_shift_c": (31.0, 36.5),  # at or above NO_SHIFT_ABOVE_C: no shift at all
+    "temp_shift_day": (4.0, 8.0),
+    "ph_setpoint": (6.85, 7.15),
+    "feed_pct": (2.5, 5.5),
+    "mn_um": (0.0, 16.0),
     "galactose_mm": (0.0, 10.0),
-    "seed_density_e6_ml": (0.4, 0.6, 0.8),
+    "seed_density_e6_ml": (0.3, 1.0),
 }
+NO_SHIFT_ABOVE_C = 36.0
+_DECIMALS = {
+    "temp_after_shift_c": 1,
+    "temp_shift_day": 0,
+    "ph_setpoint": 2,
+    "feed_pct": 1,
+    "mn_um": 1,
+    "galactose_mm": 1,
+    "seed_density_e6_ml": 2,
+}
+
+
+def _condition(point: np.ndarray) -> dict:
+    """A point of the unit cube as set points a lab would enter (rounded, shift or none)."""
+    row = {}
+    for (name, (lo, hi)), u in zip(DOE_BOX.items(), point, strict=True):
+        row[name] = round(lo + u * (hi - lo), _DECIMALS[name])
+    if row["temp_after_shift_c"] >= NO_SHIFT_ABOVE_C:
+        row["temp_after_shift_c"], row["temp_shift_day"] = 36.5, np.nan
+    return row
+
+
+def history_design(rng: np.random.Generator, n_campaigns: int, n_conditions: int) -> list:
+    """Each campaign's DOE: the platform plus its share of one space-filling design.
+
+    The non-platform conditions of the whole history are one Latin hypercube over
+    :data:`DOE_BOX` (optimised for centred discrepancy), dealt out to the campaigns in
+    turn, so that together the campaigns cover the process space while each campaign runs
+    a small, spread-out DOE.
+    """
+    from scipy.stats import qmc
+
+    n_other = n_campaigns * (n_conditions - 1)
+    points = (
+        qmc.LatinHypercube(d=len(DOE_BOX), optimization="random-cd", seed=rng).random(n_other)
+        if n_other
+        else np.empty((0, len(DOE_BOX)))
+    )
+    order = rng.permutation(n_other)
+    per = []
+    for ci in range(n_campaigns):
+        mine = points[order[ci * (n_conditions - 1) : (ci + 1) * (n_conditions - 1)]]
+        per.append(pd.DataFrame([dict(PLATFORM)] + [_condition(u) for u in mine]))
+    return per
+
+
+def in_box(cond: dict) -> list[str]:
+    """What in a condition lies outside :data:`DOE_BOX` (empty when it is inside)."""
+    bad = []
+    for name, (lo, hi) in DOE_BOX.items():
+        v = cond[name]
+        if name == "temp_shift_day" and (v is None or np.isnan(v)):
+            continue  # no shift
+        if not lo <= v <= hi:
+            bad.append(f"{name}={v} outside {lo}-{hi}")
+    return bad
 
 
 @dataclass(frozen=True)
@@ -80,18 +145,6 @@ class SetDesign:
 
 def _lognormal(rng: np.random.Generator, sd: float, size: int) -> np.ndarray:
     return np.exp(rng.normal(0.0, sd, size))
-
-
-def draw_conditions(rng: np.random.Generator, n_conditions: int) -> pd.DataFrame:
-    """The campaign's DOE: the platform condition plus random level combinations."""
-    rows = [dict(PLATFORM)]
-    while len(rows) < n_conditions:
-        row = {k: float(rng.choice(v)) for k, v in LEVELS.items()}
-        if row["temp_after_shift_c"] >= 36.5:
-            row["temp_shift_day"] = np.nan
-        if row not in rows:
-            rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def _draw_clone_biology(rng: np.random.Generator, m: int, mol: Molecule) -> dict:
@@ -127,20 +180,32 @@ def design_set(
     clones_per_campaign: int,
     runs_per_clone: int,
     conditions_per_campaign: int,
+    deep_clone_share: float = 0.0,
+    deep_runs_per_clone: int | None = None,
 ) -> SetDesign:
-    """Draw molecules, campaigns, clones and runs."""
-    if runs_per_clone > conditions_per_campaign:
-        raise ValueError(
-            f"runs_per_clone ({runs_per_clone}) cannot exceed conditions_per_campaign "
-            f"({conditions_per_campaign}): each run of a clone uses a distinct condition"
-        )
+    """Draw molecules, campaigns, clones and runs.
+
+    Every clone runs under the platform and ``runs_per_clone - 1`` other conditions of its
+    campaign's DOE; a share ``deep_clone_share`` of each campaign's clones runs under
+    ``deep_runs_per_clone`` conditions, so that clone x condition effects can be learnt.
+    """
+    deep_runs = runs_per_clone if deep_runs_per_clone is None else deep_runs_per_clone
+    for name, k in (("runs_per_clone", runs_per_clone), ("deep_runs_per_clone", deep_runs)):
+        if k > conditions_per_campaign:
+            raise ValueError(
+                f"{name} ({k}) cannot exceed conditions_per_campaign "
+                f"({conditions_per_campaign}): each run of a clone uses a distinct condition"
+            )
+    n_deep = round(deep_clone_share * clones_per_campaign)
+    does = history_design(rng, n_campaigns, conditions_per_campaign)
     clone_rows, run_rows, bio_parts, batch_parts, hmw_parts, acid_parts = [], [], [], [], [], []
     clone_idx, camp_idx = [], []
     for ci in range(n_campaigns):
         cid = f"C{ci + 1:02d}"
         mol = MOLECULES[ci % len(MOLECULES)]
         bio = _draw_clone_biology(rng, clones_per_campaign, mol)
-        doe = draw_conditions(rng, conditions_per_campaign)
+        doe = does[ci]
+        deep = set(rng.choice(clones_per_campaign, n_deep, replace=False).tolist())
         media = rng.normal(1.0, 0.03)
         resin = rng.normal(0.0, 0.01)
         for j in range(clones_per_campaign):
@@ -152,8 +217,9 @@ def design_set(
                     "molecule": mol.name,
                 }
             )
+            k_runs = deep_runs if j in deep else runs_per_clone
             others = (
-                [1 + (j + r) % (conditions_per_campaign - 1) for r in range(runs_per_clone - 1)]
+                [1 + (j + r) % (conditions_per_campaign - 1) for r in range(k_runs - 1)]
                 if conditions_per_campaign > 1
                 else []
             )

@@ -29,9 +29,11 @@ PROTEIN_A_LRV = 2.3  # log10 HCP reduction over Protein A
 HCP_PER_LYSED_CELL_PG = 65.0
 HCP_SECRETED_PG_CELL_DAY = 2.0
 
-# Protein A capture. DBC10% of current agarose Protein A resins at 4-6 min residence time is
-# 30-50 g/L (vendor data sheets, e.g. MabSelect SuRe ~35-45 g/L); loading to ~80% of DBC is
-# common practice (Shukla et al. 2007, J Chromatogr B 848:28). The column is sized for the
+# Protein A capture. Protein A resin capacities have risen from ~30 to ~70 g/L over the last
+# fifteen years (Cytiva, "Alkaline stability of protein A affinity resins"); 40 g/L stands
+# for a mid-generation resin. Loading to 80% of DBC is the usual practice (the same page
+# reports > 80% step yield at that load over the resin's life; platform step yields:
+# Shukla et al. 2007, J Chromatogr B 848:28-39). The column is sized for the
 # platform: a 4 g/L harvest in 4 cycles; a batch runs at most 6 cycles (one shift of the
 # capture skid), so harvests above 6 g/L load each cycle beyond 80% of DBC.
 PROTEIN_A_DBC_G_L = 40.0

@@ -12,13 +12,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def default_tables() -> dict[str, pd.DataFrame]:
-    """The default campaign set (12 campaigns, 1,152 runs), simulated once per session."""
+    """The default campaign set (12 campaigns, 1,440 runs), simulated once per session."""
     return simulate_set(SimulationConfig())
 
 
 @pytest.fixture(scope="session")
 def small_config() -> SimulationConfig:
-    return SimulationConfig(n_campaigns=2, clones_per_campaign=4, seed=3)
+    """2 campaigns x 4 clones x 2 runs: the contract tests count on two runs per clone."""
+    return SimulationConfig(n_campaigns=2, clones_per_campaign=4, seed=3, deep_clone_share=0.0)
 
 
 @pytest.fixture()

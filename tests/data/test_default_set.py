@@ -56,8 +56,32 @@ def test_purification_yield_spreads_over_20_points(default_tables) -> None:
 @pytest.mark.parametrize("target", ["dsp_yield_pct", *GLYCANS, "hmw_pct", "hcp_ppm"])
 def test_noise_ceiling_below_one(default_tables, target: str) -> None:
     r2 = noise_ceiling_r2(default_tables["truth"], default_tables["outcomes"], target)
-    # noise is real (ceiling < 1) but the signal dominates (a model has something to learn)
-    assert 0.6 < r2 < 0.995, r2
+    # noise is real (ceiling < 1) but the signal dominates (a model has something to learn);
+    # HMW comes closest to 1: SEC reads it to ±0.2 points against a spread of several points
+    assert 0.6 < r2 < 0.999, r2
+
+
+# DESIGN §3 assay noise (SD, points) plus the campaign-level assay drift of the twin
+ADDITIVE_NOISE_SD = {
+    "dsp_yield_pct": 2.5,
+    "g0f_pct": float(np.hypot(0.7, 0.6)),
+    "g1f_pct": float(np.hypot(0.7, 0.6)),
+    "g2f_pct": 0.7,
+    "man5_pct": 0.7,
+    "afucosylated_pct": 0.7,
+    "hmw_pct": float(np.hypot(0.2, 0.1)),
+}
+
+
+@pytest.mark.parametrize("target", sorted(ADDITIVE_NOISE_SD))
+def test_measured_minus_true_has_the_designed_noise(default_tables, target: str) -> None:
+    m = default_tables["outcomes"][["run_id", target]].merge(
+        default_tables["truth"][["run_id", target]], on="run_id", suffixes=("", "_true")
+    )
+    m = m.dropna()
+    m = m[(m[target] > 0.05) & (m[target] < 99.9)]  # clipped at the physical bounds
+    sd = float((m[target] - m[f"{target}_true"]).std())
+    assert sd == pytest.approx(ADDITIVE_NOISE_SD[target], rel=0.25), sd
 
 
 def test_campaign_batch_effects_are_real(default_tables) -> None:

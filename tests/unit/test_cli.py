@@ -28,10 +28,11 @@ def test_simulate_writes_valid_set_and_summary(tmp_path: Path, capsys, monkeypat
         ]
     )
     assert rc == 0
-    assert len(pd.read_csv(out / "runs.csv")) == 20
+    # per campaign: 4 clones x 2 runs + 1 deep clone (25% of 5) x 4 runs
+    assert len(pd.read_csv(out / "runs.csv")) == 24
     printed = capsys.readouterr()
     assert "peak_vcd" in printed.out and "out of spec on glycans" in printed.out
-    assert "simulated 20 runs" in printed.err
+    assert "simulated 24 runs" in printed.err
 
 
 def test_validate_counts_runs_and_exits_by_usability(

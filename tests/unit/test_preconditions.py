@@ -19,6 +19,7 @@ from training.settings import TrainSettings
 
 
 def _set(tmp_path: Path, **kw) -> Path:
+    kw.setdefault("deep_clone_share", 0.0)  # run counts below assume two runs per clone
     cfg = SimulationConfig(**kw)
     write_set(simulate_set(cfg), tmp_path / "set", cfg, "parquet")
     return tmp_path / "set"
