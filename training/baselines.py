@@ -72,16 +72,25 @@ def pls_pipeline(k: int) -> Pipeline:
     )
 
 
-def pls_candidates(folds, n_features: int) -> list[int]:
-    # PLS allows at most as many components as the smallest training fold has runs
-    max_k = min(min(len(train) for train, _ in folds) - 1, n_features)
+def pls_candidates(folds, n_features: int, y: np.ndarray) -> list[int]:
+    """Component counts to try: PLS allows fewer than the smallest training fold has runs.
+
+    Only runs with a known target are trained on (``oof_predict``), so they are what counts:
+    a fold of 16 runs of which 2 lack the target allows at most 13 components.
+
+    >>> y = np.array([1.0, 2.0, np.nan, 4.0, 5.0, 6.0])
+    >>> pls_candidates([(np.arange(4), np.arange(4, 6))], 50, y)
+    [2]
+    """
+    known = min(int(np.sum(~np.isnan(y[train]))) for train, _ in folds)
+    max_k = min(known - 1, n_features)
     return [c for c in PLS_COMPONENTS if c <= max_k] or [max(1, max_k)]
 
 
 def pls_path(A: np.ndarray, y: np.ndarray, folds) -> dict[int, tuple[float, np.ndarray]]:
     """Held-out R² and predictions of PLS with each candidate number of components."""
     out = {}
-    for k in pls_candidates(folds, A.shape[1]):
+    for k in pls_candidates(folds, A.shape[1], y):
 
         def fit_predict(xtr, ytr, xte, k=k):
             return pls_pipeline(k).fit(xtr, ytr).predict(xte).ravel()
