@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.early import EarlyFeatures
+from features.early import DAY_TOLERANCE, EarlyFeatures
 
 SEEN_SAME = "same run as in training"
 SEEN_ID_ONLY = "run id seen in training, with other data"
@@ -26,13 +26,17 @@ def _content_columns(featurizer: EarlyFeatures) -> list[str]:
 
 def fingerprints(frame: pd.DataFrame, featurizer: EarlyFeatures) -> pd.Series:
     """run_id -> 16-hex-digit fingerprint of the run's content up to the horizon."""
-    early = frame[frame["day"].to_numpy(float) <= featurizer.horizon_day + 1e-9]
+    early = frame[frame["day"].to_numpy(float) <= featurizer.horizon_day + DAY_TOLERANCE]
     content = early.reindex(columns=_content_columns(featurizer))
-    numeric = set(content.select_dtypes("number").columns)
-    # numbers rounded, everything else as text; built in one go (the hash is per column)
+    # what the featurizer reads as numbers is hashed as numbers whatever the column's dtype:
+    # a batch whose one run lacks a clone assay gives that column object dtype, and hashing
+    # it as text made a training run look like "seen, with other data"
+    numeric = {"day", *featurizer.measurements_, *featurizer.numeric_attrs_}
     content = pd.DataFrame(
         {
-            c: content[c].round(DECIMALS) if c in numeric else content[c].astype(str)
+            c: pd.to_numeric(content[c], errors="coerce").astype(float).round(DECIMALS)
+            if c in numeric
+            else content[c].astype(str)
             for c in content.columns
         },
         index=content.index,

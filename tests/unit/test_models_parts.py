@@ -215,6 +215,12 @@ def test_fingerprints_ignore_order_and_later_samples_but_not_content() -> None:
     seen = seen_in_training(fingerprints(renamed, _Featurizer()), {"a": fp["a"], "b": fp["b"]})
     assert seen == [SEEN_SAME, "same data as training run b"]
     assert seen_in_training(fp, {"b": "0" * 16}) == ["", SEEN_ID_ONLY]
+    # a numeric column that arrives as text or objects (a batch where one run lacks the
+    # value) is still the same content
+    as_objects = frame.assign(run__feed_pct=frame["run__feed_pct"].astype(object))
+    pd.testing.assert_series_equal(fingerprints(as_objects, _Featurizer()), fp)
+    as_text = frame.assign(run__feed_pct=["3.0", "3", "3.00", "3.0"])
+    pd.testing.assert_series_equal(fingerprints(as_text, _Featurizer()), fp)
 
 
 def test_reasons_name_value_unit_and_direction() -> None:
