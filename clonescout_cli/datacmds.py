@@ -16,7 +16,7 @@ from clonescout_cli.modelcmds import (
     run_promote,
     write_table,
 )
-from clonescout_cli.report import print_set_summary
+from clonescout_cli.report import print_realism, print_set_summary
 from features.assemble import feature_table, featurize
 from features.loader import CampaignData, load_campaign
 from features.mapping import import_mapped, load_mapping
@@ -65,6 +65,7 @@ def _simulate(args: argparse.Namespace, out: Path) -> int:
         )
     data = load_campaign(out, require_outcomes=True)  # the written set obeys the contract
     print_set_summary(data.tables(), spec)
+    print_realism(tables)
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from features.spec import Limit, ProductSpec
@@ -48,3 +49,44 @@ def print_set_summary(tables: dict[str, pd.DataFrame], spec: ProductSpec) -> Non
             print(f"    {lim.attribute:<18} {_limit_text(lim):<14} {bad:6.1%} outside")
     y = outcomes["dsp_yield_pct"].quantile([0.05, 0.95])
     print(f"  purification yield spans {y.iloc[1] - y.iloc[0]:.1f} points (p5-p95)")
+
+
+def _band(lo: float, hi: float) -> str:
+    if np.isinf(lo) and np.isinf(hi):
+        return "either way"
+    if np.isinf(hi):
+        return f"> {lo:g}"
+    if np.isinf(lo):
+        return f"< {hi:g}"
+    return f"{lo:g}-{hi:g}"
+
+
+def print_realism(tables: dict[str, pd.DataFrame]) -> None:
+    """Stage-to-stage agreement, process-factor effects and noise ceilings (simulator.realism).
+
+    Each row beside the published figure or band it is held to; the sources are in
+    simulator/constants.py and simulator/realism.py.
+    """
+    from simulator.realism import noise_ceilings, process_effects, stage_agreement
+
+    stages = stage_agreement(tables)
+    if len(stages):
+        print("\nscreen vs Ambr (platform run), Spearman within campaign (median):")
+        for r in stages.itertuples():
+            flag = "ok" if r.ok else "OUTSIDE"
+            print(
+                f"  {r.screen_assay:<22} vs {r.ambr_attribute:<17} "
+                f"{r.spearman_within_campaign:5.2f}   band {_band(r.band_low, r.band_high)} {flag}"
+            )
+    print("\nprocess factors on matched runs (60 clones, noise-free twin):")
+    for r in process_effects().itertuples():
+        flag = "ok" if r.ok else "OUTSIDE"
+        print(
+            f"  {r.factor:<28} {r.response:<17} {r.effect:+7.1f} {r.unit:<6} "
+            f"({r.matched_runs_same_way:.0%} of runs the same way)  published "
+            f"{_band(r.band_low, r.band_high)} {flag}"
+        )
+    ceilings = noise_ceilings(tables)
+    if len(ceilings):
+        print("\nnoise ceiling (R² of the noise-free outcome against the measured one):")
+        print("  " + ", ".join(f"{r.target} {r.ceiling_r2:.3f}" for r in ceilings.itertuples()))
