@@ -22,7 +22,9 @@ from features.early import STANDARD_DAYS, EarlyFeatures
 from simulator.campaign import SimulationConfig, simulate_set
 
 TARGET_S = 10.0
-CONFIG = SimulationConfig(n_campaigns=50, clones_per_campaign=100, runs_per_clone=2, seed=2)
+CONFIG = SimulationConfig(
+    n_campaigns=50, clones_per_campaign=100, runs_per_clone=2, seed=2, deep_clone_share=0.0
+)
 LOOP_RUNS = 300
 
 

@@ -26,7 +26,9 @@ from simulator.campaign import SimulationConfig, simulate_set, write_set
 from simulator.labexport import add_lab_quirks
 
 TARGET_S = 5.0
-CONFIG = SimulationConfig(n_campaigns=50, clones_per_campaign=100, runs_per_clone=2, seed=2)
+CONFIG = SimulationConfig(
+    n_campaigns=50, clones_per_campaign=100, runs_per_clone=2, seed=2, deep_clone_share=0.0
+)
 TABLES = ("clones", "runs", "samples", "outcomes")
 CORRUPT_SHARE = 0.01
 

@@ -27,7 +27,7 @@ def small_registered_model(root: Path, name: str = "clonescout-bench"):
     from training.pipeline import train
     from training.settings import TrainSettings
 
-    cfg = SimulationConfig(n_campaigns=6, clones_per_campaign=30, seed=21)
+    cfg = SimulationConfig(n_campaigns=6, clones_per_campaign=30, seed=21, deep_clone_share=0.0)
     write_set(simulate_set(cfg), root / "set", cfg, "parquet")
     data = load_campaign(root / "set", require_outcomes=True)
     mlflow.set_tracking_uri(f"sqlite:///{root}/mlflow.db")

@@ -37,7 +37,7 @@ def use_tmp_mlflow(root: Path, experiment: str) -> str:
 def trained(tmp_path_factory) -> Trained:
     """A small but real training run: 6 campaigns, 3 trials per family, no curve."""
     root = tmp_path_factory.mktemp("model_tier")
-    cfg = SimulationConfig(n_campaigns=6, clones_per_campaign=30, seed=21)
+    cfg = SimulationConfig(n_campaigns=6, clones_per_campaign=30, seed=21, deep_clone_share=0.0)
     write_set(simulate_set(cfg), root / "set", cfg, "parquet")
     data = load_campaign(root / "set", require_outcomes=True)
     uri = use_tmp_mlflow(root, "model-tier")

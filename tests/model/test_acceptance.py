@@ -80,14 +80,40 @@ def test_runs_with_a_missing_family_are_never_ok(trained_default) -> None:
     assert held_out["held_out_missing_family"] == 0  # the default set lacks no family
 
 
+def _vs(block: dict, base: str, metric: str) -> str:
+    from training.gate import judge, paired
+
+    diff, se = paired(
+        block["model"]["per_fold"][metric], block["baselines"][base]["per_fold"][metric]
+    )
+    return judge(metric, diff, se)
+
+
 @pytest.mark.slow
-def test_model_beats_titer_rank_and_pls_on_yield(metrics) -> None:
+def test_model_beats_titer_rank_and_is_no_worse_than_pls_on_yield(metrics) -> None:
     y = metrics["targets"]["dsp_yield_pct"]
     m, b = y["model"], y["baselines"]
-    for name in ("titer_rank", "pls"):
-        assert m["mae"] < b[name]["mae"], name
-        assert m["spearman"] > b[name]["spearman"], name
-    assert m["r2"] >= 0.85 * y["noise_ceiling_r2"], (m["r2"], y["noise_ceiling_r2"])
+    assert m["mae"] < b["titer_rank"]["mae"] and m["spearman"] > b["titer_rank"]["spearman"]
+    for metric in ("mae", "spearman"):
+        assert _vs(y, "titer_rank", metric) == "better", metric
+        assert _vs(y, "pls", metric) != "worse", metric
+    # a regression guard, far below what was measured on issue 11's twin (0.61 of the ceiling)
+    assert m["r2"] >= 0.5 * y["noise_ceiling_r2"], (m["r2"], y["noise_ceiling_r2"])
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 11's twin made yield much harder: most of its variance is clone-intrinsic "
+    "aggregation that the early data sees only through the screen's LC:HC and HT-SEC, "
+    "and a linear PLS reads those as well as the trees do. Measured: model MAE 4.32 vs "
+    "PLS 4.31 (difference -0.005 +- 0.090, a tie); R² 0.565 against a ceiling of 0.922. "
+    "Kept as a strict xfail so that a model that does beat PLS on yield is noticed.",
+)
+def test_model_beats_pls_on_yield_mae_beyond_one_se_and_nears_the_ceiling(metrics) -> None:
+    y = metrics["targets"]["dsp_yield_pct"]
+    assert _vs(y, "pls", "mae") == "better"
+    assert y["model"]["r2"] >= 0.85 * y["noise_ceiling_r2"]
 
 
 @pytest.mark.slow
@@ -98,15 +124,9 @@ def test_glycan_risk_discriminates_and_is_no_worse_than_pls(metrics) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="an honest tie: in the twin, what early data cannot see (the clones' latent Golgi "
-    "enzyme levels behind a ±1.5-point HT screen) dominates the glycan error, and a linear "
-    "PLS extracts the rest as well as the trees do; the Brier gain is far inside one "
-    "fold-to-fold SE (see README, 'How good is it'). Issue 11's harder twin is the place "
-    "to revisit this.",
-)
 def test_glycan_brier_below_pls_by_more_than_the_fold_to_fold_se(metrics) -> None:
+    # a strict xfail (a tie) on the earlier twin; on issue 11's twin (a space-filling process
+    # space, thresholds downstream) the trees beat PLS: -0.0072 +- 0.0029 (one run)
     d = metrics["glyco_risk"]["brier_minus_pls"]
     assert d["mean"] < -d["se"], d
 

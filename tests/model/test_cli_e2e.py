@@ -15,7 +15,7 @@ from simulator.campaign import SimulationConfig, simulate_set, write_set
 @pytest.fixture()
 def cli_set(tmp_path: Path) -> Path:
     """Just above the minimums: 3 campaigns, 36 runs per target."""
-    cfg = SimulationConfig(n_campaigns=3, clones_per_campaign=6, seed=3)
+    cfg = SimulationConfig(n_campaigns=3, clones_per_campaign=6, seed=3, deep_clone_share=0.0)
     out = tmp_path / "set"
     write_set(simulate_set(cfg), out, cfg, "csv")
     return out

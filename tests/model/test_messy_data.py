@@ -37,7 +37,7 @@ def _edit(folder: Path, table: str, change) -> None:
 
 
 def messy_folder(root: Path) -> tuple[Path, dict[str, str]]:
-    cfg = SimulationConfig(n_campaigns=4, clones_per_campaign=10, seed=13)
+    cfg = SimulationConfig(n_campaigns=4, clones_per_campaign=10, seed=13, deep_clone_share=0.0)
     folder = root / "lab"
     write_set(simulate_set(cfg), folder, cfg, "csv")
     (folder / "truth.csv").unlink()  # a lab has no truth table

@@ -42,7 +42,10 @@ def _with_index(data, seed: int = 0):
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     root = tmp_path_factory.mktemp("promotion")
-    cfg = SimulationConfig(n_campaigns=4, clones_per_campaign=25, seed=41)
+    # these tests need three small models that pass the quality gate; with 200 runs the
+    # 80% coverage estimate has an SE of ~0.03 against the gate's ±0.05, so a draw can fail
+    # it (seed 41 did on issue 11's twin: 0.865): the seed is chosen to pass, not the gate
+    cfg = SimulationConfig(n_campaigns=4, clones_per_campaign=25, seed=42, deep_clone_share=0.0)
     write_set(simulate_set(cfg), root / "set", cfg, "parquet")
     data = _with_index(load_campaign(root / "set", require_outcomes=True))
     use_tmp_mlflow(root, "promotion")
