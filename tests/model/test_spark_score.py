@@ -136,7 +136,7 @@ def test_spark_engine_equals_local_engine_on_the_sample_set(mlflow_env, spark, t
     )
     a, b = ScoreOutputs.for_out(local), ScoreOutputs.for_out(remote)
     runs = pd.read_csv(a.runs, keep_default_na=False, na_values=[""])
-    assert len(runs) == 256
+    assert len(runs) == len(pd.read_csv(SAMPLE / "runs.csv"))  # every sample run scored
     assert_same_scores(runs, pd.read_csv(b.runs, keep_default_na=False, na_values=[""]))
     pd.testing.assert_frame_equal(pd.read_csv(a.clones), pd.read_csv(b.clones), atol=TOLERANCE)
     sa, sb = json.loads(a.summary.read_text()), json.loads(b.summary.read_text())
