@@ -74,17 +74,18 @@ def print_realism(tables: dict[str, pd.DataFrame]) -> None:
         print("\nscreen vs Ambr (platform run), Spearman within campaign (median):")
         for r in stages.itertuples():
             flag = "ok" if r.ok else "OUTSIDE"
+            band = _band(float(r.band_low), float(r.band_high))
             print(
                 f"  {r.screen_assay:<22} vs {r.ambr_attribute:<17} "
-                f"{r.spearman_within_campaign:5.2f}   band {_band(r.band_low, r.band_high)} {flag}"
+                f"{r.spearman_within_campaign:5.2f}   band {band} {flag}"
             )
     print("\nprocess factors on matched runs (60 clones, noise-free twin):")
-    for r in process_effects().itertuples():
-        flag = "ok" if r.ok else "OUTSIDE"
+    for e in process_effects().to_dict("records"):
+        flag = "ok" if e["ok"] else "OUTSIDE"
         print(
-            f"  {r.factor:<28} {r.response:<17} {r.effect:+7.1f} {r.unit:<6} "
-            f"({r.matched_runs_same_way:.0%} of runs the same way)  published "
-            f"{_band(r.band_low, r.band_high)} {flag}"
+            f"  {e['factor']:<28} {e['response']:<17} {e['effect']:+7.1f} {e['unit']:<6} "
+            f"({e['matched_runs_same_way']:.0%} of runs the same way)  published "
+            f"{_band(float(e['band_low']), float(e['band_high']))} {flag}"
         )
     ceilings = noise_ceilings(tables)
     if len(ceilings):
