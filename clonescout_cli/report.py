@@ -72,12 +72,12 @@ def print_realism(tables: dict[str, pd.DataFrame]) -> None:
     stages = stage_agreement(tables)
     if len(stages):
         print("\nscreen vs Ambr (platform run), Spearman within campaign (median):")
-        for r in stages.itertuples():
-            flag = "ok" if r.ok else "OUTSIDE"
-            band = _band(float(r.band_low), float(r.band_high))
+        for st in stages.to_dict("records"):
+            flag = "ok" if st["ok"] else "OUTSIDE"
+            band = _band(float(st["band_low"]), float(st["band_high"]))
             print(
-                f"  {r.screen_assay:<22} vs {r.ambr_attribute:<17} "
-                f"{r.spearman_within_campaign:5.2f}   band {band} {flag}"
+                f"  {st['screen_assay']:<22} vs {st['ambr_attribute']:<17} "
+                f"{st['spearman_within_campaign']:5.2f}   band {band} {flag}"
             )
     print("\nprocess factors on matched runs (60 clones, noise-free twin):")
     for e in process_effects().to_dict("records"):
