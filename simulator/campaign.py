@@ -132,8 +132,7 @@ def _clone_table(rng: np.random.Generator, design: SetDesign) -> pd.DataFrame:
     )
     o = screen.outcomes
     df = design.clones.copy()
-    titer_cv = c.HT_TITER_CV
-    df["ss_titer_g_l"] = 0.6 * o["final_titer_g_l"] * np.exp(rng.normal(0, titer_cv, m))
+    df["ss_titer_g_l"] = 0.6 * o["final_titer_g_l"] * np.exp(rng.normal(0, c.HT_TITER_CV, m))
     df["doubling_time_h"] = np.log(2) / (0.85 * small.mu_max_per_h) * np.exp(rng.normal(0, 0.05, m))
     df["stability_pct"] = np.clip(100 * bio.stability_frac + rng.normal(0, 3.0, m), 0, 100)
     df["lc_hc_ratio"] = 2.0 * np.exp(-small.chain_imbalance + rng.normal(0, 0.08, m))

@@ -28,7 +28,7 @@ from simulator.campaign import (
     run_twin,
     set_design,
 )
-from simulator.design import DOE_BOX, NO_SHIFT_ABOVE_C, in_box
+from simulator.design import DOE_BOX, in_box, without_warm_shift
 from simulator.inputs import ProcessConditions, take, with_value
 from simulator.measure import outcome_table, run_noise, sample_table
 
@@ -71,9 +71,8 @@ def resimulate(
     if unknown:
         raise ValueError(f"not DOE factors: {unknown}; the factors are {sorted(DOE_BOX)}")
     if conditions:
-        if wanted["temp_after_shift_c"] >= NO_SHIFT_ABOVE_C:
-            wanted["temp_after_shift_c"], wanted["temp_shift_day"] = 36.5, np.nan
-        elif np.isnan(wanted["temp_shift_day"]):
+        wanted = without_warm_shift(wanted)
+        if wanted["temp_after_shift_c"] < 36.5 and np.isnan(wanted["temp_shift_day"]):
             raise ValueError(
                 f"temp_after_shift_c={wanted['temp_after_shift_c']} is a shift: give "
                 f"temp_shift_day too (inside {DOE_BOX['temp_shift_day']})"

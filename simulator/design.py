@@ -87,9 +87,14 @@ def _condition(point: np.ndarray) -> dict:
     row = {}
     for (name, (lo, hi)), u in zip(DOE_BOX.items(), point, strict=True):
         row[name] = round(lo + u * (hi - lo), _DECIMALS[name])
-    if row["temp_after_shift_c"] >= NO_SHIFT_ABOVE_C:
-        row["temp_after_shift_c"], row["temp_shift_day"] = 36.5, np.nan
-    return row
+    return without_warm_shift(row)
+
+
+def without_warm_shift(cond: dict) -> dict:
+    """``cond`` with a shift to NO_SHIFT_ABOVE_C or warmer written as no shift at all."""
+    if cond["temp_after_shift_c"] >= NO_SHIFT_ABOVE_C:
+        cond["temp_after_shift_c"], cond["temp_shift_day"] = 36.5, np.nan
+    return cond
 
 
 def history_design(rng: np.random.Generator, n_campaigns: int, n_conditions: int) -> list:

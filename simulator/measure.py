@@ -20,6 +20,7 @@ P_SAMPLE_MISSING = 0.02
 P_VALUE_MISSING = 0.01
 P_OUTLIER = 0.003
 P_GLYCAN_PANEL_MISSING = 0.01
+N_OUTCOME_NOISE = 9  # dsp yield, five glycans, HMW, HCP, titer (outcome_table's order)
 
 SAMPLE_COLUMNS = (
     "vcd_e6_ml",
@@ -65,7 +66,7 @@ class RunNoise:
     normal: np.ndarray  # (runs, sample columns, days + 1): one standard normal per value
     uniform: np.ndarray  # (runs, 3 * sample columns + 1, days + 1): outlier, its size,
     # lost value for each column, then the skipped sample
-    outcome_normal: np.ndarray  # (runs, 9): one per measured endpoint
+    outcome_normal: np.ndarray  # (runs, N_OUTCOME_NOISE): one per measured endpoint
     outcome_uniform: np.ndarray  # (runs,)
 
 
@@ -74,7 +75,7 @@ def run_noise(seed: np.random.SeedSequence, run_numbers: np.ndarray, n_days: int
     k = len(SAMPLE_COLUMNS)
     normal = np.empty((len(run_numbers), k, n_days))
     uniform = np.empty((len(run_numbers), 3 * k + 1, n_days))
-    o_normal = np.empty((len(run_numbers), 9))
+    o_normal = np.empty((len(run_numbers), N_OUTCOME_NOISE))
     o_uniform = np.empty(len(run_numbers))
     for i, number in enumerate(run_numbers):
         g = np.random.default_rng(
@@ -82,7 +83,7 @@ def run_noise(seed: np.random.SeedSequence, run_numbers: np.ndarray, n_days: int
         )
         normal[i] = g.standard_normal((k, n_days))
         uniform[i] = g.random((3 * k + 1, n_days))
-        o_normal[i] = g.standard_normal(9)
+        o_normal[i] = g.standard_normal(N_OUTCOME_NOISE)
         o_uniform[i] = g.random()
     return RunNoise(normal, uniform, o_normal, o_uniform)
 
