@@ -45,27 +45,8 @@ class Resimulation:
     samples: pd.DataFrame  # the daily samples, with measurement noise
 
 
-def resimulate(
-    config: SimulationConfig, run_id: str, conditions: dict[str, float] | None = None
-) -> Resimulation:
-    """Re-run ``run_id`` of the set ``config`` makes, under ``conditions`` (default: its own).
-
-    ``conditions`` may name any of the DOE factors (:data:`simulator.design.DOE_BOX`); the
-    others keep the run's values. A ``temp_after_shift_c`` of 36 °C or more means no shift.
-    Raises ``KeyError`` for an unknown run and ``ValueError`` for a factor that is not a
-    DOE factor or a value outside the DOE box.
-    """
-    design = set_design(config)
-    ids = design.runs["run_id"].to_numpy()
-    where = np.flatnonzero(ids == run_id)
-    if where.size == 0:
-        raise KeyError(
-            f"run {run_id!r} is not in the set this config makes "
-            f"({len(ids)} runs, {ids[0]} ... {ids[-1]})"
-        )
-    idx = where[:1]
-    cond = take(design.conditions, idx)
-    own = {f.name: float(getattr(cond, f.name)[0]) for f in fields(ProcessConditions)}
+def _checked(own: dict[str, float], conditions: dict[str, float] | None) -> dict[str, float]:
+    """``own`` with ``conditions`` applied, refused when a factor is unknown or off the box."""
     wanted = {**own, **(conditions or {})}
     unknown = sorted(set(conditions or {}) - set(DOE_BOX))
     if unknown:
@@ -80,6 +61,70 @@ def resimulate(
         outside = in_box(wanted)
         if outside:
             raise ValueError(f"outside the DOE box the twin was built for: {'; '.join(outside)}")
+    return wanted
+
+
+def _locate(design, run_ids) -> np.ndarray:
+    ids = design.runs["run_id"].to_numpy()
+    pos = pd.Series(np.arange(len(ids)), index=ids)
+    missing = [r for r in run_ids if r not in pos.index]
+    if missing:
+        raise KeyError(
+            f"runs {missing[:3]} are not in the set this config makes "
+            f"({len(ids)} runs, {ids[0]} ... {ids[-1]})"
+        )
+    return pos.loc[list(run_ids)].to_numpy()
+
+
+def true_outcomes(
+    config: SimulationConfig, run_ids: list[str], conditions: pd.DataFrame
+) -> pd.DataFrame:
+    """Noise-free outcomes of ``run_ids[i]`` re-run under row ``i`` of ``conditions``.
+
+    The vectorised form of :func:`resimulate` for judging many conditions at once (the
+    same checks; the design is drawn once). An empty cell keeps the run's own value, as an
+    absent factor does in :func:`resimulate`.
+    """
+    design = set_design(config)
+    idx = _locate(design, run_ids)
+    cond = take(design.conditions, idx)
+    names = [f.name for f in fields(ProcessConditions)]
+    rows = []
+    for i, (_, row) in enumerate(conditions.iterrows()):
+        own = {n: float(getattr(cond, n)[i]) for n in names}
+        given = {str(k): float(v) for k, v in row.items() if not pd.isna(v)}
+        rows.append(_checked(own, given))
+    cond = with_value(cond, **{n: np.array([r[n] for r in rows]) for n in names})
+    twin = run_twin(
+        take(design.biology, idx),
+        cond,
+        take(design.batch, idx),
+        design.hmw_base_pct[idx],
+        design.low_ph_hmw_gain_pct[idx],
+        config.days,
+    )
+    out = pd.DataFrame(twin.outcomes)
+    out.insert(0, "run_id", list(run_ids))
+    return out
+
+
+def resimulate(
+    config: SimulationConfig, run_id: str, conditions: dict[str, float] | None = None
+) -> Resimulation:
+    """Re-run ``run_id`` of the set ``config`` makes, under ``conditions`` (default: its own).
+
+    ``conditions`` may name any of the DOE factors (:data:`simulator.design.DOE_BOX`); the
+    others keep the run's values. A ``temp_after_shift_c`` of 36 °C or more means no shift.
+    Raises ``KeyError`` for an unknown run and ``ValueError`` for a factor that is not a
+    DOE factor or a value outside the DOE box.
+    """
+    design = set_design(config)
+    ids = design.runs["run_id"].to_numpy()
+    idx = _locate(design, [run_id])
+    cond = take(design.conditions, idx)
+    own = {f.name: float(getattr(cond, f.name)[0]) for f in fields(ProcessConditions)}
+    wanted = _checked(own, conditions)
+    if conditions:
         cond = with_value(cond, **wanted)
     twin = run_twin(
         take(design.biology, idx),
