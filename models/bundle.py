@@ -23,6 +23,8 @@ from models.estimators import TargetModel
 from models.fingerprint import fingerprints, seen_in_training
 from models.packed import SAMPLES_COLUMN, score_packed
 from models.predictor import FLAG_OK, FLAG_RISK, FLAG_UNKNOWN, Predictor
+from models.process import FOLDER as PROCESS_FOLDER
+from models.process import ProcessModel
 
 __all__ = ["FLAG_OK", "FLAG_RISK", "FLAG_UNKNOWN", "Bundle", "ClonescoutModel"]
 
@@ -36,6 +38,7 @@ class Bundle:
     spec_path: Path
     manifest: dict
     training_runs: dict[str, str] = field(default_factory=dict)  # run_id -> fingerprint
+    process: ProcessModel | None = None  # what-if under other conditions (models.process)
 
     @property
     def targets(self) -> list[str]:
@@ -86,6 +89,8 @@ class Bundle:
         (folder / "predictor.json").write_text(json.dumps(model_state, indent=2))
         (folder / "training_runs.json").write_text(json.dumps(self.training_runs))
         (folder / "manifest.json").write_text(json.dumps(self.manifest, indent=2, default=str))
+        if self.process is not None:
+            self.process.save(folder / PROCESS_FOLDER)
         return folder
 
     @classmethod
@@ -111,6 +116,9 @@ class Bundle:
             spec_path=folder / "spec.yaml",
             manifest=manifest,
             training_runs=json.loads((folder / "training_runs.json").read_text()),
+            process=ProcessModel.load(folder / PROCESS_FOLDER)
+            if (folder / PROCESS_FOLDER / "process.json").exists()
+            else None,
         )
 
 

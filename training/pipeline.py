@@ -24,6 +24,7 @@ from features.spec import ProductSpec, load_spec
 from models.bundle import Bundle
 from models.conformal import LEVELS
 from models.fingerprint import fingerprints
+from models.process import ProcessModel
 from training import plots
 from training.curve import horizon_curve
 from training.dataset import TrainingSet, prepare
@@ -31,6 +32,7 @@ from training.evaluate import reliability_table
 from training.experiment import Evaluation, evaluate
 from training.logging_mlflow import log_bundle, log_metrics_tree
 from training.nested import outer_folds
+from training.process import ProcessModelError, fit_process_model
 from training.provenance import code_commit, data_hash, library_versions
 from training.recipe import FittedRecipe, Recipe, fit_recipe
 from training.settings import TrainSettings
@@ -128,17 +130,38 @@ def train(data: CampaignData, s: TrainSettings) -> TrainReport:
         log.info("nested evaluation done; fitting the recipe on all %d runs", len(ts.X))
         final = fit_recipe(ts.X, ts.y, ts.groups.reindex(ts.X.index), recipe, log_mlflow=True)
         curve = horizon_curve(data, ts, ev, spec, s.curve_horizons, s.seed, s.exclude)
+        process = _process_model(data, spec, s.seed, metrics)
         why_not = not_registrable(metrics, final)
         with tempfile.TemporaryDirectory() as tmp:
             out = _write_artifacts(Path(tmp), metrics, curve, ev, ts)
             mlflow.log_artifacts(str(out), artifact_path="evaluation")
             bundle = _bundle(data, ts, final, s, metrics, digest, run.info.run_id)
+            bundle.process = process
             name = None if why_not else s.model_name
             if why_not:
                 log.warning("model logged but NOT registered: %s", why_not)
                 mlflow.set_tag("clonescout.not_registered", why_not)
             info, version = log_bundle(bundle, Path(tmp) / "bundle", data, name)
         return TrainReport(metrics, curve, run.info.run_id, info.model_uri, version, why_not)
+
+
+def _process_model(
+    data: CampaignData, spec: ProductSpec, seed: int, metrics: dict
+) -> ProcessModel | None:
+    """The what-if model, or None with the reason in ``metrics`` (the bundle still serves)."""
+    try:
+        process = fit_process_model(data, spec, seed)
+    except ProcessModelError as err:
+        log.warning("no process model in this bundle (what-if unavailable): %s", err)
+        metrics["process_model"] = {"skipped": str(err)}
+        mlflow.set_tag("clonescout.process_model", f"skipped: {err}")
+        return None
+    metrics["process_model"] = process.metrics
+    for t, block in process.metrics["targets"].items():
+        for kind in ("no_anchor", "one_run_anchor"):
+            if kind in block:
+                mlflow.log_metric(f"process.{t}.{kind}.r2", block[kind]["r2"])
+    return process
 
 
 def _bundle(
