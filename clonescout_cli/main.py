@@ -14,6 +14,7 @@ from clonescout_cli.datacmds import cmd_demo, cmd_features, cmd_simulate, cmd_va
 from clonescout_cli.modelcmds import DEFAULT_MODEL_URI, cmd_promote, cmd_score, cmd_train
 from clonescout_cli.reportcmd import add_report_parser
 from clonescout_cli.servecmd import add_serve_parser
+from clonescout_cli.whatifcmd import add_whatif_parser
 from features.loader import ContractError
 from features.mapping import MappingError
 from features.spec import SpecError
@@ -310,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_serve_parser(sub, DEFAULT_MODEL_URI, _positive_int)
     add_report_parser(sub)
+    add_whatif_parser(sub, DEFAULT_MODEL_URI, _positive_int)
     return parser
 
 

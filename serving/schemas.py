@@ -214,6 +214,57 @@ class ExplainRequest(ApiModel):
     run: Run  # type: ignore[valid-type]
 
 
+MAX_WHATIF_CANDIDATES = 5000
+Condition = dict[str, float | None]
+
+
+class MeasuredRun(ApiModel):
+    """A run of the clone already made: its conditions and (optionally) measured outcomes."""
+
+    model_config = _CLOSED
+    run_id: Annotated[str, Field(min_length=1, max_length=200)]
+    conditions: Annotated[
+        Condition,
+        Field(description="process factors of the run (" + ", ".join(_RUN_TEXT) + ")"),
+    ]
+    outcomes: Annotated[
+        dict[str, float | None],
+        Field(
+            default_factory=dict,
+            description="measured outcomes (e.g. final_titer_g_l, dsp_yield_pct, g0f_pct): "
+            "the what-if predictions are anchored on them",
+        ),
+    ]
+
+
+class WhatIfRequest(ApiModel):
+    """A clone and the conditions to score it under (default: a space-filling set)."""
+
+    model_config = _CLOSED
+    clone: Clone  # type: ignore[valid-type]
+    runs: Annotated[list[MeasuredRun], Field(default_factory=list, max_length=100)]
+    candidates: Annotated[
+        list[Condition] | None,
+        Field(
+            default=None,
+            max_length=MAX_WHATIF_CANDIDATES,
+            description="candidate conditions; absent factors take the platform value",
+        ),
+    ]
+    optimise: bool = False
+    n_candidates: Annotated[int, Field(default=500, ge=1, le=MAX_WHATIF_CANDIDATES)]
+    min_spec_prob: Annotated[float, Field(default=0.0, ge=0.0, le=1.0)]
+    design_space: Annotated[
+        list[str],
+        Field(
+            default_factory=lambda: ["temp_after_shift_c", "seed_density_e6_ml"],
+            min_length=2,
+            max_length=2,
+            description="the two factors of the design-space map",
+        ),
+    ]
+
+
 # -- responses -------------------------------------------------------------------------
 class ModelRef(ApiModel):
     """The model that answered: name, version, and the hash of the data it was trained on."""

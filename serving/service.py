@@ -6,7 +6,8 @@ model once, in the background: ``/livez`` answers at once, ``/readyz`` only when
 is loaded, and the scoring endpoints answer 503 until then.
 
 Endpoints (JSON unless said): ``/score`` (one or many runs), ``/score_campaign`` (a
-campaign file upload, multipart), ``/explain`` (one run, every feature's contribution),
+campaign file upload, multipart), ``/whatif`` (a clone under candidate process
+conditions), ``/explain`` (one run, every feature's contribution),
 ``/model`` (what is served), ``/livez``, ``/readyz``, ``/metrics`` (Prometheus) and the
 OpenAPI description at ``/docs.json``.
 """
@@ -43,6 +44,7 @@ from serving.schemas import (
     Run,
     ScoreRequest,
     ScoreResponse,
+    WhatIfRequest,
 )
 
 log = logging.getLogger("clonescout.serving")
@@ -172,6 +174,35 @@ class Clonescout:
         if self.engine is None:
             return error_response(503, NOT_READY)  # type: ignore[return-value]
         return json_response(self.engine.info)  # type: ignore[return-value]
+
+    @bentoml.api(route="/whatif")
+    async def whatif(
+        self,
+        request: Annotated[
+            WhatIfRequest,
+            Field(description="the clone, its measured runs and the candidate conditions"),
+        ],
+    ) -> dict:
+        """Score a clone under candidate process conditions; recommend one, map the space.
+
+        Only candidates inside the training box and the model's domain are scored; the
+        others come back in ``excluded`` with their reason. The recommendation has the
+        highest expected purified product among candidates whose P(meet every spec limit)
+        is at least the platform's (and ``min_spec_prob``).
+        """
+        from models.whatif import WhatIfError
+        from serving.whatif_api import NoProcessModel, answer
+
+        if self.engine is None:
+            return error_response(503, NOT_READY)  # type: ignore[return-value]
+        body = request.model_dump(exclude_unset=True)
+        try:
+            out = await self._run(answer, self.engine.bundle, self.engine.ref, body)
+        except NoProcessModel as exc:
+            return error_response(501, str(exc))  # type: ignore[return-value]
+        except WhatIfError as exc:
+            return error_response(422, str(exc), "request", None, "see the error")  # type: ignore[return-value]
+        return json_response(out)  # type: ignore[return-value]
 
     @bentoml.api(route="/score_campaign")
     async def score_campaign(

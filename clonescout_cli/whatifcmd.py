@@ -1,0 +1,167 @@
+"""``clonescout whatif``: the process conditions a clone should run under."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models.whatif import DEFAULT_MAP, EPP, P_SPEC, WhatIfError, WhatIfResult, whatif
+
+
+def add_whatif_parser(sub: argparse._SubParsersAction, default_model: str, positive_int) -> None:
+    p = sub.add_parser(
+        "whatif",
+        help="score a clone under candidate process conditions; recommend one",
+        description="Score one clone under a grid of candidate conditions (a file, a "
+        "space-filling set over the training box, or a search of the box), keep only those "
+        "inside the training box and the model's domain, and recommend the condition with "
+        "the highest expected purified product whose P(meet every spec limit) is at least "
+        "the platform's. Predictions are anchored on the clone's measured runs in --data.",
+    )
+    p.add_argument("--data", type=Path, required=True, help="campaign folder with the clone")
+    p.add_argument("--mapping", type=Path, help="import mapping YAML for foreign layouts")
+    p.add_argument("--clone", required=True, help="clone_id to score")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument(
+        "--grid",
+        type=Path,
+        help="candidate conditions (.csv or .parquet), one row each; columns are process "
+        "factors, absent ones take the platform value",
+    )
+    how.add_argument(
+        "--optimise",
+        action="store_true",
+        help="search the box around the best candidates (3 rounds of local moves)",
+    )
+    p.add_argument(
+        "--candidates",
+        type=positive_int,
+        default=500,
+        help="space-filling candidates when no --grid is given (default 500)",
+    )
+    p.add_argument(
+        "--min-spec-prob",
+        type=float,
+        default=0.0,
+        help="floor on P(meet every spec limit) for the recommendation, on top of 'no lower "
+        "than the platform' (default 0: the platform's own probability)",
+    )
+    p.add_argument(
+        "--map",
+        default=",".join(DEFAULT_MAP),
+        help=f"two factors for the design-space map (default {','.join(DEFAULT_MAP)})",
+    )
+    p.add_argument("--out", type=Path, help="write the full result as JSON")
+    p.add_argument(
+        "--model",
+        default=default_model,
+        help=f"model URI (default {default_model}, resolved to a version)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the candidate set")
+    p.set_defaults(func=cmd_whatif)
+
+
+def read_grid(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise WhatIfError(f"--grid {path}: no such file")
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix == ".csv":
+        return pd.read_csv(path)
+    raise WhatIfError(f"--grid {path}: expected a .csv or .parquet file")
+
+
+def clone_tables(data, clone_id: str) -> tuple[pd.Series, pd.DataFrame]:
+    """The clone's row and its runs, or a clear error naming the clones there are."""
+    hit = data.clones[data.clones["clone_id"].astype(str) == clone_id]
+    if hit.empty:
+        known = data.clones["clone_id"].astype(str).tolist()
+        raise WhatIfError(
+            f"clone {clone_id!r} is not in {data.folder} ({len(known)} clones: "
+            f"{', '.join(known[:5])}{' ...' if len(known) > 5 else ''})"
+        )
+    return hit.iloc[0], data.runs[data.runs["clone_id"].astype(str) == clone_id]
+
+
+def cmd_whatif(args: argparse.Namespace) -> int:
+    from clonescout_cli.datacmds import load_data
+    from clonescout_cli.modelcmds import resolve_model, setup_mlflow
+    from features.spec import load_spec
+
+    factors = tuple(f.strip() for f in args.map.split(","))
+    if len(factors) != 2:
+        raise WhatIfError(f"--map needs two factors separated by a comma, got {args.map!r}")
+    grid = read_grid(args.grid) if args.grid else None  # before the model and the data
+    data = load_data(args.data, args.mapping, report=False)[0]
+    clone, runs = clone_tables(data, args.clone)
+    setup_mlflow(None)
+    model, uri, _ = resolve_model(args.model)
+    bundle = model.unwrap_python_model().bundle
+    if bundle.process is None:
+        raise WhatIfError(
+            f"model {uri} has no process model (trained before what-if existed, or its data "
+            "had no varying conditions): retrain with `clonescout train`"
+        )
+    result = whatif(
+        bundle.process,
+        load_spec(bundle.spec_path),
+        clone,
+        runs,
+        data.outcomes,
+        grid=grid,
+        optimise=args.optimise,
+        n_candidates=args.candidates,
+        seed=args.seed,
+        min_spec_prob=args.min_spec_prob,
+        design_space=factors,  # type: ignore[arg-type]
+    )
+    print_result(result, uri)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"model": uri, **result.to_dict()}
+        args.out.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+        print(f"full result (candidates, Pareto set, design space) -> {args.out}")
+    return 0
+
+
+def print_result(r: WhatIfResult, uri: str, out=sys.stdout) -> None:
+    """What a scientist reads first: the recommendation, its reasons, the Pareto set."""
+    n_anchor = max(r.anchored_on.values(), default=0)
+    print(
+        f"clone {r.clone_id} (model {uri}): {len(r.scored)} candidates scored, "
+        f"{len(r.excluded)} excluded; anchored on {n_anchor} measured run(s)",
+        file=out,
+    )
+    if r.recommended is None:
+        print("no recommendation: " + "; ".join(r.reasons), file=out)
+    else:
+        rec = r.recommended
+        setting = ", ".join(f"{k} {_fmt(float(rec[k]))}" for k in r.reference)
+        print(f"recommended: {setting}", file=out)
+        for line in r.reasons:
+            print(f"  - {line}", file=out)
+        front = r.scored[r.scored["pareto"]].sort_values(EPP, ascending=False)
+        print(f"Pareto set (expected product vs P(spec)): {len(front)} conditions", file=out)
+        for _, row in front.head(5).iterrows():
+            print(
+                f"  {row[EPP]:.2f} g/L ({row[EPP + '_lo']:.2f}-{row[EPP + '_hi']:.2f}), "
+                f"P(spec) {row[P_SPEC]:.2f}  [{row['source']}]",
+                file=out,
+            )
+    if len(r.excluded):
+        reasons = r.excluded["reason"].str.split("; ").explode().str.split(" = ").str[0]
+        top = reasons.value_counts().head(3)
+        print(
+            "excluded (outside the training box or the model's domain): "
+            + ", ".join(f"{k} ({v})" for k, v in top.items()),
+            file=out,
+        )
+
+
+def _fmt(v: float) -> str:
+    return "no shift" if v is None or np.isnan(v) else f"{v:.3g}"

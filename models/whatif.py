@@ -1,0 +1,375 @@
+"""What-if: score a clone under candidate process conditions, and recommend one.
+
+One function, :func:`whatif`, serves the CLI (``clonescout whatif``), the HTTP API and the
+campaign path. For a clone it scores a grid of candidate conditions (a file, or a
+space-filling set over the training box, or a search of the box with ``optimise``), keeps
+only candidates inside the training box and the process model's applicability domain
+(each excluded candidate comes back with its reason), and returns:
+
+- per candidate: expected purified product (titer x purification yield, g/L of harvest)
+  with its 80% interval, the probability of meeting every spec limit, each outcome with
+  its interval, and whether it is on the Pareto front of (expected product, P(spec));
+- the recommended condition and why: the highest expected product among candidates whose
+  P(spec) is at least the platform's (and at least ``min_spec_prob`` where any candidate
+  reaches it), with the effect of each changed factor on its own;
+- the design space: P(spec) over two factors, the others at the recommendation.
+
+Predictions are anchored on the clone's measured runs when ``outcomes`` has them
+(:mod:`models.process`); without measured runs the wider, unanchored distribution is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from features.spec import ProductSpec
+from models.bounds import clip
+from models.process import LEVEL, TITER, YIELD, ProcessModel
+
+# A recommendation never has a lower P(meet every spec limit) than the platform has for the
+# same clone; a user may ask for a floor on top (``min_spec_prob``). With no floor, the
+# expected out-of-spec rate of a campaign run at the recommendations cannot exceed the
+# platform's (as far as the model knows).
+MIN_SPEC_PROB = 0.0
+CHUNK = 256  # candidates scored per block (bounds the draw arrays' memory)
+DESIGN_SPACE_STEPS = 15
+DEFAULT_MAP = ("temp_after_shift_c", "seed_density_e6_ml")
+EPP = "expected_product_g_l"
+P_SPEC = "p_meet_spec"
+IN_SPEC = "expected_in_spec_product_g_l"  # product counted only in draws that meet the spec
+
+
+class WhatIfError(ValueError):
+    """A what-if request that cannot be answered as asked (said what and why)."""
+
+
+@dataclass
+class WhatIfResult:
+    """Everything :func:`whatif` found for one clone."""
+
+    clone_id: str
+    reference: dict[str, float]
+    today: pd.DataFrame  # the clone's own runs: run_id and factors
+    anchored_on: dict[str, int]  # target -> measured runs used as anchor
+    scored: pd.DataFrame  # kept candidates, best expected product first
+    excluded: pd.DataFrame  # candidates set aside, with the reason
+    recommended: dict | None
+    reasons: list[str]
+    required_spec_prob: float
+    design_space: pd.DataFrame | None = None
+    not_judged: list[str] = field(default_factory=list)
+
+    def to_dict(self, top: int | None = None) -> dict:
+        def records(df: pd.DataFrame | None, n: int | None = None) -> list[dict]:
+            if df is None:
+                return []
+            part = df if n is None else df.head(n)
+            return [
+                {k: _plain(v) for k, v in row.items()} for row in part.to_dict(orient="records")
+            ]
+
+        return {
+            "clone_id": self.clone_id,
+            "reference": {k: _plain(v) for k, v in self.reference.items()},
+            "today": records(self.today),
+            "anchored_on_runs": self.anchored_on,
+            "required_spec_prob": self.required_spec_prob,
+            "recommended": None
+            if self.recommended is None
+            else {k: _plain(v) for k, v in self.recommended.items()},
+            "reasons": self.reasons,
+            "pareto": records(self.scored[self.scored["pareto"]]),
+            "candidates": records(self.scored, top),
+            "n_candidates_scored": len(self.scored),
+            "excluded": records(self.excluded),
+            "design_space": records(self.design_space),
+            "not_judged": self.not_judged,
+        }
+
+
+def _plain(v: object) -> object:
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    return v
+
+
+# -- candidates ---------------------------------------------------------------------------
+def space_filling(pm: ProcessModel, n: int, seed: int = 0) -> pd.DataFrame:
+    """``n`` Latin-hypercube points over the training box (every factor set)."""
+    from scipy.stats import qmc
+
+    u = qmc.LatinHypercube(d=len(pm.factors), seed=seed).random(n)
+    lo = np.array([pm.box[f][0] for f in pm.factors])
+    hi = np.array([pm.box[f][1] for f in pm.factors])
+    return pd.DataFrame(lo + u * (hi - lo), columns=pm.factors)
+
+
+def complete(pm: ProcessModel, grid: pd.DataFrame) -> pd.DataFrame:
+    """A grid with every factor: unknown columns refused, absent factors at the reference."""
+    extra = [c for c in grid.columns if c not in pm.factors and c != "source"]
+    if extra:
+        raise WhatIfError(
+            f"grid columns {extra} are not process factors of this model; the factors are "
+            f"{pm.factors} (absent ones take the platform value)"
+        )
+    out = grid.copy()
+    for f in pm.factors:
+        if f not in out:
+            out[f] = pm.reference[f]
+        out[f] = pd.to_numeric(out[f], errors="coerce")
+    # text that is not a number would silently become "no value"
+    for c in [c for c in grid.columns if c in pm.factors]:
+        lost = grid[c].notna() & out[c].isna()
+        if lost.any():
+            raise WhatIfError(
+                f"grid column {c!r}, row {int(np.flatnonzero(lost)[0]) + 1}: "
+                f"{grid[c][lost].iloc[0]!r} is not a number"
+            )
+    if "source" not in out:
+        out["source"] = "grid"
+    return out[[*pm.factors, "source"]].reset_index(drop=True)
+
+
+def _with_own(pm: ProcessModel, grid: pd.DataFrame, today: pd.DataFrame) -> pd.DataFrame:
+    """The grid plus the platform and each of the clone's own conditions (for comparison)."""
+    ref = pd.DataFrame([{**pm.reference, "source": "platform"}])
+    own = today[pm.factors].assign(source="run " + today["run_id"].astype(str))
+    return pd.concat([ref, own, grid], ignore_index=True)
+
+
+# -- scoring ------------------------------------------------------------------------------
+def _score(
+    pm: ProcessModel,
+    clone: pd.Series,
+    cands: pd.DataFrame,
+    offsets: dict[str, float],
+    anchored: bool,
+    limits,
+) -> pd.DataFrame:
+    """Predictions, intervals, expected product and P(spec) for candidates (no checks)."""
+    lo_q, hi_q = (1 - LEVEL) / 2, 1 - (1 - LEVEL) / 2
+    parts = []
+    for start in range(0, len(cands), CHUNK):
+        c = cands.iloc[start : start + CHUNK].reset_index(drop=True)
+        clones = pd.DataFrame([clone] * len(c)).reset_index(drop=True)
+        point = pm.point(pm.matrix(clones, c))
+        draws = pm.distribution(point, offsets, anchored)
+        out = c.copy()
+        product = draws[TITER] * draws[YIELD] / 100.0
+        out[EPP] = product.mean(axis=1)
+        out[f"{EPP}_lo"], out[f"{EPP}_hi"] = np.quantile(product, [lo_q, hi_q], axis=1)
+        p, each = pm.spec_probability(point, offsets, anchored, limits)
+        out[P_SPEC] = p
+        out[IN_SPEC] = (product * pm.meets(draws, limits)).mean(axis=1)
+        for t in pm.targets:
+            out[t] = clip(point[t] + offsets[t], t)
+            out[f"{t}_lo"], out[f"{t}_hi"] = np.quantile(draws[t], [lo_q, hi_q], axis=1)
+        for attr, r in each.items():
+            out[f"risk__{attr}"] = r
+        parts.append(out)
+    return pd.concat(parts, ignore_index=True)
+
+
+def pareto_front(epp: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Rows no other row beats on both expected product and P(spec) (ties kept)."""
+    order = np.lexsort((-p, -epp))  # by expected product, then P(spec), both descending
+    keep = np.zeros(len(epp), bool)
+    best_p = -np.inf
+    for i in order:
+        if p[i] > best_p:
+            keep[i] = True
+            best_p = p[i]
+    return keep
+
+
+def _split(pm: ProcessModel, clone: pd.Series, cands: pd.DataFrame):
+    """Candidates inside the box and the domain, and the others with their reason."""
+    why = pm.outside_box(cands)
+    unseen = pm.unseen_levels(clone)
+    if unseen:
+        why = ["; ".join(filter(None, [w, "clone has " + ", ".join(unseen)])) for w in why]
+    clones = pd.DataFrame([clone] * len(cands)).reset_index(drop=True)
+    _, domain_why = pm.in_domain(pm.matrix(clones, cands))
+    why = ["; ".join(filter(None, [w, d])) for w, d in zip(why, domain_why, strict=True)]
+    keep = np.array([not w for w in why])
+    excluded = cands[~keep].assign(reason=[w for w in why if w])
+    return cands[keep].reset_index(drop=True), excluded.reset_index(drop=True)
+
+
+def whatif(
+    pm: ProcessModel,
+    spec: ProductSpec,
+    clone: pd.Series,
+    runs: pd.DataFrame,
+    outcomes: pd.DataFrame | None = None,
+    grid: pd.DataFrame | None = None,
+    optimise: bool = False,
+    n_candidates: int = 500,
+    seed: int = 0,
+    min_spec_prob: float = MIN_SPEC_PROB,
+    design_space: tuple[str, str] | None = DEFAULT_MAP,
+    steps: int = DESIGN_SPACE_STEPS,
+) -> WhatIfResult:
+    """Score ``clone`` (a row of the clones table) under candidate conditions; see module."""
+    if not 0.0 <= min_spec_prob <= 1.0:
+        raise WhatIfError(f"min_spec_prob must lie in 0-1, got {min_spec_prob}")
+    today = runs.reindex(columns=["run_id", *pm.factors]).reset_index(drop=True)
+    offsets, used = pm.anchor(clone, today, outcomes)
+    anchored = any(used.values())
+    limits = [*spec.glycans, *spec.downstream]
+    base = space_filling(pm, n_candidates, seed).assign(source="space-filling")
+    cands = _with_own(pm, complete(pm, grid) if grid is not None else base, today)
+    kept, excluded = _split(pm, clone, cands)
+    scored = _score(pm, clone, kept, offsets, anchored, limits) if len(kept) else kept
+    if optimise and len(scored):
+        scored = _refine(pm, clone, scored, offsets, anchored, limits, seed, min_spec_prob)
+    result = WhatIfResult(
+        clone_id=str(clone["clone_id"]),
+        reference=dict(pm.reference),
+        today=today,
+        anchored_on=used,
+        scored=scored,
+        excluded=excluded,
+        recommended=None,
+        reasons=[],
+        required_spec_prob=float("nan"),
+        not_judged=[lim.attribute for lim in limits if lim.attribute not in pm.targets],
+    )
+    if not len(scored):
+        result.reasons = ["no candidate lies inside the training box and the model's domain"]
+        return result
+    scored["pareto"] = pareto_front(scored[EPP].to_numpy(), scored[P_SPEC].to_numpy())
+    _recommend(pm, clone, result, offsets, anchored, limits, min_spec_prob)
+    result.scored = scored.sort_values(EPP, ascending=False, ignore_index=True)
+    if design_space is not None and result.recommended is not None:
+        result.design_space = design_map(
+            pm, clone, result.recommended, design_space, offsets, anchored, limits, steps
+        )
+    return result
+
+
+def _recommend(pm, clone, result: WhatIfResult, offsets, anchored, limits, floor) -> None:
+    s = result.scored
+    platform = s[s["source"] == "platform"]
+    p_ref = float(platform[P_SPEC].iloc[0]) if len(platform) else 0.0
+    required = min(max(p_ref, floor), float(s[P_SPEC].max()))
+    ok = s[s[P_SPEC] >= required - 1e-12]
+    best = ok.loc[ok[EPP].idxmax()]
+    result.required_spec_prob = required
+    result.recommended = best.to_dict()
+    result.reasons = _reasons(pm, clone, best, platform, offsets, anchored, limits, required)
+
+
+def _reasons(pm, clone, best, platform, offsets, anchored, limits, required) -> list[str]:
+    out = [
+        f"expected purified product {best[EPP]:.2f} g/L "
+        f"({LEVEL:.0%}: {best[f'{EPP}_lo']:.2f}-{best[f'{EPP}_hi']:.2f}), "
+        f"P(meet every spec limit) {best[P_SPEC]:.2f} (required >= {required:.2f})"
+    ]
+    if len(platform):
+        ref = platform.iloc[0]
+        out.append(
+            f"platform: {ref[EPP]:.2f} g/L, P(spec) {ref[P_SPEC]:.2f}; "
+            f"change {best[EPP] - ref[EPP]:+.2f} g/L"
+        )
+    changed = [f for f in pm.factors if not _same(float(best[f]), pm.reference[f])]
+    if changed:
+        one = pd.DataFrame([best[pm.factors]] * len(changed)).reset_index(drop=True)
+        for i, f in enumerate(changed):
+            one.loc[i, f] = pm.reference[f]
+        back = _score(pm, clone, one, offsets, anchored, limits)
+        for i, f in enumerate(changed):
+            gain = best[EPP] - back[EPP].iloc[i]
+            dp = best[P_SPEC] - back[P_SPEC].iloc[i]
+            out.append(
+                f"{f} {_fmt(pm.reference[f])} -> {_fmt(float(best[f]))}: {gain:+.2f} g/L, "
+                f"P(spec) {dp:+.2f} (this change alone, the others kept)"
+            )
+    else:
+        out.append("the platform condition is already the best candidate")
+    risks = {k[6:]: v for k, v in best.items() if str(k).startswith("risk__")}
+    if risks:
+        worst = max(risks, key=lambda k: risks[k])
+        out.append(f"limit closest to failing: {worst} (P(out) {risks[worst]:.2f})")
+    if not anchored:
+        out.append("no measured run of this clone: predictions are not anchored (wider)")
+    return out
+
+
+def _same(a: float, b: float) -> bool:
+    if np.isnan(a) and np.isnan(b):
+        return True
+    return not np.isnan(a) and not np.isnan(b) and abs(a - b) < 1e-6
+
+
+def _fmt(v: float) -> str:
+    return "none" if np.isnan(v) else f"{v:.3g}"
+
+
+def _refine(pm, clone, scored, offsets, anchored, limits, seed, floor) -> pd.DataFrame:
+    """Search the box around the best feasible candidates (3 rounds of local moves)."""
+    rng = np.random.default_rng(seed)
+    lo = np.array([pm.box[f][0] for f in pm.factors])
+    hi = np.array([pm.box[f][1] for f in pm.factors])
+    platform = scored[scored["source"] == "platform"]
+    need = max(float(platform[P_SPEC].iloc[0]) if len(platform) else 0.0, floor)
+    pool = scored
+    for step in (0.15, 0.07, 0.03):
+        ok = pool[pool[P_SPEC] >= min(need, float(pool[P_SPEC].max()))]
+        seeds = ok.nlargest(8, EPP)[pm.factors].to_numpy(float)
+        seeds = np.where(np.isnan(seeds), (lo + hi) / 2, seeds)
+        moves = seeds[rng.integers(0, len(seeds), 256)] + rng.normal(0, step, (256, len(lo))) * (
+            hi - lo
+        )
+        local = pd.DataFrame(np.clip(moves, lo, hi), columns=pm.factors).assign(source="optimiser")
+        kept, _ = _split(pm, clone, local)
+        if len(kept):
+            pool = pd.concat(
+                [pool, _score(pm, clone, kept, offsets, anchored, limits)], ignore_index=True
+            )
+    return pool
+
+
+def design_map(
+    pm: ProcessModel,
+    clone: pd.Series,
+    at: dict,
+    factors: tuple[str, str],
+    offsets: dict[str, float],
+    anchored: bool,
+    limits,
+    steps: int = DESIGN_SPACE_STEPS,
+) -> pd.DataFrame:
+    """P(spec) and expected product over two factors, the others at ``at``.
+
+    Cells outside the training box's domain carry ``inside = False`` and no numbers.
+    """
+    unknown = [f for f in factors if f not in pm.factors]
+    if unknown or factors[0] == factors[1]:
+        raise WhatIfError(
+            f"design-space factors must be two different process factors of this model "
+            f"({pm.factors}); got {list(factors)}"
+        )
+    fx, fy = factors
+    xs = np.linspace(*pm.box[fx], steps)
+    ys = np.linspace(*pm.box[fy], steps)
+    gx, gy = np.meshgrid(xs, ys)
+    grid = pd.DataFrame([{f: at[f] for f in pm.factors}] * gx.size)
+    grid[fx], grid[fy] = gx.ravel(), gy.ravel()
+    grid = grid.assign(source="design space")
+    kept, excluded = _split(pm, clone, grid)
+    scored = _score(pm, clone, kept, offsets, anchored, limits) if len(kept) else kept
+    cols = [fx, fy]
+    out = pd.concat(
+        [
+            scored[[*cols, P_SPEC, EPP]].assign(inside=True),
+            excluded[cols].assign(inside=False),
+        ],
+        ignore_index=True,
+    )
+    return out.sort_values(cols, ignore_index=True)

@@ -1,0 +1,259 @@
+"""Process selection: the process model, what-if, its CLI and API, and the closed loop."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from features.loader import load_campaign
+from features.spec import load_spec
+from models.process import ProcessModel
+from models.whatif import EPP, P_SPEC, WhatIfError, pareto_front, whatif
+from simulator.campaign import SimulationConfig, simulate_set, write_set
+from simulator.closedloop import resimulate, true_outcomes
+from tests.conftest import REPO
+from training.process import fit_process_model
+from training.process_eval import closed_loop, summary
+
+SPEC = load_spec(REPO / "data" / "spec.yaml")
+CONFIG = SimulationConfig(n_campaigns=5, clones_per_campaign=24, seed=5)
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    root = tmp_path_factory.mktemp("process")
+    write_set(simulate_set(CONFIG), root, CONFIG, "parquet")
+    return load_campaign(root, require_outcomes=True)
+
+
+@pytest.fixture(scope="module")
+def pm(history) -> ProcessModel:
+    return fit_process_model(history, SPEC)
+
+
+def _clone(history, i: int = 0):
+    clone = history.clones.iloc[i]
+    return clone, history.runs[history.runs["clone_id"] == clone["clone_id"]]
+
+
+def test_the_process_model_learns_the_box_platform_and_held_out_figures(pm, history) -> None:
+    assert pm.reference["seed_density_e6_ml"] == 0.6 and pm.reference["temp_after_shift_c"] == 34
+    assert pm.box["ph_setpoint"][0] >= 6.85 and pm.box["ph_setpoint"][1] <= 7.15
+    assert pm.optional == ["temp_shift_day"]  # a run without a shift leaves it empty
+    assert pm.constants == {"scale": "ambr15"}  # never varied: not a factor
+    figures = pm.metrics["targets"]
+    for t in ("final_titer_g_l", "dsp_yield_pct", "g0f_pct"):
+        assert 0 <= pm.anchor_weight(t, 1) <= pm.anchor_weight(t, 3) <= 1
+        # an anchor on one measured run of the clone must help a held-out prediction
+        assert figures[t]["one_run_anchor"]["mae"] < figures[t]["no_anchor"]["mae"], t
+    assert "campaign-grouped" in pm.metrics["how"]
+
+
+def test_the_process_model_survives_save_and_load(pm, history, tmp_path) -> None:
+    clone, runs = _clone(history)
+    again = ProcessModel.load(pm.save(tmp_path / "process"))
+    a = whatif(pm, SPEC, clone, runs, history.outcomes, n_candidates=64, design_space=None)
+    b = whatif(again, SPEC, clone, runs, history.outcomes, n_candidates=64, design_space=None)
+    pd.testing.assert_frame_equal(a.scored, b.scored)
+
+
+def test_candidates_outside_the_box_are_excluded_with_their_reason(pm, history) -> None:
+    clone, runs = _clone(history)
+    grid = pd.DataFrame(
+        {
+            "seed_density_e6_ml": [2.0, 0.9, 0.5],  # 2.0 is far outside the training range
+            "ph_setpoint": [7.0, 7.5, 7.0],  # so is 7.5
+        }
+    )
+    res = whatif(pm, SPEC, clone, runs, history.outcomes, grid=grid)
+    excluded = res.excluded.set_index("seed_density_e6_ml")["reason"]
+    assert "seed_density_e6_ml = 2 outside the training range" in excluded[2.0]
+    assert "ph_setpoint = 7.5 outside the training range" in excluded[0.9]
+    assert len(res.scored) == 1 + len(runs) + 1  # platform, the clone's runs, the good row
+    rec = res.recommended
+    assert rec is not None and not pm.outside_box(pd.DataFrame([rec]))[0]
+
+
+def test_a_clone_unlike_the_history_gets_no_recommendation(pm, history) -> None:
+    clone, runs = _clone(history)
+    odd = clone.copy()
+    odd["ss_titer_g_l"], odd["lc_hc_ratio"], odd["doubling_time_h"] = 40.0, 9.0, 90.0
+    res = whatif(pm, SPEC, odd, runs.iloc[:0], None, n_candidates=32)
+    assert res.recommended is None and res.scored.empty
+    assert res.excluded["reason"].str.contains("outside the model's experience").all()
+
+
+def test_a_molecule_the_history_never_made_is_never_scored(pm, history) -> None:
+    clone, runs = _clone(history)
+    odd = clone.copy()
+    odd["molecule"] = "mAb-Z"
+    res = whatif(pm, SPEC, odd, runs, None, n_candidates=16)
+    assert res.recommended is None
+    assert res.excluded["reason"].str.contains("molecule = 'mAb-Z'").all()
+
+
+def test_the_recommendation_never_lowers_the_spec_probability(pm, history) -> None:
+    for i in range(0, 24, 6):
+        clone, runs = _clone(history, i)
+        res = whatif(pm, SPEC, clone, runs, history.outcomes, n_candidates=128)
+        platform = res.scored[res.scored["source"] == "platform"].iloc[0]
+        assert res.recommended[P_SPEC] >= platform[P_SPEC] - 1e-12
+        feasible = res.scored[res.scored[P_SPEC] >= platform[P_SPEC] - 1e-12]
+        assert res.recommended[EPP] == pytest.approx(feasible[EPP].max())
+        assert res.reasons[0].startswith("expected purified product")
+        m = res.design_space
+        assert m is not None and len(m) == 15 * 15
+        assert m.loc[m["inside"], P_SPEC].between(0, 1).all()
+
+
+def test_a_floor_on_the_spec_probability_is_respected_where_reachable(pm, history) -> None:
+    clone, runs = _clone(history, 3)
+    res = whatif(pm, SPEC, clone, runs, history.outcomes, n_candidates=128, min_spec_prob=0.95)
+    assert res.required_spec_prob == pytest.approx(min(0.95, res.scored[P_SPEC].max()))
+    assert res.recommended[P_SPEC] >= res.required_spec_prob - 1e-12
+
+
+def test_optimise_finds_at_least_what_the_grid_found(pm, history) -> None:
+    clone, runs = _clone(history, 1)
+    plain = whatif(pm, SPEC, clone, runs, history.outcomes, n_candidates=64, design_space=None)
+    better = whatif(
+        pm, SPEC, clone, runs, history.outcomes, n_candidates=64, optimise=True, design_space=None
+    )
+    assert better.recommended[EPP] >= plain.recommended[EPP] - 1e-12
+    assert (better.scored["source"] == "optimiser").any()
+    assert not any(pm.outside_box(better.scored[pm.factors]))
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        (pd.DataFrame({"stirrer_rpm": [300]}), "not process factors"),
+        (pd.DataFrame({"feed_pct": ["four"]}), "row 1: 'four' is not a number"),
+    ],
+)
+def test_a_bad_grid_is_refused_naming_column_and_row(pm, history, grid, message) -> None:
+    clone, runs = _clone(history)
+    with pytest.raises(WhatIfError, match=message):
+        whatif(pm, SPEC, clone, runs, None, grid=grid)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 10), st.floats(0, 1)), min_size=1, max_size=30))
+def test_the_pareto_front_is_exactly_the_undominated_points(points) -> None:
+    epp = np.array([p[0] for p in points])
+    p = np.array([p[1] for p in points])
+    front = pareto_front(epp, p)
+    for i in range(len(points)):
+        dominated = any(
+            epp[j] >= epp[i] and p[j] >= p[i] and (epp[j] > epp[i] or p[j] > p[i])
+            for j in range(len(points))
+        )
+        if dominated:
+            assert not front[i]
+    assert front.any()
+
+
+def test_the_twin_judges_many_conditions_as_resimulate_does_one() -> None:
+    cfg = SimulationConfig(n_campaigns=1, clones_per_campaign=3, seed=2)
+    cond = {"seed_density_e6_ml": 0.9, "temp_after_shift_c": 33.0, "temp_shift_day": 5.0}
+    own = resimulate(cfg, "C01-K002-R1")
+    many = true_outcomes(cfg, ["C01-K002-R1"] * 2, pd.DataFrame([cond, own.conditions]))
+    assert many.iloc[0].drop("run_id").to_dict() == pytest.approx(
+        resimulate(cfg, "C01-K002-R1", cond).truth
+    )
+    assert many.iloc[1].drop("run_id").to_dict() == pytest.approx(own.truth)
+    with pytest.raises(ValueError, match="outside the DOE box"):
+        true_outcomes(cfg, ["C01-K002-R1"], pd.DataFrame([{"ph_setpoint": 7.6}]))
+
+
+def test_closed_loop_recommendations_beat_the_platform_without_more_out_of_spec(
+    default_tables, tmp_path
+) -> None:
+    """On held-out campaigns the twin re-runs each clone: the recommendation must win often.
+
+    The issue's figure (>= 70% of clones, all 12 campaigns held out in turn) is measured by
+    ``make bench`` (79% there); this regression bar holds out the last three campaigns of
+    the default set (69% there) and asks for a clear majority, a positive mean gain and no
+    rise in the true out-of-spec rate.
+    """
+    cfg = SimulationConfig()
+    write_set(default_tables, tmp_path, cfg, "parquet")
+    data = load_campaign(tmp_path, require_outcomes=True)
+    df = closed_loop(cfg, SPEC, campaigns=["C10", "C11", "C12"], data=data)
+    s = summary(df)
+    assert s["clones"] == 144
+    assert s["share_rec_better"] >= 0.6, s
+    assert s["mean_gain_g_l"] > 0, s
+    assert s["oos_rate_rec"] <= s["oos_rate_platform"], s
+
+
+# -- through the trained bundle: CLI and API ---------------------------------------------
+def test_the_trained_bundle_carries_the_process_model(trained) -> None:
+    pm = trained.bundle.process
+    assert pm is not None and set(pm.targets) >= {"final_titer_g_l", "dsp_yield_pct"}
+    assert trained.report.metrics["process_model"]["targets"]["dsp_yield_pct"]["no_anchor"]["n"]
+
+
+def test_whatif_cli_prints_the_recommendation_and_writes_json(
+    trained, monkeypatch, tmp_path, capsys
+):
+    from clonescout_cli.main import main
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained.tracking_uri)
+    clone = str(trained.data.clones["clone_id"].iloc[0])
+    out = tmp_path / "whatif.json"
+    argv = ["whatif", "--data", str(trained.data.folder), "--clone", clone, "--out", str(out)]
+    rc = main([*argv, "--model", trained.report.model_uri, "--candidates", "100"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert f"clone {clone}" in printed and "recommended:" in printed and "Pareto set" in printed
+    body = json.loads(out.read_text())
+    assert body["recommended"] and body["design_space"] and body["anchored_on_runs"]
+    rc = main([*argv[:4], "nope", "--model", trained.report.model_uri])
+    assert rc == 2 and "clone 'nope' is not in" in capsys.readouterr().err
+
+
+def test_whatif_endpoint_answers_as_the_function_and_refuses_bad_requests(monkeypatch, trained):
+    from tests.model.test_serving_api import _client, _wait_ready
+
+    data, pm = trained.data, trained.bundle.process
+    clone = data.clones.iloc[2]
+    runs = data.runs[data.runs["clone_id"] == clone["clone_id"]]
+    measured = runs[["run_id"]].merge(data.outcomes, on="run_id")
+    body = {
+        "clone": {k: (None if pd.isna(v) else v) for k, v in clone.items()},
+        "runs": [
+            {
+                "run_id": r["run_id"],
+                "conditions": {f: (None if pd.isna(r[f]) else float(r[f])) for f in pm.factors},
+                "outcomes": {t: float(m[t]) for t in pm.targets},
+            }
+            for (_, r), (_, m) in zip(runs.iterrows(), measured.iterrows(), strict=True)
+        ],
+        "candidates": [{"seed_density_e6_ml": 0.9}, {"seed_density_e6_ml": 3.0}],
+    }
+    with _client(monkeypatch, trained) as c:
+        _wait_ready(c)
+        resp = c.post("/whatif", json={"request": body})
+        assert resp.status_code == 200, resp.text
+        got = resp.json()
+        assert got["model"]["version"] and got["recommended"] is not None
+        assert [e["seed_density_e6_ml"] for e in got["excluded"]] == [3.0]
+        assert "outside the training range" in got["excluded"][0]["reason"]
+        direct = whatif(
+            pm,
+            trained.bundle.predictor.spec,
+            clone,
+            runs,
+            data.outcomes,
+            grid=pd.DataFrame(body["candidates"]),
+        )
+        assert got["recommended"][EPP] == pytest.approx(direct.recommended[EPP])
+        bad = c.post("/whatif", json={"request": {**body, "candidates": [{"rpm": 3.0}]}})
+        assert bad.status_code == 422 and "not process factors" in bad.text
+        assert "/whatif" in c.get("/docs.json").json()["paths"]
