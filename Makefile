@@ -66,6 +66,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_serve.py --out bench/results/serve.json
 	$(PY) bench/bench_score.py --out bench/results/score.json
 	$(PY) bench/bench_report.py --out bench/results/report.json
+	$(PY) bench/bench_whatif.py --out bench/results/whatif.json
 
 # Regenerate the committed sample set (tests check it is exactly reproducible).
 sample: $(STAMP)

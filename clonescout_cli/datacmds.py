@@ -78,8 +78,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     Simulate the default set, train (nested CV), promote through the gate, then take a
     lab's export of a new screening campaign with quirks: validate it, score it and rank its
-    clones, write the campaign report, then serve the model over HTTP and score some of its
-    runs from Python.
+    clones, recommend process conditions for its top clones, write the campaign report, then
+    serve the model over HTTP and score some of its runs from Python.
     """
     _step(1, "simulate the default campaign set")
     _simulate(args, args.out)
@@ -131,11 +131,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     argv = ["score", "--data", str(lab), "--out", str(scores), "--model", model]
     cmd_score(build_parser().parse_args(argv))
-    _step(6, "the campaign report: one self-contained HTML page for the campaign lead")
+    _step(6, "choose the process for the top clones: what-if over the process box")
+    _demo_whatif(scores, lab, model)
+    _step(7, "the campaign report: one self-contained HTML page for the campaign lead")
     from clonescout_cli.reportcmd import cmd_report
 
     cmd_report(argparse.Namespace(scores=scores, out=args.out.parent / "lab_export_report.html"))
-    _step(7, "serve the model over HTTP (BentoML) and score runs from Python")
+    _step(8, "serve the model over HTTP (BentoML) and score runs from Python")
     from clonescout_cli.servecmd import demo_serve
 
     demo_serve(model, load_data(lab, None, report=False)[0])
@@ -147,7 +149,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-DEMO_STEPS = 7
+DEMO_STEPS = 8
+
+
+def _demo_whatif(scores: Path, lab: Path, model: str, top: int = 3) -> None:
+    """Recommend conditions for the campaign's top-ranked clones (``clonescout whatif``)."""
+    from clonescout_cli.main import build_parser
+    from clonescout_cli.whatifcmd import cmd_whatif
+    from serving.stream import ScoreOutputs
+
+    clones = pd.read_csv(ScoreOutputs.for_out(scores).clones)
+    ranked = clones.dropna(subset=["rank"]).sort_values("rank")
+    for i, clone_id in enumerate(ranked["clone_id"].head(top)):
+        argv = ["whatif", "--data", str(lab), "--clone", str(clone_id), "--model", model]
+        if i == 0:
+            argv += ["--out", str(scores.with_name(f"whatif_{clone_id}.json"))]
+        cmd_whatif(build_parser().parse_args(argv))
+        print()
 
 
 def _step(n: int, what: str) -> None:
