@@ -48,7 +48,10 @@ def answer(bundle: Bundle, ref: dict[str, Any], request: dict[str, Any]) -> dict
                 f"runs[{r['run_id']}].conditions: {unknown} are not process factors of this "
                 f"model ({pm.factors})"
             )
-    measured = [{"run_id": r["run_id"], **r["outcomes"]} for r in request.get("runs", [])]
+    measured = [
+        {**{t: v for t, v in r["outcomes"].items() if t in pm.targets}, "run_id": r["run_id"]}
+        for r in request.get("runs", [])
+    ]
     outcomes = pd.DataFrame(measured) if any(len(m) > 1 for m in measured) else None
     grid = None if request.get("candidates") is None else pd.DataFrame(request["candidates"])
     if grid is not None and grid.empty:
