@@ -69,8 +69,9 @@ def _locate(design, run_ids) -> np.ndarray:
     pos = pd.Series(np.arange(len(ids)), index=ids)
     missing = [r for r in run_ids if r not in pos.index]
     if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise KeyError(
-            f"runs {missing[:3]} are not in the set this config makes "
+            f"run {missing[0]!r}{more} is not in the set this config makes "
             f"({len(ids)} runs, {ids[0]} ... {ids[-1]})"
         )
     return pos.loc[list(run_ids)].to_numpy()
