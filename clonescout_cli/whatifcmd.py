@@ -129,8 +129,9 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_result(r: WhatIfResult, uri: str, out=sys.stdout) -> None:
+def print_result(r: WhatIfResult, uri: str, out=None) -> None:
     """What a scientist reads first: the recommendation, its reasons, the Pareto set."""
+    out = sys.stdout if out is None else out  # looked up now: a redirected stdout counts
     n_anchor = max(r.anchored_on.values(), default=0)
     print(
         f"clone {r.clone_id} (model {uri}): {len(r.scored)} candidates scored, "
