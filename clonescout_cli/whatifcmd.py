@@ -91,7 +91,6 @@ def clone_tables(data, clone_id: str) -> tuple[pd.Series, pd.DataFrame]:
 def cmd_whatif(args: argparse.Namespace) -> int:
     from clonescout_cli.datacmds import load_data
     from clonescout_cli.modelcmds import resolve_model, setup_mlflow
-    from features.spec import load_spec
 
     factors = tuple(f.strip() for f in args.map.split(","))
     if len(factors) != 2:
@@ -109,7 +108,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         )
     result = whatif(
         bundle.process,
-        load_spec(bundle.spec_path),
+        bundle.predictor.spec,
         clone,
         runs,
         data.outcomes,

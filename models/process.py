@@ -35,7 +35,6 @@ import pandas as pd
 
 from models.applicability import OUTSIDE, ApplicabilityDomain
 from models.bounds import clip
-from models.conformal import out_of_spec_probability
 from models.estimators import TargetModel
 
 TITER = "final_titer_g_l"
@@ -70,15 +69,12 @@ class ProcessModel:
         onehot = [f"{c}={lv}" for c, levels in self.categories.items() for lv in levels]
         return [*self.clone_columns, *onehot, *self.factors]
 
-    def matrix(self, clones: pd.DataFrame, conditions: pd.DataFrame) -> np.ndarray:
-        """Rows of clone assays and conditions (aligned by position) as the model's matrix."""
-        n = len(conditions)
-        parts = [clones.reindex(columns=self.clone_columns).to_numpy(float)]
-        for col, levels in self.categories.items():
-            v = clones[col].astype(str).to_numpy() if col in clones else np.full(n, "")
-            parts.append(np.column_stack([(v == lv).astype(float) for lv in levels]))
-        parts.append(conditions.reindex(columns=self.factors).to_numpy(float))
-        return np.column_stack(parts)
+    def matrix(self, clones: pd.DataFrame | pd.Series, conditions: pd.DataFrame) -> np.ndarray:
+        """The model's matrix: clone assays beside the conditions.
+
+        ``clones`` is one clone (a Series, used for every row) or a row per condition.
+        """
+        return feature_matrix(self.clone_columns, self.categories, self.factors, clones, conditions)
 
     def unseen_levels(self, clone: pd.Series) -> list[str]:
         """Text clone values (e.g. a molecule) the training history never had."""
@@ -94,10 +90,7 @@ class ProcessModel:
 
     def anchor_weight(self, target: str, n_runs: int) -> float:
         """Share of a clone's mean residual over ``n_runs`` runs that is its own effect."""
-        if n_runs <= 0:
-            return 0.0
-        tau2, sigma2 = self.tau2[target], self.sigma2[target]
-        return float(tau2 / (tau2 + sigma2 / n_runs)) if tau2 + sigma2 > 0 else 0.0
+        return shrink_weight(self.tau2[target], self.sigma2[target], n_runs)
 
     def anchor(
         self, clone: pd.Series, runs: pd.DataFrame, outcomes: pd.DataFrame | None
@@ -111,8 +104,7 @@ class ProcessModel:
         if measured.empty:
             return offsets, used
         conds = runs.set_index("run_id").loc[measured["run_id"]].reset_index()
-        clones = pd.DataFrame([clone] * len(conds)).reset_index(drop=True)
-        pred = self.point(self.matrix(clones, conds))
+        pred = self.point(self.matrix(clone, conds))
         for t in self.targets:
             if t not in measured:
                 continue
@@ -164,32 +156,24 @@ class ProcessModel:
             for t in self.targets
         }
 
-    def meets(self, draws: dict[str, np.ndarray], limits) -> np.ndarray:
-        """Per row and draw: every judged limit met (the draws of :meth:`distribution`)."""
-        ok = None
+    @staticmethod
+    def spec_verdicts(
+        draws: dict[str, np.ndarray], limits
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Spec verdicts read off the draws of :meth:`distribution`.
+
+        Returns, per row and draw, whether every judged limit is met, and per judged limit
+        the probability that it alone is missed.
+        """
+        ok = np.ones(1, bool)
+        each = {}
         for lim in limits:
             if lim.attribute in draws:
                 d = draws[lim.attribute]
                 inside = (d >= lim.min) & (d <= lim.max)
-                ok = inside if ok is None else ok & inside
-        return np.ones(1, bool) if ok is None else ok
-
-    def spec_probability(
-        self, point: dict[str, np.ndarray], offsets: dict[str, float], anchored: bool, limits
-    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """P(every judged limit met) per row, and P(each limit missed) on its own."""
-        res = self.draws(anchored)
-        judged = [lim for lim in limits if lim.attribute in self.targets]
-        cols = [lim.attribute for lim in judged]
-        P = np.column_stack([point[c] + offsets[c] for c in cols])
-        lo = np.array([lim.min for lim in judged])
-        hi = np.array([lim.max for lim in judged])
-        p_out = out_of_spec_probability(P, res[cols].to_numpy(float), lo, hi)
-        each = {
-            c: out_of_spec_probability(P[:, [j]], res[[c]].to_numpy(float), lo[[j]], hi[[j]])
-            for j, c in enumerate(cols)
-        }
-        return 1.0 - p_out, each
+                each[lim.attribute] = 1.0 - inside.mean(axis=1)
+                ok = ok & inside
+        return ok, each
 
     # -- persistence ------------------------------------------------------------------
     def save(self, folder: Path) -> Path:
@@ -238,6 +222,36 @@ class ProcessModel:
             metrics=s.get("metrics", {}),
             constants=dict(s.get("constants", {})),
         )
+
+
+def shrink_weight(tau2: float, sigma2: float, n_runs: int) -> float:
+    """Empirical-Bayes share of a mean residual over ``n_runs`` runs that is the clone's own.
+
+    >>> [round(shrink_weight(3.0, 1.0, n), 3) for n in (0, 1, 3)], shrink_weight(0.0, 1.0, 2)
+    ([0.0, 0.75, 0.9], 0.0)
+    """
+    if n_runs <= 0 or tau2 + sigma2 <= 0:
+        return 0.0
+    return float(tau2 / (tau2 + sigma2 / n_runs))
+
+
+def feature_matrix(
+    clone_columns: list[str],
+    categories: dict[str, list[str]],
+    factors: list[str],
+    clones: pd.DataFrame | pd.Series,
+    conditions: pd.DataFrame,
+) -> np.ndarray:
+    """Clone assays, one-hot text columns and process factors as one float matrix."""
+    n = len(conditions)
+    if isinstance(clones, pd.Series):
+        clones = pd.DataFrame([clones]).iloc[np.zeros(n, int)].reset_index(drop=True)
+    parts = [clones.reindex(columns=clone_columns).to_numpy(float)]
+    for col, levels in categories.items():
+        v = clones[col].astype(str).to_numpy() if col in clones else np.full(n, "")
+        parts.append(np.column_stack([(v == lv).astype(float) for lv in levels]))
+    parts.append(conditions.reindex(columns=factors).to_numpy(float))
+    return np.column_stack(parts)
 
 
 def _json(v: object) -> object:

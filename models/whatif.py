@@ -156,16 +156,15 @@ def _score(
     parts = []
     for start in range(0, len(cands), CHUNK):
         c = cands.iloc[start : start + CHUNK].reset_index(drop=True)
-        clones = pd.DataFrame([clone] * len(c)).reset_index(drop=True)
-        point = pm.point(pm.matrix(clones, c))
+        point = pm.point(pm.matrix(clone, c))
         draws = pm.distribution(point, offsets, anchored)
         out = c.copy()
         product = draws[TITER] * draws[YIELD] / 100.0
         out[EPP] = product.mean(axis=1)
         out[f"{EPP}_lo"], out[f"{EPP}_hi"] = np.quantile(product, [lo_q, hi_q], axis=1)
-        p, each = pm.spec_probability(point, offsets, anchored, limits)
-        out[P_SPEC] = p
-        out[IN_SPEC] = (product * pm.meets(draws, limits)).mean(axis=1)
+        meets, each = pm.spec_verdicts(draws, limits)
+        out[P_SPEC] = meets.mean(axis=1)
+        out[IN_SPEC] = (product * meets).mean(axis=1)
         for t in pm.targets:
             out[t] = clip(point[t] + offsets[t], t)
             out[f"{t}_lo"], out[f"{t}_hi"] = np.quantile(draws[t], [lo_q, hi_q], axis=1)
@@ -193,8 +192,7 @@ def _split(pm: ProcessModel, clone: pd.Series, cands: pd.DataFrame):
     unseen = pm.unseen_levels(clone)
     if unseen:
         why = ["; ".join(filter(None, [w, "clone has " + ", ".join(unseen)])) for w in why]
-    clones = pd.DataFrame([clone] * len(cands)).reset_index(drop=True)
-    _, domain_why = pm.in_domain(pm.matrix(clones, cands))
+    _, domain_why = pm.in_domain(pm.matrix(clone, cands))
     why = ["; ".join(filter(None, [w, d])) for w, d in zip(why, domain_why, strict=True)]
     keep = np.array([not w for w in why])
     excluded = cands[~keep].assign(reason=[w for w in why if w])
@@ -218,12 +216,15 @@ def whatif(
     """Score ``clone`` (a row of the clones table) under candidate conditions; see module."""
     if not 0.0 <= min_spec_prob <= 1.0:
         raise WhatIfError(f"min_spec_prob must lie in 0-1, got {min_spec_prob}")
+    if design_space is not None:
+        _check_map(pm, design_space)
     today = runs.reindex(columns=["run_id", *pm.factors]).reset_index(drop=True)
     offsets, used = pm.anchor(clone, today, outcomes)
     anchored = any(used.values())
     limits = [*spec.glycans, *spec.downstream]
-    base = space_filling(pm, n_candidates, seed).assign(source="space-filling")
-    cands = _with_own(pm, complete(pm, grid) if grid is not None else base, today)
+    if grid is None:
+        grid = space_filling(pm, n_candidates, seed).assign(source="space-filling")
+    cands = _with_own(pm, complete(pm, grid), today)
     kept, excluded = _split(pm, clone, cands)
     scored = _score(pm, clone, kept, offsets, anchored, limits) if len(kept) else kept
     if optimise and len(scored):
@@ -253,13 +254,19 @@ def whatif(
     return result
 
 
+def required_probability(scored: pd.DataFrame, floor: float) -> float:
+    """The P(spec) a recommendation needs: the platform's, and ``floor``, where reachable."""
+    platform = scored[scored["source"] == "platform"]
+    p_ref = float(platform[P_SPEC].iloc[0]) if len(platform) else 0.0
+    return min(max(p_ref, floor), float(scored[P_SPEC].max()))
+
+
 def _recommend(pm, clone, result: WhatIfResult, offsets, anchored, limits, floor) -> None:
     s = result.scored
     platform = s[s["source"] == "platform"]
-    p_ref = float(platform[P_SPEC].iloc[0]) if len(platform) else 0.0
-    required = min(max(p_ref, floor), float(s[P_SPEC].max()))
+    required = required_probability(s, floor)
     ok = s[s[P_SPEC] >= required - 1e-12]
-    best = ok.loc[ok[EPP].idxmax()]
+    best = ok.iloc[int(np.argmax(ok[EPP].to_numpy()))]
     result.required_spec_prob = required
     result.recommended = best.to_dict()
     result.reasons = _reasons(pm, clone, best, platform, offsets, anchored, limits, required)
@@ -316,11 +323,9 @@ def _refine(pm, clone, scored, offsets, anchored, limits, seed, floor) -> pd.Dat
     rng = np.random.default_rng(seed)
     lo = np.array([pm.box[f][0] for f in pm.factors])
     hi = np.array([pm.box[f][1] for f in pm.factors])
-    platform = scored[scored["source"] == "platform"]
-    need = max(float(platform[P_SPEC].iloc[0]) if len(platform) else 0.0, floor)
     pool = scored
     for step in (0.15, 0.07, 0.03):
-        ok = pool[pool[P_SPEC] >= min(need, float(pool[P_SPEC].max()))]
+        ok = pool[pool[P_SPEC] >= required_probability(pool, floor) - 1e-12]
         seeds = ok.nlargest(8, EPP)[pm.factors].to_numpy(float)
         seeds = np.where(np.isnan(seeds), (lo + hi) / 2, seeds)
         moves = seeds[rng.integers(0, len(seeds), 256)] + rng.normal(0, step, (256, len(lo))) * (
@@ -333,6 +338,14 @@ def _refine(pm, clone, scored, offsets, anchored, limits, seed, floor) -> pd.Dat
                 [pool, _score(pm, clone, kept, offsets, anchored, limits)], ignore_index=True
             )
     return pool
+
+
+def _check_map(pm: ProcessModel, factors: tuple[str, str]) -> None:
+    if len(factors) != 2 or factors[0] == factors[1] or not set(factors) <= set(pm.factors):
+        raise WhatIfError(
+            f"design-space factors must be two different process factors of this model "
+            f"({pm.factors}); got {list(factors)}"
+        )
 
 
 def design_map(
@@ -349,12 +362,7 @@ def design_map(
 
     Cells outside the training box's domain carry ``inside = False`` and no numbers.
     """
-    unknown = [f for f in factors if f not in pm.factors]
-    if unknown or factors[0] == factors[1]:
-        raise WhatIfError(
-            f"design-space factors must be two different process factors of this model "
-            f"({pm.factors}); got {list(factors)}"
-        )
+    _check_map(pm, factors)
     fx, fy = factors
     xs = np.linspace(*pm.box[fx], steps)
     ys = np.linspace(*pm.box[fy], steps)

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from features.schemas import CONTRACTS, Bound
+from models.whatif import DEFAULT_MAP
 
 
 def openapi30(schema: dict[str, Any]) -> None:
@@ -257,7 +258,7 @@ class WhatIfRequest(ApiModel):
     design_space: Annotated[
         list[str],
         Field(
-            default_factory=lambda: ["temp_after_shift_c", "seed_density_e6_ml"],
+            default_factory=lambda: list(DEFAULT_MAP),
             min_length=2,
             max_length=2,
             description="the two factors of the design-space map",

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from models.bundle import Bundle
-from models.whatif import WhatIfError, whatif
+from models.whatif import DEFAULT_MAP, WhatIfError, whatif
 
 TOP_CANDIDATES = 50  # candidates returned in full (best expected product first)
 
@@ -66,8 +66,6 @@ def answer(bundle: Bundle, ref: dict[str, Any], request: dict[str, Any]) -> dict
         optimise=bool(request.get("optimise", False)),
         n_candidates=int(request.get("n_candidates", 500)),
         min_spec_prob=float(request.get("min_spec_prob", 0.0)),
-        design_space=tuple(
-            request.get("design_space", ["temp_after_shift_c", "seed_density_e6_ml"])
-        ),  # type: ignore[arg-type]
+        design_space=tuple(request.get("design_space", DEFAULT_MAP)),  # type: ignore[arg-type]
     )
     return {"model": ref, "notes": notes, **result.to_dict(top=TOP_CANDIDATES)}

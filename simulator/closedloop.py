@@ -77,6 +77,18 @@ def _locate(design, run_ids) -> np.ndarray:
     return pos.loc[list(run_ids)].to_numpy()
 
 
+def _rerun(design, idx: np.ndarray, cond: ProcessConditions, days: int):
+    """The twin for the runs ``idx`` of ``design`` under ``cond`` (their own biology, lots)."""
+    return run_twin(
+        take(design.biology, idx),
+        cond,
+        take(design.batch, idx),
+        design.hmw_base_pct[idx],
+        design.low_ph_hmw_gain_pct[idx],
+        days,
+    )
+
+
 def true_outcomes(
     config: SimulationConfig, run_ids: list[str], conditions: pd.DataFrame
 ) -> pd.DataFrame:
@@ -96,15 +108,7 @@ def true_outcomes(
         given = {str(k): float(v) for k, v in row.items() if not pd.isna(v)}
         rows.append(_checked(own, given))
     cond = with_value(cond, **{n: np.array([r[n] for r in rows]) for n in names})
-    twin = run_twin(
-        take(design.biology, idx),
-        cond,
-        take(design.batch, idx),
-        design.hmw_base_pct[idx],
-        design.low_ph_hmw_gain_pct[idx],
-        config.days,
-    )
-    out = pd.DataFrame(twin.outcomes)
+    out = pd.DataFrame(_rerun(design, idx, cond, config.days).outcomes)
     out.insert(0, "run_id", list(run_ids))
     return out
 
@@ -127,14 +131,7 @@ def resimulate(
     wanted = _checked(own, conditions)
     if conditions:
         cond = with_value(cond, **wanted)
-    twin = run_twin(
-        take(design.biology, idx),
-        cond,
-        take(design.batch, idx),
-        design.hmw_base_pct[idx],
-        design.low_ph_hmw_gain_pct[idx],
-        config.days,
-    )
+    twin = _rerun(design, idx, cond, config.days)
     assays = {k: v[idx] for k, v in assay_drift(config, design).items()}
     noise = run_noise(noise_seed(config), idx, config.days + 1)
     samples = sample_table(

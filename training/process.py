@@ -19,7 +19,7 @@ from features.loader import CampaignData
 from features.spec import ProductSpec
 from models.applicability import ApplicabilityDomain
 from models.estimators import fit_model
-from models.process import TITER, YIELD, ProcessModel
+from models.process import TITER, YIELD, ProcessModel, feature_matrix, shrink_weight
 from training.cv import make_folds, oof_predict
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,20 @@ def fit_process_model(
     groups = table["campaign_id"].astype(str).to_numpy()
     if len(np.unique(groups)) < 2:
         raise ProcessModelError("the process model needs at least 2 campaigns (grouped CV)")
+    A = feature_matrix(numeric, text, factors, table, table)
+    folds = make_folds(groups, n_folds)
+    models, oof = {}, {}
+    for t in targets:
+        y = table[t].to_numpy(float)
+        ok = ~np.isnan(y)
+        models[t] = fit_model(A[ok], y[ok], PARAMS, seed)
+        oof[t] = oof_predict(lambda a, b, c: fit_model(a, b, PARAMS, seed).predict(c), A, y, folds)
+    Y = table[targets].reset_index(drop=True).astype(float)
+    resid = Y - pd.DataFrame(oof)[targets]
+    clones = table["clone_id"].astype(str).to_numpy()
+    parts = {t: _variance_parts(resid[t].to_numpy(), clones) for t in targets}
+    w1 = {t: shrink_weight(*parts[t], 1) for t in targets}
+    anchored = _anchored_pairs(resid, clones, w1)
     model = ProcessModel(
         clone_columns=numeric,
         categories=text,
@@ -146,36 +160,19 @@ def fit_process_model(
         optional=[f for f in factors if table[f].isna().any()],
         reference=_reference(data.runs, factors),
         targets=targets,
-        models={},
-        domain=ApplicabilityDomain.fit_pca(np.zeros((3, 1))),
-        residuals=pd.DataFrame(),
-        anchored_residuals=pd.DataFrame(),
-        tau2={},
-        sigma2={},
+        models=models,
+        domain=ApplicabilityDomain.fit(A, folds),
+        residuals=resid,
+        anchored_residuals=anchored,
+        tau2={t: parts[t][0] for t in targets},
+        sigma2={t: parts[t][1] for t in targets},
+        metrics=_metrics(Y, pd.DataFrame(oof), targets, anchored, len(folds), w1),
         constants={
             c: str(data.runs[c].dropna().iloc[0])
             for c in data.runs.columns
             if c not in ID_COLUMNS and c not in factors and data.runs[c].nunique(dropna=True) == 1
         },
     )
-    A = model.matrix(table, table)
-    folds = make_folds(groups, n_folds)
-    oof = {}
-    for t in targets:
-        y = table[t].to_numpy(float)
-        ok = ~np.isnan(y)
-        model.models[t] = fit_model(A[ok], y[ok], PARAMS, seed)
-        oof[t] = oof_predict(lambda a, b, c: fit_model(a, b, PARAMS, seed).predict(c), A, y, folds)
-    Y = table[targets].reset_index(drop=True).astype(float)
-    resid = Y - pd.DataFrame(oof)[targets]
-    clones = table["clone_id"].astype(str).to_numpy()
-    for t in targets:
-        model.tau2[t], model.sigma2[t] = _variance_parts(resid[t].to_numpy(), clones)
-    w1 = {t: model.anchor_weight(t, 1) for t in targets}
-    model.residuals = resid
-    model.anchored_residuals = _anchored_pairs(resid, clones, w1)
-    model.domain = ApplicabilityDomain.fit(A, folds)
-    model.metrics = _metrics(Y, pd.DataFrame(oof), model, folds, w1)
     log.info(
         "process model: %d runs, %d clones, %d campaigns, factors %s",
         len(table),
@@ -186,21 +183,27 @@ def fit_process_model(
     return model
 
 
-def _metrics(Y: pd.DataFrame, oof: pd.DataFrame, model: ProcessModel, folds, w1) -> dict:
+def _metrics(
+    Y: pd.DataFrame,
+    oof: pd.DataFrame,
+    targets: list[str],
+    anchored: pd.DataFrame,
+    n_folds: int,
+    w1: dict[str, float],
+) -> dict:
     """Held-out figures per target: no anchor, and anchored on one other run of the clone."""
     out: dict = {
         "how": (
-            f"campaign-grouped {len(folds)}-fold CV; anchored = prediction for a held-out run "
+            f"campaign-grouped {n_folds}-fold CV; anchored = prediction for a held-out run "
             "plus the shrunk held-out residual of one other run of its clone (all ordered "
             "pairs); fixed hyper-parameters"
         ),
         "n_runs": len(Y),
         "targets": {},
     }
-    anchored = model.anchored_residuals
-    for t in model.targets:
+    for t in targets:
         y = Y[t].to_numpy(float)
-        entry = {"no_anchor": _score(y, oof[t].to_numpy(float))}
+        entry: dict[str, object] = {"no_anchor": _score(y, oof[t].to_numpy(float))}
         a = anchored[t].dropna().to_numpy(float)
         if len(a):
             spread = float(np.nanvar(y))

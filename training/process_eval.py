@@ -67,7 +67,7 @@ def closed_loop(
     """One row per clone of each held-out campaign: recommended vs platform, in truth."""
     data = simulated(config) if data is None else data
     held = campaigns or sorted(data.clones["campaign_id"].unique())
-    rows = []
+    rows, platforms = [], []
     for campaign in held:
         pm = fit_process_model(without(data, campaign), spec, seed=config.seed)
         for _, clone in data.clones[data.clones["campaign_id"] == campaign].iterrows():
@@ -90,16 +90,13 @@ def closed_loop(
                     "predicted_platform": float(plat[EPP].iloc[0]) if len(plat) else np.nan,
                     "p_spec_rec": rec.get(P_SPEC, np.nan),
                     "p_spec_platform": float(plat[P_SPEC].iloc[0]) if len(plat) else np.nan,
-                    "_platform": pm.reference,
                 }
             )
+            platforms.append(pm.reference)  # this fold's platform (the history's commonest)
     df = pd.DataFrame(rows)
-    factors = list(df["_platform"].iloc[0])
+    factors = list(platforms[0])
     rec_true = true_outcomes(config, df["run_id"].tolist(), df[factors])
-    plat_true = true_outcomes(
-        config, df["run_id"].tolist(), pd.DataFrame(list(df["_platform"]))[factors]
-    )
-    df = df.drop(columns="_platform")
+    plat_true = true_outcomes(config, df["run_id"].tolist(), pd.DataFrame(platforms)[factors])
     df["true_rec"], df["true_platform"] = purified(rec_true), purified(plat_true)
     df["oos_rec"] = out_of_spec(rec_true, spec)
     df["oos_platform"] = out_of_spec(plat_true, spec)
