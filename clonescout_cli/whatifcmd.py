@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models.nextexp import NEXT_COLUMNS, Proposal, propose
 from models.whatif import DEFAULT_MAP, EPP, P_SPEC, WhatIfError, WhatIfResult, whatif
 
 
@@ -56,6 +57,14 @@ def add_whatif_parser(sub: argparse._SubParsersAction, default_model: str, posit
         default=",".join(DEFAULT_MAP),
         help=f"two factors for the design-space map (default {','.join(DEFAULT_MAP)})",
     )
+    p.add_argument(
+        "--next",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also propose the K experiments to run next for this clone (expected "
+        "improvement on its own surface; default 0: none)",
+    )
     p.add_argument("--out", type=Path, help="write the full result as JSON")
     p.add_argument(
         "--model",
@@ -92,6 +101,8 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     from clonescout_cli.datacmds import load_data
     from clonescout_cli.modelcmds import resolve_model, setup_mlflow
 
+    if not 0 <= args.next <= 50:
+        raise WhatIfError(f"--next must be 0-50 experiments, got {args.next}")
     factors = tuple(f.strip() for f in args.map.split(","))
     if len(factors) != 2:
         raise WhatIfError(f"--map needs two factors separated by a comma, got {args.map!r}")
@@ -120,9 +131,23 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         design_space=factors,  # type: ignore[arg-type]
     )
     print_result(result, uri)
+    payload = {"model": uri, **result.to_dict()}
+    if args.next:
+        plan = propose(
+            bundle.process,
+            bundle.predictor.spec,
+            clone,
+            runs,
+            data.outcomes,
+            k=args.next,
+            grid=grid,
+            n_candidates=args.candidates,
+            seed=args.seed,
+        )
+        print_plan(plan)
+        payload["next_experiments"] = plan.to_dict()
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"model": uri, **result.to_dict()}
         args.out.write_text(json.dumps(payload, indent=2), encoding="utf-8")
         print(f"full result (candidates, Pareto set, design space) -> {args.out}")
     return 0
@@ -161,6 +186,21 @@ def print_result(r: WhatIfResult, uri: str, out=None) -> None:
             + ", ".join(f"{k} ({v})" for k, v in top.items()),
             file=out,
         )
+
+
+def print_plan(plan: Proposal, out=None) -> None:
+    """The proposed next experiments, one line each, with why."""
+    out = sys.stdout if out is None else out
+    print(
+        f"next {len(plan.proposed)} experiment(s) for clone {plan.clone_id} "
+        f"(from {plan.n_measured} measured run(s)):",
+        file=out,
+    )
+    factors = [c for c in plan.proposed.columns if c not in NEXT_COLUMNS]
+    for i, (_, row) in enumerate(plan.proposed.iterrows(), start=1):
+        setting = ", ".join(f"{f} {_fmt(float(row[f]))}" for f in factors)
+        print(f"  {i}. {setting}", file=out)
+        print(f"     {row['reason']}", file=out)
 
 
 def _fmt(v: float) -> str:

@@ -62,6 +62,8 @@ class ProcessModel:
     sigma2: dict[str, float]  # run-to-run residual variance within a clone, per target
     metrics: dict = field(default_factory=dict)
     constants: dict[str, str] = field(default_factory=dict)  # run columns never varied
+    # the clone x condition Gaussian process of purified product (models.nextexp)
+    surface: dict[str, float] = field(default_factory=dict)
 
     # -- features ---------------------------------------------------------------------
     @property
@@ -196,6 +198,7 @@ class ProcessModel:
                 "sigma2",
                 "metrics",
                 "constants",
+                "surface",
             )
         }
         state["domain"] = self.domain.to_dict()
@@ -221,6 +224,7 @@ class ProcessModel:
             sigma2={k: float(v) for k, v in s["sigma2"].items()},
             metrics=s.get("metrics", {}),
             constants=dict(s.get("constants", {})),
+            surface={k: float(v) for k, v in s.get("surface", {}).items()},
         )
 
 

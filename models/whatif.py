@@ -143,7 +143,7 @@ def _with_own(pm: ProcessModel, grid: pd.DataFrame, today: pd.DataFrame) -> pd.D
 
 
 # -- scoring ------------------------------------------------------------------------------
-def _score(
+def score_candidates(
     pm: ProcessModel,
     clone: pd.Series,
     cands: pd.DataFrame,
@@ -186,7 +186,7 @@ def pareto_front(epp: np.ndarray, p: np.ndarray) -> np.ndarray:
     return keep
 
 
-def _split(pm: ProcessModel, clone: pd.Series, cands: pd.DataFrame):
+def split_candidates(pm: ProcessModel, clone: pd.Series, cands: pd.DataFrame):
     """Candidates inside the box and the domain, and the others with their reason."""
     why = pm.outside_box(cands)
     unseen = pm.unseen_levels(clone)
@@ -225,8 +225,8 @@ def whatif(
     if grid is None:
         grid = space_filling(pm, n_candidates, seed).assign(source="space-filling")
     cands = _with_own(pm, complete(pm, grid), today)
-    kept, excluded = _split(pm, clone, cands)
-    scored = _score(pm, clone, kept, offsets, anchored, limits) if len(kept) else kept
+    kept, excluded = split_candidates(pm, clone, cands)
+    scored = score_candidates(pm, clone, kept, offsets, anchored, limits) if len(kept) else kept
     if optimise and len(scored):
         scored = _refine(pm, clone, scored, offsets, anchored, limits, seed, min_spec_prob)
     result = WhatIfResult(
@@ -289,7 +289,7 @@ def _reasons(pm, clone, best, platform, offsets, anchored, limits, required) -> 
         one = pd.DataFrame([best[pm.factors]] * len(changed)).reset_index(drop=True)
         for i, f in enumerate(changed):
             one.loc[i, f] = pm.reference[f]
-        back = _score(pm, clone, one, offsets, anchored, limits)
+        back = score_candidates(pm, clone, one, offsets, anchored, limits)
         for i, f in enumerate(changed):
             gain = best[EPP] - back[EPP].iloc[i]
             dp = best[P_SPEC] - back[P_SPEC].iloc[i]
@@ -332,10 +332,11 @@ def _refine(pm, clone, scored, offsets, anchored, limits, seed, floor) -> pd.Dat
             hi - lo
         )
         local = pd.DataFrame(np.clip(moves, lo, hi), columns=pm.factors).assign(source="optimiser")
-        kept, _ = _split(pm, clone, local)
+        kept, _ = split_candidates(pm, clone, local)
         if len(kept):
             pool = pd.concat(
-                [pool, _score(pm, clone, kept, offsets, anchored, limits)], ignore_index=True
+                [pool, score_candidates(pm, clone, kept, offsets, anchored, limits)],
+                ignore_index=True,
             )
     return pool
 
@@ -370,8 +371,8 @@ def design_map(
     grid = pd.DataFrame([{f: at[f] for f in pm.factors}] * gx.size)
     grid[fx], grid[fy] = gx.ravel(), gy.ravel()
     grid = grid.assign(source="design space")
-    kept, excluded = _split(pm, clone, grid)
-    scored = _score(pm, clone, kept, offsets, anchored, limits) if len(kept) else kept
+    kept, excluded = split_candidates(pm, clone, grid)
+    scored = score_candidates(pm, clone, kept, offsets, anchored, limits) if len(kept) else kept
     cols = [fx, fy]
     out = pd.concat(
         [

@@ -264,6 +264,16 @@ class WhatIfRequest(ApiModel):
             description="the two factors of the design-space map",
         ),
     ]
+    next_experiments: Annotated[
+        int,
+        Field(
+            default=0,
+            ge=0,
+            le=20,
+            description="also propose this many next experiments (expected improvement on "
+            "the clone's own surface, see models.nextexp); 0 for none",
+        ),
+    ]
 
 
 # -- responses -------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from models.bundle import Bundle
+from models.nextexp import propose
 from models.whatif import DEFAULT_MAP, WhatIfError, whatif
 
 TOP_CANDIDATES = 50  # candidates returned in full (best expected product first)
@@ -68,4 +69,9 @@ def answer(bundle: Bundle, ref: dict[str, Any], request: dict[str, Any]) -> dict
         min_spec_prob=float(request.get("min_spec_prob", 0.0)),
         design_space=tuple(request.get("design_space", DEFAULT_MAP)),  # type: ignore[arg-type]
     )
-    return {"model": ref, "notes": notes, **result.to_dict(top=TOP_CANDIDATES)}
+    body = {"model": ref, "notes": notes, **result.to_dict(top=TOP_CANDIDATES)}
+    k = int(request.get("next_experiments", 0))
+    if k:
+        plan = propose(pm, bundle.predictor.spec, clone, runs, outcomes, k=k, grid=grid)
+        body["next_experiments"] = plan.to_dict()
+    return body

@@ -89,15 +89,8 @@ def _rerun(design, idx: np.ndarray, cond: ProcessConditions, days: int):
     )
 
 
-def true_outcomes(
-    config: SimulationConfig, run_ids: list[str], conditions: pd.DataFrame
-) -> pd.DataFrame:
-    """Noise-free outcomes of ``run_ids[i]`` re-run under row ``i`` of ``conditions``.
-
-    The vectorised form of :func:`resimulate` for judging many conditions at once (the
-    same checks; the design is drawn once). An empty cell keeps the run's own value, as an
-    absent factor does in :func:`resimulate`.
-    """
+def _twin_under(config: SimulationConfig, run_ids: list[str], conditions: pd.DataFrame):
+    """The design, the runs' positions and the twin of ``run_ids[i]`` under row ``i``."""
     design = set_design(config)
     idx = _locate(design, run_ids)
     cond = take(design.conditions, idx)
@@ -108,9 +101,43 @@ def true_outcomes(
         given = {str(k): float(v) for k, v in row.items() if not pd.isna(v)}
         rows.append(_checked(own, given))
     cond = with_value(cond, **{n: np.array([r[n] for r in rows]) for n in names})
-    out = pd.DataFrame(_rerun(design, idx, cond, config.days).outcomes)
+    return design, idx, _rerun(design, idx, cond, config.days)
+
+
+def true_outcomes(
+    config: SimulationConfig, run_ids: list[str], conditions: pd.DataFrame
+) -> pd.DataFrame:
+    """Noise-free outcomes of ``run_ids[i]`` re-run under row ``i`` of ``conditions``.
+
+    The vectorised form of :func:`resimulate` for judging many conditions at once (the
+    same checks; the design is drawn once). An empty cell keeps the run's own value, as an
+    absent factor does in :func:`resimulate`.
+    """
+    _, _, twin = _twin_under(config, run_ids, conditions)
+    out = pd.DataFrame(twin.outcomes)
     out.insert(0, "run_id", list(run_ids))
     return out
+
+
+def experiments(
+    config: SimulationConfig, run_ids: list[str], conditions: pd.DataFrame, replicate: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """New runs of the clones of ``run_ids`` under ``conditions``: (truth, what the lab measures).
+
+    Unlike :func:`resimulate`, which meets the run's own noise again (common random numbers,
+    for comparing conditions), each ``replicate`` draws fresh measurement noise from its own
+    stream, as a new bioreactor run would: experiments numbered differently are independent
+    measurements of the same clone. The same ``replicate`` gives the same noise, so
+    strategies compared on experiment number ``replicate`` meet the same luck.
+    """
+    design, idx, twin = _twin_under(config, run_ids, conditions)
+    seed = np.random.SeedSequence(config.seed, spawn_key=(3, int(replicate)))
+    noise = run_noise(seed, idx, config.days + 1)
+    assays = {k: v[idx] for k, v in assay_drift(config, design).items()}
+    truth = pd.DataFrame(twin.outcomes)
+    truth.insert(0, "run_id", list(run_ids))
+    measured = outcome_table(noise, np.asarray(run_ids), twin.outcomes, assays)
+    return truth, measured
 
 
 def resimulate(

@@ -21,6 +21,7 @@ from models.applicability import ApplicabilityDomain
 from models.estimators import fit_model
 from models.process import TITER, YIELD, ProcessModel, feature_matrix, shrink_weight
 from training.cv import make_folds, oof_predict
+from training.surface import estimate_surface
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,7 @@ def fit_process_model(
             if c not in ID_COLUMNS and c not in factors and data.runs[c].nunique(dropna=True) == 1
         },
     )
+    model.surface = estimate_surface(model, table.reset_index(drop=True), oof, _variance_parts)
     log.info(
         "process model: %d runs, %d clones, %d campaigns, factors %s",
         len(table),

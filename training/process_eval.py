@@ -20,9 +20,9 @@ import pandas as pd
 
 from features.loader import CampaignData, load_campaign
 from features.spec import ProductSpec
-from models.whatif import EPP, P_SPEC, whatif
+from models.whatif import EPP, P_SPEC, space_filling, whatif
 from simulator.campaign import SimulationConfig, simulate_set, write_set
-from simulator.closedloop import true_outcomes
+from simulator.closedloop import experiments, true_outcomes
 from training.process import fit_process_model
 
 
@@ -123,3 +123,168 @@ def summary(df: pd.DataFrame) -> dict:
             "clone's first run under the recommendation and under the platform"
         ),
     }
+
+
+# -- the next-experiment loop -------------------------------------------------------------
+STRATEGIES = ("proposed", "greedy", "random", "space-filling")
+
+
+def experiment_loop(
+    config: SimulationConfig,
+    spec: ProductSpec,
+    campaign: str,
+    n_clones: int = 8,
+    n0: int = 4,
+    rounds: int = 4,
+    batch: int = 2,
+    seeds: tuple[int, ...] = (0, 1, 2),
+    data: CampaignData | None = None,
+) -> pd.DataFrame:
+    """Plan experiments for new clones on the twin; one row per (seed, strategy, clone, round).
+
+    Each clone of ``campaign`` is new to a process model fitted on the other campaigns. It
+    starts from the same ``n0``-run Latin-hypercube DOE under every strategy, then gets
+    ``rounds`` rounds of ``batch`` runs chosen by: ``proposed`` (:func:`models.nextexp.
+    propose`), ``greedy`` (the model's best guesses, no uncertainty), ``random`` (uniform
+    in the box) or ``space-filling`` (a Latin hypercube of every later run, laid out at the
+    start, the classical DOE). Every run is a fresh twin run with its own measurement noise;
+    experiment number j of a clone meets the same noise under every strategy. After each
+    round the scientist's pick is the run with the highest *measured* purified product
+    among those measured in spec (any run when none is); the row gives its *true*
+    (noise-free) product and whether it truly meets the spec.
+    """
+    from models.nextexp import propose
+
+    data = simulated(config) if data is None else data
+    pm = fit_process_model(without(data, campaign), spec, seed=config.seed)
+    clones = data.clones[data.clones["campaign_id"] == campaign].head(n_clones)
+    handle = data.runs.groupby("clone_id")["run_id"].first().loc[clones["clone_id"]].tolist()
+    rows = []
+    for seed in seeds:
+        starts = [space_filling(pm, n0, seed=1000 * seed + i) for i in range(len(clones))]
+        for strategy in STRATEGIES:
+            lab = _Lab(config, pm, clones, handle, seed)
+            lab.run([s.iloc[j : j + 1] for s in starts] for j in range(n0))
+            rows += lab.picks(spec, strategy, 0)
+            later = [
+                space_filling(pm, rounds * batch, seed=1000 * seed + 500 + i)
+                for i in range(len(clones))
+            ]
+            rng = np.random.default_rng(seed)
+            for rnd in range(1, rounds + 1):
+                if strategy in ("proposed", "greedy"):
+                    plans = [
+                        propose(
+                            pm,
+                            spec,
+                            clone,
+                            lab.runs[i],
+                            lab.outcomes[i],
+                            k=batch,
+                            seed=100 * seed + rnd,
+                            greedy=strategy == "greedy",
+                        ).proposed[pm.factors]
+                        for i, (_, clone) in enumerate(clones.iterrows())
+                    ]
+                elif strategy == "random":
+                    plans = [_uniform(pm, batch, rng) for _ in range(len(clones))]
+                else:
+                    plans = [p.iloc[(rnd - 1) * batch : rnd * batch] for p in later]
+                lab.run([p.iloc[j : j + 1] for p in plans] for j in range(batch))
+                rows += lab.picks(spec, strategy, rnd)
+    return pd.DataFrame(rows)
+
+
+def _uniform(pm, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    lo = np.array([pm.box[f][0] for f in pm.factors])
+    hi = np.array([pm.box[f][1] for f in pm.factors])
+    return pd.DataFrame(lo + rng.random((n, len(lo))) * (hi - lo), columns=pm.factors)
+
+
+class _Lab:
+    """The runs each clone has had so far in one (seed, strategy) arm, measured by the twin."""
+
+    def __init__(self, config, pm, clones: pd.DataFrame, handle: list[str], seed: int):
+        self.config, self.pm, self.clones, self.handle, self.seed = config, pm, clones, handle, seed
+        n = len(clones)
+        self.runs = [pd.DataFrame(columns=["run_id", *pm.factors]) for _ in range(n)]
+        self.outcomes = [pd.DataFrame() for _ in range(n)]
+        self.truth = [pd.DataFrame() for _ in range(n)]
+
+    def run(self, slots) -> None:
+        """Run one experiment per clone for each slot (a list of one-row conditions)."""
+        for per_clone in slots:
+            j = len(self.runs[0])  # this experiment's number, the same for every clone
+            cond = pd.concat(per_clone, ignore_index=True)[self.pm.factors]
+            truth, measured = experiments(
+                self.config, self.handle, cond, replicate=10_000 * self.seed + j
+            )
+            for i, cid in enumerate(self.clones["clone_id"]):
+                rid = f"{cid}-X{j}"
+                self.runs[i] = pd.concat(
+                    [self.runs[i], cond.iloc[[i]].assign(run_id=rid)], ignore_index=True
+                )
+                self.outcomes[i] = pd.concat(
+                    [self.outcomes[i], measured.iloc[[i]].assign(run_id=rid)], ignore_index=True
+                )
+                self.truth[i] = pd.concat([self.truth[i], truth.iloc[[i]]], ignore_index=True)
+
+    def picks(self, spec: ProductSpec, strategy: str, rnd: int) -> list[dict]:
+        out = []
+        for i, cid in enumerate(self.clones["clone_id"]):
+            meas, truth = self.outcomes[i], self.truth[i]
+            ok = ~out_of_spec(meas, spec)
+            value = purified(meas)
+            j = (
+                int(np.nanargmax(np.where(ok, value, -np.inf)))
+                if ok.any()
+                else int(np.nanargmax(value))
+            )
+            out.append(
+                {
+                    "seed": self.seed,
+                    "strategy": strategy,
+                    "clone_id": cid,
+                    "round": rnd,
+                    "n_runs": len(meas),
+                    "true_product_g_l": float(purified(truth.iloc[[j]])[0]),
+                    "true_out_of_spec": bool(out_of_spec(truth.iloc[[j]], spec)[0]),
+                }
+            )
+        return out
+
+
+def loop_summary(df: pd.DataFrame) -> dict:
+    """Curves (mean true product of the pick per strategy and run count) and the final gaps."""
+    curve = df.groupby(["strategy", "n_runs"])["true_product_g_l"].mean().unstack(0)
+    last = df[df["round"] == df["round"].max()]
+    per_seed = last.groupby(["seed", "strategy"])["true_product_g_l"].mean().unstack(1)
+    wide = last.pivot_table(
+        index=["seed", "clone_id"], columns="strategy", values="true_product_g_l"
+    )
+    out: dict = {
+        "curves_g_l": {
+            s: {
+                str(n): round(v, 4)
+                for n, v in zip(curve.index.tolist(), curve[s].tolist(), strict=True)
+            }
+            for s in curve.columns
+        },
+        "final_per_seed_g_l": {
+            s: [round(float(v), 4) for v in per_seed[s]] for s in per_seed.columns
+        },
+        "final_oos_rate": {
+            s: float(g["true_out_of_spec"].mean()) for s, g in last.groupby("strategy")
+        },
+        "clones": int(df["clone_id"].nunique()),
+        "seeds": int(df["seed"].nunique()),
+    }
+    for other in ("random", "space-filling", "greedy"):
+        if other in wide and "proposed" in wide:
+            gap = wide["proposed"] - wide[other]
+            out[f"proposed_minus_{other}_g_l"] = round(float(gap.mean()), 4)
+            out[f"share_proposed_at_least_{other}"] = round(float((gap >= -1e-9).mean()), 4)
+            out[f"seeds_proposed_better_than_{other}"] = int(
+                (per_seed["proposed"] > per_seed[other]).sum()
+            )
+    return out

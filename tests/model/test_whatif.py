@@ -12,13 +12,15 @@ from hypothesis import strategies as st
 
 from features.loader import load_campaign
 from features.spec import load_spec
+from models.nextexp import EI, Surface, propose
 from models.process import ProcessModel
-from models.whatif import EPP, P_SPEC, WhatIfError, pareto_front, whatif
+from models.whatif import EPP, P_SPEC, WhatIfError, pareto_front, space_filling, whatif
 from simulator.campaign import SimulationConfig, simulate_set, write_set
-from simulator.closedloop import resimulate, true_outcomes
+from simulator.closedloop import experiments, resimulate, true_outcomes
 from tests.conftest import REPO
 from training.process import fit_process_model
-from training.process_eval import closed_loop, summary
+from training.process_eval import closed_loop, experiment_loop, loop_summary, summary
+from training.surface import LENGTHS
 
 SPEC = load_spec(REPO / "data" / "spec.yaml")
 CONFIG = SimulationConfig(n_campaigns=5, clones_per_campaign=24, seed=5)
@@ -171,8 +173,15 @@ def test_the_twin_judges_many_conditions_as_resimulate_does_one() -> None:
         true_outcomes(cfg, ["C01-K002-R1"], pd.DataFrame([{"ph_setpoint": 7.6}]))
 
 
+@pytest.fixture(scope="module")
+def default_history(default_tables, tmp_path_factory):
+    root = tmp_path_factory.mktemp("default_history")
+    write_set(default_tables, root, SimulationConfig(), "parquet")
+    return load_campaign(root, require_outcomes=True)
+
+
 def test_closed_loop_recommendations_beat_the_platform_without_more_out_of_spec(
-    default_tables, tmp_path
+    default_history,
 ) -> None:
     """On held-out campaigns the twin re-runs each clone: the recommendation must win often.
 
@@ -181,15 +190,81 @@ def test_closed_loop_recommendations_beat_the_platform_without_more_out_of_spec(
     the default set (69% there) and asks for a clear majority, a positive mean gain and no
     rise in the true out-of-spec rate.
     """
-    cfg = SimulationConfig()
-    write_set(default_tables, tmp_path, cfg, "parquet")
-    data = load_campaign(tmp_path, require_outcomes=True)
-    df = closed_loop(cfg, SPEC, campaigns=["C10", "C11", "C12"], data=data)
+    df = closed_loop(
+        SimulationConfig(), SPEC, campaigns=["C10", "C11", "C12"], data=default_history
+    )
     s = summary(df)
     assert s["clones"] == 144
     assert s["share_rec_better"] >= 0.6, s
     assert s["mean_gain_g_l"] > 0, s
     assert s["oos_rate_rec"] <= s["oos_rate_platform"], s
+
+
+# -- next experiments ---------------------------------------------------------------------
+def test_the_clone_surface_is_estimated_from_the_history(pm) -> None:
+    s = pm.surface
+    assert s["pairs"] > 50 and s["offset_var"] > 0 and s["surface_var"] >= 0
+    assert LENGTHS[0] <= s["length_scale"] <= LENGTHS[-1]
+    # a clone's own level varies more between clones than its surface within the box
+    assert s["offset_var"] > s["surface_var"]
+
+
+def test_the_surface_posterior_follows_a_measurement_and_widens_away_from_it() -> None:
+    gp = Surface(offset_var=0.5, surface_var=0.2, length_scale=0.3)
+    here, far = np.array([[0.2, 0.2]]), np.array([[0.9, 0.9]])
+    mu, sd = gp.posterior(here, np.array([1.0]), np.array([0.01]), np.vstack([here, far]))
+    assert mu[0] == pytest.approx(1.0 / (1 + 0.01 / 0.7), rel=1e-6)  # shrunk by the noise
+    assert 0 < mu[1] < mu[0] and sd[0] < sd[1] < np.sqrt(0.7)
+    mu0, sd0 = gp.posterior(np.zeros((0, 2)), np.zeros(0), np.zeros(0), far)
+    assert mu0[0] == 0 and sd0[0] == pytest.approx(np.sqrt(0.7))
+
+
+def test_next_experiments_are_distinct_inside_the_box_and_the_domain(pm, history) -> None:
+    clone, runs = _clone(history, 3)
+    grid = space_filling(pm, 200, seed=4)
+    grid.loc[0, "seed_density_e6_ml"] = 3.0  # off the box: must never be proposed
+    plan = propose(pm, SPEC, clone, runs, history.outcomes, k=4, grid=grid)
+    got = plan.proposed
+    assert len(got) == 4 and plan.n_measured == len(runs) and plan.excluded >= 1
+    assert not any(pm.outside_box(got)) and pm.in_domain(pm.matrix(clone, got))[0].all()
+    assert len(got[pm.factors].round(9).drop_duplicates()) == 4
+    assert got["reason"].str.contains("P\\(spec\\)").all()
+    assert (got[EI] >= 0).all() and got[P_SPEC].between(0, 1).all()
+    with pytest.raises(WhatIfError, match=r"k .* must be 1-50"):
+        propose(pm, SPEC, clone, runs, history.outcomes, k=0)
+
+
+def test_a_new_run_is_fresh_noise_on_the_same_truth() -> None:
+    cfg = SimulationConfig(n_campaigns=1, clones_per_campaign=3, seed=2)
+    cond = pd.DataFrame([{"seed_density_e6_ml": 0.9}])
+    t1, m1 = experiments(cfg, ["C01-K001-R1"], cond, replicate=1)
+    t2, m2 = experiments(cfg, ["C01-K001-R1"], cond, replicate=2)
+    _, m1again = experiments(cfg, ["C01-K001-R1"], cond, replicate=1)
+    assert t1.equals(t2) and m1.equals(m1again)
+    assert m1["final_titer_g_l"].iloc[0] != m2["final_titer_g_l"].iloc[0]
+    assert t1.drop(columns="run_id").iloc[0].to_dict() == pytest.approx(
+        true_outcomes(cfg, ["C01-K001-R1"], cond).drop(columns="run_id").iloc[0].to_dict()
+    )
+
+
+def test_proposed_experiments_find_better_conditions_than_random_or_space_filling(
+    default_history,
+) -> None:
+    """New clones of a held-out campaign, 4-run start, 3 rounds of 2: the twin judges.
+
+    ``make bench`` runs the larger version (more clones and seeds, another campaign) and
+    reports the curves; this bar asks that the proposals end higher than both classical
+    designs on average and in each seed.
+    """
+    df = experiment_loop(
+        SimulationConfig(), SPEC, "C12", n_clones=6, rounds=3, seeds=(0, 1), data=default_history
+    )
+    s = loop_summary(df)
+    assert set(df["n_runs"]) == {4, 6, 8, 10} and s["clones"] == 6
+    for other in ("random", "space-filling"):
+        assert s[f"proposed_minus_{other}_g_l"] > 0, s
+        assert s[f"seeds_proposed_better_than_{other}"] == 2, s
+    assert s["final_oos_rate"]["proposed"] <= s["final_oos_rate"]["random"], s
 
 
 # -- through the trained bundle: CLI and API ---------------------------------------------
@@ -214,6 +289,10 @@ def test_whatif_cli_prints_the_recommendation_and_writes_json(
     assert f"clone {clone}" in printed and "recommended:" in printed and "Pareto set" in printed
     body = json.loads(out.read_text())
     assert body["recommended"] and body["design_space"] and body["anchored_on_runs"]
+    assert "next_experiments" not in body
+    rc = main([*argv, "--model", trained.report.model_uri, "--candidates", "60", "--next", "2"])
+    assert rc == 0 and "next 2 experiment(s) for clone" in capsys.readouterr().out
+    assert len(json.loads(out.read_text())["next_experiments"]["proposed"]) == 2
     rc = main([*argv[:4], "nope", "--model", trained.report.model_uri])
     assert rc == 2 and "clone 'nope' is not in" in capsys.readouterr().err
 
@@ -239,10 +318,12 @@ def test_whatif_endpoint_answers_as_the_function_and_refuses_bad_requests(monkey
     }
     with _client(monkeypatch, trained) as c:
         _wait_ready(c)
-        resp = c.post("/whatif", json={"request": body})
+        resp = c.post("/whatif", json={"request": {**body, "next_experiments": 2}})
         assert resp.status_code == 200, resp.text
         got = resp.json()
         assert got["model"]["version"] and got["recommended"] is not None
+        assert len(got["next_experiments"]["proposed"]) == 2
+        assert all(p["seed_density_e6_ml"] == 0.9 for p in got["next_experiments"]["proposed"])
         assert [e["seed_density_e6_ml"] for e in got["excluded"]] == [3.0]
         assert "outside the training range" in got["excluded"][0]["reason"]
         direct = whatif(
