@@ -131,7 +131,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     argv = ["score", "--data", str(lab), "--out", str(scores), "--model", model]
     cmd_score(build_parser().parse_args(argv))
-    _step(6, "choose the process for the top clones: what-if over the process box")
+    _step(6, "choose the process: every clone, one condition for the campaign, next runs")
     _demo_whatif(scores, lab, model)
     _step(7, "the campaign report: one self-contained HTML page for the campaign lead")
     from clonescout_cli.reportcmd import cmd_report
@@ -152,20 +152,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
 DEMO_STEPS = 8
 
 
-def _demo_whatif(scores: Path, lab: Path, model: str, top: int = 3) -> None:
-    """Recommend conditions for the campaign's top-ranked clones (``clonescout whatif``)."""
+def _demo_whatif(scores: Path, lab: Path, model: str) -> None:
+    """Process conditions for the campaign, then the top clone's in full with next runs.
+
+    ``clonescout process`` for every clone, then ``clonescout whatif --next 2`` for the best.
+    """
     from clonescout_cli.main import build_parser
+    from clonescout_cli.processcmd import cmd_process
     from clonescout_cli.whatifcmd import cmd_whatif
     from serving.stream import ScoreOutputs
 
+    argv = ["process", "--data", str(lab), "--scores", str(scores), "--model", model]
+    cmd_process(build_parser().parse_args(argv))
+    print()
     clones = pd.read_csv(ScoreOutputs.for_out(scores).clones)
-    ranked = clones.dropna(subset=["rank"]).sort_values("rank")
-    for i, clone_id in enumerate(ranked["clone_id"].head(top)):
-        argv = ["whatif", "--data", str(lab), "--clone", str(clone_id), "--model", model]
-        if i == 0:
-            argv += ["--out", str(scores.with_name(f"whatif_{clone_id}.json"))]
-        cmd_whatif(build_parser().parse_args(argv))
-        print()
+    best = clones.dropna(subset=["rank"]).sort_values("rank")["clone_id"].iloc[0]
+    out = scores.with_name(f"whatif_{best}.json")
+    argv = ["whatif", "--data", str(lab), "--clone", str(best), "--model", model]
+    cmd_whatif(build_parser().parse_args([*argv, "--next", "2", "--out", str(out)]))
 
 
 def _step(n: int, what: str) -> None:

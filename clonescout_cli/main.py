@@ -12,6 +12,7 @@ from pathlib import Path
 
 from clonescout_cli.datacmds import cmd_demo, cmd_features, cmd_simulate, cmd_validate, load_data
 from clonescout_cli.modelcmds import DEFAULT_MODEL_URI, cmd_promote, cmd_score, cmd_train
+from clonescout_cli.processcmd import add_process_parser
 from clonescout_cli.reportcmd import add_report_parser
 from clonescout_cli.servecmd import add_serve_parser
 from clonescout_cli.whatifcmd import add_whatif_parser
@@ -312,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_parser(sub, DEFAULT_MODEL_URI, _positive_int)
     add_report_parser(sub)
     add_whatif_parser(sub, DEFAULT_MODEL_URI, _positive_int)
+    add_process_parser(sub, DEFAULT_MODEL_URI, _positive_int)
     return parser
 
 

@@ -76,7 +76,7 @@ class WhatIfResult:
             "reference": {k: _plain(v) for k, v in self.reference.items()},
             "today": records(self.today),
             "anchored_on_runs": self.anchored_on,
-            "required_spec_prob": self.required_spec_prob,
+            "required_spec_prob": _plain(self.required_spec_prob),
             "recommended": None
             if self.recommended is None
             else {k: _plain(v) for k, v in self.recommended.items()},
@@ -243,6 +243,7 @@ def whatif(
     )
     if not len(scored):
         result.reasons = ["no candidate lies inside the training box and the model's domain"]
+        result.scored = scored.assign(pareto=pd.Series(dtype=bool))  # the same columns
         return result
     scored["pareto"] = pareto_front(scored[EPP].to_numpy(), scored[P_SPEC].to_numpy())
     _recommend(pm, clone, result, offsets, anchored, limits, min_spec_prob)

@@ -21,7 +21,7 @@ FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-ser
 LABELLED_ROWS = 60  # a risk heatmap with more clones than this hides its row labels
 
 
-def _layout(fig: go.Figure, height: int, **kw: Any) -> go.Figure:
+def layout(fig: go.Figure, height: int, **kw: Any) -> go.Figure:
     base = {
         "template": "plotly_white",
         "height": height,
@@ -104,7 +104,7 @@ def _pareto_figure(ranked: pd.DataFrame) -> go.Figure:
             hoverinfo="skip",
         )
     )
-    return _layout(
+    return layout(
         fig,
         540,
         xaxis={"title": {"text": "expected purified product (g/L) — higher is better"}},
@@ -171,7 +171,7 @@ def _yield_figure(ranked: pd.DataFrame, limits: Sequence[Mapping[str, Any]]) -> 
                 line={"dash": "dash", "color": "#b00", "width": 1},
                 annotation_text=f"spec minimum {lim['min']:g} %",
             )
-    return _layout(
+    return layout(
         fig,
         480,
         xaxis={"title": {"text": _titer_title(ranked["titer_day"].to_numpy())}},
@@ -205,7 +205,7 @@ def _risk_figure(ranked: pd.DataFrame, limits: Sequence[Mapping[str, Any]]) -> g
             "<extra></extra>",
         )
     )
-    return _layout(
+    return layout(
         fig,
         160 + 20 * n if few else 900,
         margin={"l": 40, "r": 30, "t": 30, "b": 30},
@@ -228,7 +228,7 @@ def _script_json(text: str) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _plot(plot_id: str, heading: str, intro: str, fig: go.Figure | None, empty: str) -> str:
+def plot_section(plot_id: str, heading: str, intro: str, fig: go.Figure | None, empty: str) -> str:
     if fig is None:
         inner = f'<p class="note">{empty}</p>'
     else:
@@ -245,7 +245,7 @@ def plots(inp: ReportInputs, ranked: pd.DataFrame) -> list[str]:
     has = not ranked.empty
     limits_text = "; ".join(esc(limit_text(lim)) for lim in inp.limits)
     return [
-        _plot(
+        plot_section(
             "pareto",
             "4. Expected product against glycan risk",
             "Each ranked clone: expected purified product (titer × predicted purification "
@@ -255,7 +255,7 @@ def plots(inp: ReportInputs, ranked: pd.DataFrame) -> list[str]:
             _pareto_figure(ranked) if has else None,
             none,
         ),
-        _plot(
+        plot_section(
             "yield-titer",
             "5. Purification yield against titer",
             "Predicted purification yield with its 90 % interval, against the latest measured "
@@ -263,7 +263,7 @@ def plots(inp: ReportInputs, ranked: pd.DataFrame) -> list[str]:
             _yield_figure(ranked, inp.summary["spec"]["limits"]) if has else None,
             none,
         ),
-        _plot(
+        plot_section(
             "risk",
             "6. Risk against each spec limit",
             f"Probability that each ranked clone (rows, by rank) is out of each judged limit: "

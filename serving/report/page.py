@@ -14,6 +14,7 @@ from plotly.offline import get_plotlyjs
 
 from serving.report.figures import plots
 from serving.report.formatting import esc
+from serving.report.process import process_section, read_process
 from serving.report.reading import ReportInputs, read_inputs
 from serving.report.sections import flags_section, not_judged_section, summary_section
 from serving.report.tables import clone_sections
@@ -122,6 +123,7 @@ NAV = (
     ("yield-titer-section", "Yield vs titer"),
     ("risk-section", "Risk by limit"),
     ("not-judged", "Not judged"),
+    ("process", "Process"),
 )
 
 
@@ -130,8 +132,11 @@ def _inline_js(js: str) -> str:
     return js.replace("</script", "<\\/script").replace("</SCRIPT", "<\\/SCRIPT")
 
 
-def render_page(inp: ReportInputs) -> str:
-    """The whole HTML page of checked inputs (see :func:`read_inputs`)."""
+def render_page(inp: ReportInputs, process: dict | None = None) -> str:
+    """The whole HTML page of checked inputs (see :func:`read_inputs`).
+
+    ``process`` is the checked ``process.json`` of ``clonescout process`` (section 8).
+    """
     c = inp.clones
     ranked, unknown = c[c["status"] == "ranked"], c[c["status"] == "unknown"]
     s = inp.summary
@@ -143,6 +148,7 @@ def render_page(inp: ReportInputs) -> str:
         flags_section(inp, ranked, unknown),
         *plots(inp, ranked),
         not_judged_section(inp, ranked, unknown),
+        process_section(process),
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -165,7 +171,7 @@ def render_report(scores: Path) -> str:
     ValueError
         A file or key missing or malformed, naming it and what is expected.
     """
-    return render_page(read_inputs(scores))
+    return render_page(read_inputs(scores), read_process(scores))
 
 
 def write_report(scores: Path, out: Path) -> Path:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from features.loader import load_campaign
 from features.spec import load_spec
+from models.campaign_process import campaign_process
 from models.nextexp import EI, Surface, propose
 from models.process import ProcessModel
 from models.whatif import EPP, P_SPEC, WhatIfError, pareto_front, space_filling, whatif
@@ -97,6 +98,10 @@ def test_a_molecule_the_history_never_made_is_never_scored(pm, history) -> None:
     res = whatif(pm, SPEC, odd, runs, None, n_candidates=16)
     assert res.recommended is None
     assert res.excluded["reason"].str.contains("molecule = 'mAb-Z'").all()
+    # the answer still serialises (the API once returned a 500 here; found by schemathesis)
+    body = res.to_dict()
+    assert body["pareto"] == [] and body["candidates"] == [] and body["recommended"] is None
+    json.dumps(body, allow_nan=False)  # no NaN reaches a JSON answer
 
 
 def test_the_recommendation_never_lowers_the_spec_probability(pm, history) -> None:
@@ -338,3 +343,51 @@ def test_whatif_endpoint_answers_as_the_function_and_refuses_bad_requests(monkey
         bad = c.post("/whatif", json={"request": {**body, "candidates": [{"rpm": 3.0}]}})
         assert bad.status_code == 422 and "not process factors" in bad.text
         assert "/whatif" in c.get("/docs.json").json()["paths"]
+
+
+# -- a whole campaign: one condition for most clones, and the report --------------------
+def test_one_campaign_condition_serves_most_clones_and_names_the_rest(pm, history) -> None:
+    clones = history.clones[history.clones["campaign_id"] == "C05"]
+    top = clones["clone_id"].head(2).tolist()
+    r = campaign_process(pm, SPEC, clones, history.runs, history.outcomes, top, n_candidates=80)
+    pc = r.per_clone
+    assert len(pc) == len(clones) and set(r.maps) == set(top)
+    assert r.campaign_condition is not None and not any(
+        pm.outside_box(pd.DataFrame([r.campaign_condition]))
+    )
+    s = r.campaign_summary
+    assert s["share_served"] == pytest.approx(pc["served_by_campaign_condition"].mean())
+    # the campaign condition maximises the mean expected in-spec product, the platform too
+    assert s["mean_expected_in_spec_product_g_l"] >= s["platform_mean_expected_in_spec_product_g_l"]
+    served = pc[pc["served_by_campaign_condition"]]
+    assert (
+        served["campaign_condition_product_g_l"]
+        >= (1 - r.campaign_summary["tolerance"]) * served["recommended_product_g_l"] - 1e-9
+    ).all()
+    assert (pc.loc[~pc["served_by_campaign_condition"], "needs_own_because"] != "").all()
+    with pytest.raises(ValueError, match="tolerance"):
+        campaign_process(pm, SPEC, clones, history.runs, None, top, tolerance=1.5)
+
+
+def test_process_cli_writes_the_campaign_section_of_the_report(trained, monkeypatch, tmp_path):
+    from clonescout_cli.main import main
+    from serving.report import render_report
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained.tracking_uri)
+    model = ["--model", trained.report.model_uri]
+    folder = str(trained.data.folder)
+    scores = tmp_path / "scores.csv"
+    assert main(["score", "--data", folder, "--out", str(scores), *model]) == 0
+    assert "run <code>clonescout process" in render_report(scores)  # says how to get it
+    argv = ["process", "--data", folder, "--scores", str(scores), "--candidates", "40"]
+    assert main([*argv, "--top", "2", *model]) == 0
+    body = json.loads((tmp_path / "scores.process.json").read_text())
+    assert len(body["per_clone"]) == trained.data.clones["clone_id"].nunique()
+    assert len(body["design_space"]) == 2 and body["campaign_condition"]
+    page = render_report(scores)
+    assert "8. Process conditions" in page and page.count("Design space for") == 2
+    assert "One condition for the campaign" in page
+    (tmp_path / "scores.process.json").write_text("{}")
+    with pytest.raises(ValueError, match="missing keys"):
+        render_report(scores)
+    assert main([*argv, *model, "--tolerance", "2"]) == 2

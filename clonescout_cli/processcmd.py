@@ -1,0 +1,125 @@
+"""``clonescout process``: process conditions for a whole scored campaign (report section 8)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from models.campaign_process import TOLERANCE, CampaignProcess
+from models.whatif import WhatIfError
+
+
+def add_process_parser(sub: argparse._SubParsersAction, default_model: str, positive_int) -> None:
+    p = sub.add_parser(
+        "process",
+        help="recommend conditions for every clone of a scored campaign; one platform for most",
+        description="For every clone of a campaign scored by `clonescout score`: today's "
+        "conditions against the recommended ones (as `clonescout whatif`), the single "
+        "condition that serves most clones and the clones that need their own, and design-"
+        "space maps for the top-ranked clones. Writes SCORES' .process.json, which "
+        "`clonescout report` shows as its process section.",
+    )
+    p.add_argument("--data", type=Path, required=True, help="the campaign folder that was scored")
+    p.add_argument("--mapping", type=Path, help="import mapping YAML for foreign layouts")
+    p.add_argument(
+        "--scores", type=Path, required=True, help="the per-run file of `clonescout score`"
+    )
+    p.add_argument(
+        "--top", type=positive_int, default=3, help="design-space maps for this many top clones"
+    )
+    p.add_argument(
+        "--candidates",
+        type=positive_int,
+        default=300,
+        help="shared space-filling candidates scored for every clone (default 300)",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=TOLERANCE,
+        help=f"a clone is served by the campaign condition within this share of its own "
+        f"best (default {TOLERANCE})",
+    )
+    p.add_argument("--model", default=default_model, help=f"model URI (default {default_model})")
+    p.add_argument("--seed", type=int, default=0, help="seed of the candidate set")
+    p.set_defaults(func=cmd_process)
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    from clonescout_cli.datacmds import load_data
+    from clonescout_cli.modelcmds import resolve_model, setup_mlflow
+    from models.campaign_process import campaign_process
+    from serving.report import sibling
+    from serving.stream import ScoreOutputs
+
+    if not 0.0 <= args.tolerance < 1.0:
+        raise WhatIfError(f"--tolerance must lie in 0-1, got {args.tolerance}")
+    clones_file = ScoreOutputs.for_out(args.scores).clones
+    if not clones_file.is_file():
+        raise WhatIfError(f"--scores {args.scores}: {clones_file} not found; run `score` first")
+    scored = (
+        pd.read_parquet(clones_file)
+        if clones_file.suffix == ".parquet"
+        else pd.read_csv(clones_file)
+    )
+    data = load_data(args.data, args.mapping, report=False)[0]
+    ids = set(data.clones["clone_id"].astype(str))
+    absent = sorted(set(scored["clone_id"].astype(str)) - ids)
+    if absent:
+        raise WhatIfError(
+            f"--scores names clones that --data {args.data} does not have: {absent[:5]}"
+            f"{' ...' if len(absent) > 5 else ''} (score and data must be the same campaign)"
+        )
+    setup_mlflow(None)
+    model, uri, _ = resolve_model(args.model)
+    bundle = model.unwrap_python_model().bundle
+    if bundle.process is None:
+        raise WhatIfError(f"model {uri} has no process model: retrain with `clonescout train`")
+    ranked = scored.dropna(subset=["rank"]).sort_values("rank")
+    top = ranked["clone_id"].astype(str).head(args.top).tolist()
+    clones = data.clones[data.clones["clone_id"].astype(str).isin(scored["clone_id"].astype(str))]
+    result = campaign_process(
+        bundle.process, bundle.predictor.spec, clones, data.runs, data.outcomes, top,
+        n_candidates=args.candidates, seed=args.seed, tolerance=args.tolerance,
+    )  # fmt: skip
+    out = sibling(args.scores, "process.json")
+    out.write_text(json.dumps({"model": uri, **result.to_dict()}, indent=2), encoding="utf-8")
+    print_campaign(result, top)
+    print(f"process recommendations for {len(clones)} clones -> {out}")
+    return 0
+
+
+def print_campaign(r: CampaignProcess, top: list[str], out=None) -> None:
+    """The campaign condition against the platform, and who needs another."""
+    out = sys.stdout if out is None else out
+    s = r.campaign_summary
+    if r.campaign_condition is None:
+        print(f"no campaign condition: {s.get('reason')}", file=out)
+        return
+    changed = [
+        f"{f} {r.platform[f]:.3g} -> {r.campaign_condition[f]:.3g}"
+        for f in r.factors
+        if abs(r.campaign_condition[f] - r.platform[f]) > 1e-9
+    ]
+    print(
+        f"one condition for the campaign serves {s['share_served']:.0%} of clones "
+        f"(the platform {s['share_served_by_platform']:.0%}): " + ", ".join(changed),
+        file=out,
+    )
+    print(
+        f"  mean expected in-spec product {s['mean_expected_in_spec_product_g_l']:.2f} g/L "
+        f"vs {s['platform_mean_expected_in_spec_product_g_l']:.2f} at the platform",
+        file=out,
+    )
+    needs = r.per_clone[~r.per_clone["served_by_campaign_condition"]]
+    print(f"  {len(needs)} clone(s) need their own condition", file=out)
+    for _, row in r.per_clone[r.per_clone["clone_id"].isin(top)].iterrows():
+        print(
+            f"  top clone {row['clone_id']}: today {row['today_product_g_l']:.2f} g/L, "
+            f"recommended {row['recommended_product_g_l']:.2f} g/L",
+            file=out,
+        )

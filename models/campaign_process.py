@@ -1,0 +1,197 @@
+"""Process selection across a campaign: each clone's recommendation, and one platform for most.
+
+A campaign lead asks two things the per-clone what-if does not answer on its own: which
+single condition set would serve most clones of the campaign (a platform is one recipe for
+the whole plant), and which clones need a condition of their own. Both come from one
+shared candidate set scored for every clone by :func:`models.whatif.whatif` (the same
+function as the CLI and the API, so the same box, domain and spec rules):
+
+- per clone: today's conditions, the recommended ones, expected purified product and
+  P(meet every spec limit) under both, and the reasons;
+- the campaign condition: the candidate, inside the box and every clone's domain, with the
+  highest mean *expected in-spec product* over the clones (product counted only in draws
+  that meet the spec, so a condition that trades spec for titer is not favoured);
+- a clone is served by it when its expected product there is within ``tolerance`` of the
+  clone's own recommendation and its P(spec) is no lower than under today's platform;
+  the others need their own condition, with why;
+- design-space maps (P(spec) over two factors) for the top-ranked clones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.spec import ProductSpec
+from models.process import ProcessModel
+from models.whatif import DEFAULT_MAP, EPP, IN_SPEC, P_SPEC, space_filling, whatif
+
+TOLERANCE = 0.05  # within 5% of a clone's own best counts as served by the campaign condition
+
+
+@dataclass
+class CampaignProcess:
+    """Per-clone recommendations, the campaign condition, and maps for the top clones."""
+
+    factors: list[str]
+    platform: dict[str, float]  # today's platform (the history's commonest condition)
+    per_clone: pd.DataFrame
+    campaign_condition: dict[str, float] | None
+    campaign_summary: dict
+    maps: dict[str, list[dict]]  # clone_id -> design-space cells
+    map_factors: tuple[str, str]
+
+    def to_dict(self) -> dict:
+        def plain(v: object) -> object:
+            if isinstance(v, np.generic):
+                v = v.item()
+            return None if isinstance(v, float) and not np.isfinite(v) else v
+
+        return {
+            "factors": self.factors,
+            "platform": {k: plain(v) for k, v in self.platform.items()},
+            "per_clone": [
+                {k: plain(v) for k, v in r.items()} for r in self.per_clone.to_dict("records")
+            ],
+            "campaign_condition": None
+            if self.campaign_condition is None
+            else {k: plain(v) for k, v in self.campaign_condition.items()},
+            "campaign_summary": self.campaign_summary,
+            "design_space_factors": list(self.map_factors),
+            "design_space": {
+                c: [{k: plain(v) for k, v in cell.items()} for cell in cells]
+                for c, cells in self.maps.items()
+            },
+        }
+
+
+def campaign_process(
+    pm: ProcessModel,
+    spec: ProductSpec,
+    clones: pd.DataFrame,
+    runs: pd.DataFrame,
+    outcomes: pd.DataFrame | None,
+    top: list[str],
+    n_candidates: int = 300,
+    seed: int = 0,
+    tolerance: float = TOLERANCE,
+    map_factors: tuple[str, str] = DEFAULT_MAP,
+) -> CampaignProcess:
+    """Score every clone of ``clones`` on one shared candidate set; see the module."""
+    if not 0.0 <= tolerance < 1.0:
+        raise ValueError(f"tolerance must lie in 0-1, got {tolerance}")
+    grid = space_filling(pm, n_candidates, seed)
+    grid["source"] = [f"candidate {i}" for i in range(len(grid))]
+    rows, tables, maps = [], {}, {}
+    for _, clone in clones.iterrows():
+        cid = str(clone["clone_id"])
+        own = runs[runs["clone_id"].astype(str) == cid]
+        res = whatif(
+            pm, spec, clone, own, outcomes, grid=grid,
+            design_space=map_factors if cid in top else None,
+        )  # fmt: skip
+        tables[cid] = res.scored.set_index("source") if len(res.scored) else None
+        rows.append(_clone_row(pm, cid, res))
+        if res.design_space is not None:
+            maps[cid] = res.design_space.to_dict("records")
+    per_clone = pd.DataFrame(rows)
+    condition, summary, per_clone = _campaign_choice(pm, grid, tables, per_clone, tolerance)
+    return CampaignProcess(
+        factors=list(pm.factors),
+        platform=dict(pm.reference),
+        per_clone=per_clone,
+        campaign_condition=condition,
+        campaign_summary=summary,
+        maps=maps,
+        map_factors=map_factors,
+    )
+
+
+def _clone_row(pm: ProcessModel, cid: str, res) -> dict:
+    s = res.scored
+    row: dict = {"clone_id": cid, "recommended": res.recommended is not None}
+    today = s[s["source"].astype(str).str.startswith("run ")] if len(s) else s
+    plat = s[s["source"] == "platform"] if len(s) else s
+    row["today_product_g_l"] = float(today[EPP].mean()) if len(today) else np.nan
+    row["today_p_spec"] = float(today[P_SPEC].mean()) if len(today) else np.nan
+    row["platform_product_g_l"] = float(plat[EPP].iloc[0]) if len(plat) else np.nan
+    row["platform_p_spec"] = float(plat[P_SPEC].iloc[0]) if len(plat) else np.nan
+    rec = res.recommended or {}
+    row["recommended_product_g_l"] = rec.get(EPP, np.nan)
+    row["recommended_p_spec"] = rec.get(P_SPEC, np.nan)
+    row["changes"] = "; ".join(r for r in res.reasons if " -> " in r) or (
+        "" if rec else "; ".join(res.reasons)
+    )
+    for f in pm.factors:
+        row[f"recommended__{f}"] = rec.get(f, np.nan)
+    return row
+
+
+def _campaign_choice(pm, grid, tables, per_clone, tolerance):
+    """The candidate with the best mean expected in-spec product over every clone."""
+    judged = {c: t for c, t in tables.items() if t is not None}
+    ids = ["platform", *grid["source"]]
+    common = [i for i in ids if all(i in t.index for t in judged.values())]
+    if not judged or not common:
+        why = "no candidate lies inside every clone's domain" if judged else "no clone scored"
+        per_clone["served_by_campaign_condition"] = False
+        return None, {"reason": why, "clones": len(per_clone)}, per_clone
+    in_spec = pd.DataFrame({c: t.loc[common, IN_SPEC] for c, t in judged.items()})
+    best_id = str(in_spec.mean(axis=1).idxmax())
+    served, why_not, at = [], [], []
+    for _, r in per_clone.iterrows():
+        t = judged.get(r["clone_id"])
+        if t is None:
+            served.append(False)
+            why_not.append("not scored: outside the model's domain")
+            at.append(np.nan)
+            continue
+        epp, p = float(t.loc[best_id, EPP]), float(t.loc[best_id, P_SPEC])
+        at.append(epp)
+        own = r["recommended_product_g_l"]
+        short = own > 0 and epp < (1 - tolerance) * own
+        worse_spec = p < r["platform_p_spec"] - 1e-12
+        served.append(not (short or worse_spec))
+        why_not.append(
+            "; ".join(
+                filter(
+                    None,
+                    [
+                        f"own best {own:.2f} g/L vs {epp:.2f} there" if short else "",
+                        f"P(spec) {p:.2f} there < {r['platform_p_spec']:.2f} at the platform"
+                        if worse_spec
+                        else "",
+                    ],
+                )
+            )
+        )
+    per_clone = per_clone.assign(
+        campaign_condition_product_g_l=at,
+        served_by_campaign_condition=served,
+        needs_own_because=why_not,
+    )
+    ok = per_clone[per_clone["clone_id"].isin(list(judged))]
+    plat_ok = ok["platform_product_g_l"] >= (1 - tolerance) * ok["recommended_product_g_l"]
+    row = judged[next(iter(judged))].loc[best_id]
+    condition = {f: float(row[f]) for f in pm.factors}
+    summary = {
+        "clones": len(per_clone),
+        "clones_scored": len(judged),
+        "candidates_in_every_domain": len(common),
+        "share_served": float(np.mean(served)),
+        "share_served_by_platform": float(plat_ok.mean()) if len(ok) else float("nan"),
+        "mean_expected_in_spec_product_g_l": float(in_spec.loc[best_id].mean()),
+        "platform_mean_expected_in_spec_product_g_l": float(in_spec.loc["platform"].mean())
+        if "platform" in in_spec.index
+        else float("nan"),
+        "tolerance": tolerance,
+        "how": (
+            "one shared space-filling candidate set scored for every clone by the process "
+            "model (anchored on each clone's measured runs); the campaign condition "
+            "maximises the mean expected in-spec product; served = within the tolerance of "
+            "the clone's own recommendation and P(spec) no lower than at the platform"
+        ),
+    }
+    return condition, summary, per_clone
