@@ -6,12 +6,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install demo test lint format bench sample clean java
+.PHONY: install demo test lint format bench sample clean java postgres
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,serve,spark]"
+	$(PY) -m pip install --quiet -e ".[dev,serve,spark,team]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -43,9 +43,21 @@ java:
 	if [ -z "$$v" ] || [ "$$v" -lt 17 ]; then \
 	    echo "Spark needs Java 17 or newer; 'java' here is version $${v:-unknown}" >&2; exit 1; fi
 
+# The team-scale test starts a throw-away PostgreSQL cluster (initdb, pg_ctl): Debian's
+# server is installed when no initdb is found. It never starts the system's own cluster.
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 && ! command -v initdb > /dev/null; then \
+	    echo "installing Debian's postgresql for the team-scale test" >&2; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -qq --no-install-recommends postgresql > /dev/null \
+	    || { echo "could not install PostgreSQL (needs root and apt-get); install the" \
+	         "Debian package 'postgresql' so that initdb and pg_ctl exist" >&2; exit 1; }; \
+	fi
+
 # pytest exits 5 when it collects no tests: that is a failure of the suite, said plainly.
-test: $(STAMP) $(CHROMIUM) java
-	@$(PY) -m pytest; rc=$$?; \
+# CLONESCOUT_REQUIRE_POSTGRES: the PostgreSQL test fails, never skips, once its server is here.
+test: $(STAMP) $(CHROMIUM) java postgres
+	@CLONESCOUT_REQUIRE_POSTGRES=1 $(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is missing" >&2; fi; \
 	exit $$rc
 

@@ -24,7 +24,7 @@ from benchio import finish  # bench/ is on the path when a benchmark runs
 
 from features.assemble import long_frame
 from features.loader import load_campaign
-from features.spec import load_spec
+from features.spec import DEFAULT_SPEC_PATH, load_spec
 from models.fingerprint import fingerprints
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from training import baselines
@@ -57,7 +57,7 @@ def main() -> int:
         mlflow.set_tracking_uri(f"sqlite:///{root}/mlflow.db")
         mlflow.create_experiment("bench", artifact_location=str(root / "artifacts"))
         mlflow.set_experiment("bench")
-        settings = TrainSettings(spec_path=REPO / "data" / "spec.yaml", trials=args.trials)
+        settings = TrainSettings(spec_path=DEFAULT_SPEC_PATH, trials=args.trials)
         report, train_s = _timed(lambda: train(data, settings))
 
         targets = list(report.metrics["targets"])

@@ -25,7 +25,7 @@ import pandas as pd
 from benchio import finish  # bench/ is on the path when a benchmark runs
 
 from features.loader import load_campaign
-from features.spec import load_spec
+from features.spec import DEFAULT_SPEC_PATH, load_spec
 from models.campaign_process import campaign_process
 from models.whatif import space_filling, whatif
 from simulator.campaign import SimulationConfig, simulate_set, write_set
@@ -54,7 +54,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
-    spec = load_spec(REPO / "data" / "spec.yaml")
+    spec = load_spec(DEFAULT_SPEC_PATH)
     cfg = SimulationConfig()
     with tempfile.TemporaryDirectory() as tmp:
         write_set(simulate_set(cfg), Path(tmp), cfg, "parquet")

@@ -23,6 +23,7 @@ def small_registered_model(root: Path, name: str = "clonescout-bench"):
     import mlflow
 
     from features.loader import load_campaign
+    from features.spec import DEFAULT_SPEC_PATH
     from simulator.campaign import SimulationConfig, simulate_set, write_set
     from training.pipeline import train
     from training.settings import TrainSettings
@@ -34,7 +35,7 @@ def small_registered_model(root: Path, name: str = "clonescout-bench"):
     mlflow.create_experiment("bench", artifact_location=str(root / "artifacts"))
     mlflow.set_experiment("bench")
     settings = TrainSettings(
-        spec_path=Path(__file__).resolve().parents[1] / "data" / "spec.yaml",
+        spec_path=DEFAULT_SPEC_PATH,
         trials=3,
         n_folds=3,
         inner_folds=2,

@@ -88,17 +88,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"train at horizon day {args.horizon_day:g} ({args.trials} Optuna trials per model "
         "family; nested CV, outer folds grouped by campaign)",
     )
-    train_args = argparse.Namespace(
-        spec=args.spec,
-        target=None,
-        horizon_day=args.horizon_day,
-        trials=args.trials,
-        seed=args.seed,
-        folds=5,
-        inner_folds=3,
-        exclude=None,
-        no_curve=False,
-        json=False,
+    from clonescout_cli.main import build_parser  # the commands' own defaults, not a copy
+
+    argv = ["train", "--data", str(args.out), "--spec", str(args.spec)]
+    argv += ["--horizon-day", str(args.horizon_day), "--trials", str(args.trials)]
+    train_args = build_parser().parse_args(
+        [*argv, "--seed", str(args.seed), "--workers", str(args.workers)]
     )
     cmd_train(train_args, load_campaign(args.out, require_outcomes=True))
     _step(3, "promote: the quality gate, then champion vs candidate on the same folds")
@@ -127,8 +122,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     _step(5, "score the new campaign with the pinned model, in chunks; rank its clones")
     scores = args.out.parent / "lab_export_scores.csv"
-    from clonescout_cli.main import build_parser  # the command's own defaults, not a copy
-
     argv = ["score", "--data", str(lab), "--out", str(scores), "--model", model]
     cmd_score(build_parser().parse_args(argv))
     _step(6, "choose the process: every clone, one condition for the campaign, next runs")

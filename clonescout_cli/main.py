@@ -10,6 +10,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from clonescout_cli.args import (
+    add_data_args,
+    add_horizon_arg,
+    add_simulation_args,
+    add_tuning_args,
+    positive_int,
+    share,
+)
 from clonescout_cli.datacmds import cmd_demo, cmd_features, cmd_simulate, cmd_validate, load_data
 from clonescout_cli.modelcmds import DEFAULT_MODEL_URI, cmd_promote, cmd_score, cmd_train
 from clonescout_cli.processcmd import add_process_parser
@@ -18,144 +26,26 @@ from clonescout_cli.servecmd import add_serve_parser
 from clonescout_cli.whatifcmd import add_whatif_parser
 from features.loader import ContractError
 from features.mapping import MappingError
-from features.spec import SpecError
-from simulator.campaign import SimulationConfig
+from features.spec import DEFAULT_SPEC_PATH, SpecError
 
-# the spec that ships with the project (resolved from the source tree, not the cwd)
-DEFAULT_SPEC = Path(__file__).resolve().parents[1] / "data" / "spec.yaml"
 DEFAULT_DEMO_DIR = Path("data/generated/default")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
-
-
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a share such as 0.03, got {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of days, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
-    return value
-
-
-def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--data",
-        type=Path,
-        required=True,
-        help="campaign folder (or a foreign file/folder with --mapping)",
-    )
-    p.add_argument("--mapping", type=Path, help="import mapping YAML for foreign layouts")
-
-
-def _add_horizon_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--horizon-day",
-        type=_positive_float,
-        default=7.0,
-        help="use samples up to this culture day (default 7)",
-    )
-
-
-def _add_simulation_args(p: argparse.ArgumentParser) -> None:
-    d = SimulationConfig()
-    p.add_argument(
-        "--campaigns",
-        type=_positive_int,
-        default=d.n_campaigns,
-        help=f"number of campaigns (default {d.n_campaigns})",
-    )
-    p.add_argument(
-        "--clones-per-campaign",
-        type=_positive_int,
-        default=d.clones_per_campaign,
-        help="clones screened per campaign; real screens have 24-96 "
-        f"(default {d.clones_per_campaign})",
-    )
-    p.add_argument(
-        "--runs-per-clone",
-        type=_positive_int,
-        default=d.runs_per_clone,
-        help=f"bioreactor runs (DOE conditions) per clone (default {d.runs_per_clone})",
-    )
-    p.add_argument(
-        "--conditions-per-campaign",
-        type=_positive_int,
-        default=d.conditions_per_campaign,
-        help=f"size of each campaign's DOE (default {d.conditions_per_campaign})",
-    )
-    p.add_argument(
-        "--deep-clone-share",
-        type=float,
-        default=d.deep_clone_share,
-        help="share of each campaign's clones run under more conditions, so that clone x "
-        f"condition effects can be learnt (default {d.deep_clone_share})",
-    )
-    p.add_argument(
-        "--deep-runs-per-clone",
-        type=_positive_int,
-        default=d.deep_runs_per_clone,
-        help=f"runs (conditions) of those clones (default {d.deep_runs_per_clone})",
-    )
-    p.add_argument(
-        "--days",
-        type=_positive_int,
-        default=d.days,
-        help=f"culture length in days (default {d.days})",
-    )
-    p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
-    p.add_argument(
-        "--format",
-        choices=("parquet", "csv"),
-        default="parquet",
-        help="file format of the tables (default parquet)",
-    )
-    p.add_argument(
-        "--spec",
-        type=Path,
-        default=DEFAULT_SPEC,
-        help=f"product spec the summary judges outcomes against (default {DEFAULT_SPEC})",
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="clonescout",
-        description="Predict purification yield and glycosylation risk of CHO clones "
-        "from early culture data.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_simulate_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="generate a campaign set with the digital twin")
     p.add_argument("--out", type=Path, required=True, help="folder to write the tables to")
-    _add_simulation_args(p)
+    add_simulation_args(p)
     p.add_argument(
         "--lab-quirks",
-        type=_share,
+        type=share,
         metavar="SHARE",
         help="write the set as a lab exports it: give this share of runs (e.g. 0.03) one "
         "quirk each ('<LOQ', overshoot, an orphan run, ...); needs --format csv",
     )
     p.set_defaults(func=cmd_simulate)
 
+
+def _add_demo_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the whole main job on the embedded default")
     p.add_argument(
         "--out",
@@ -165,44 +55,54 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--trials",
-        type=_positive_int,
+        type=positive_int,
         default=15,
         help="Optuna trials per model family (default 15, ~30 in all)",
     )
-    _add_horizon_arg(p)
-    _add_simulation_args(p)
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="Optuna worker processes for the training (default 1: reproducible)",
+    )
+    add_horizon_arg(p)
+    add_simulation_args(p)
     p.set_defaults(func=cmd_demo)
 
+
+def _add_features_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("features", help="early-horizon feature table of a campaign set")
-    _add_data_args(p)
-    _add_horizon_arg(p)
+    add_data_args(p)
+    add_horizon_arg(p)
     p.add_argument("--out", type=Path, required=True, help="feature table (Parquet)")
     p.set_defaults(func=cmd_features)
 
+
+def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="tune, evaluate (grouped CV) and log the model bundle")
-    _add_data_args(p)
+    add_data_args(p)
     p.add_argument(
         "--target",
         action="append",
         help="outcome column to model (repeat for several; default: "
         "dsp_yield_pct and the spec's glycan attributes)",
     )
-    _add_horizon_arg(p)
+    add_horizon_arg(p)
     p.add_argument(
         "--trials",
-        type=_positive_int,
+        type=positive_int,
         default=15,
         help="Optuna trials per model family (default 15)",
     )
     p.add_argument(
         "--folds",
-        type=_positive_int,
+        type=positive_int,
         default=5,
         help="outer folds of the nested evaluation, grouped by campaign (default 5, min 3)",
     )
     p.add_argument(
         "--inner-folds",
-        type=_positive_int,
+        type=positive_int,
         default=3,
         help="inner folds for tuning and calibration inside each outer fold (default 3)",
     )
@@ -214,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
         "screen assays (repeatable; see `clonescout features` for the names)",
     )
     p.add_argument("--seed", type=int, default=7, help="seed of sampler and trees")
-    p.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help="product spec YAML")
+    add_tuning_args(p)
+    p.add_argument("--spec", type=Path, default=DEFAULT_SPEC_PATH, help="product spec YAML")
     p.add_argument(
         "--no-curve",
         action="store_true",
@@ -225,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=lambda a: cmd_train(a, load_data(a.data, a.mapping, True)[0]))
 
+
+def _add_promote_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "promote", help="move @champion to a version that passes the gate and is better"
     )
@@ -239,8 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mapping", type=Path, help="import mapping YAML for --data")
     p.set_defaults(func=cmd_promote)
 
+
+def _add_score_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("score", help="score a campaign set with a pinned model")
-    _add_data_args(p)
+    add_data_args(p)
     p.add_argument(
         "--model",
         default=DEFAULT_MODEL_URI,
@@ -261,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--chunk-runs",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="runs scored per chunk (bounds memory; default 20000)",
     )
@@ -287,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_score)
 
+
+def _add_validate_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "validate",
         help="check a campaign folder against the data contract; count kept and rejected runs",
@@ -310,10 +217,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_validate)
 
-    add_serve_parser(sub, DEFAULT_MODEL_URI, _positive_int)
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clonescout",
+        description="Predict purification yield and glycosylation risk of CHO clones "
+        "from early culture data.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    _add_simulate_parser(sub)
+    _add_demo_parser(sub)
+    _add_features_parser(sub)
+    _add_train_parser(sub)
+    _add_promote_parser(sub)
+    _add_score_parser(sub)
+    _add_validate_parser(sub)
+    add_serve_parser(sub, DEFAULT_MODEL_URI, positive_int)
     add_report_parser(sub)
-    add_whatif_parser(sub, DEFAULT_MODEL_URI, _positive_int)
-    add_process_parser(sub, DEFAULT_MODEL_URI, _positive_int)
+    add_whatif_parser(sub, DEFAULT_MODEL_URI, positive_int)
+    add_process_parser(sub, DEFAULT_MODEL_URI, positive_int)
     return parser
 
 

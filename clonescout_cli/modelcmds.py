@@ -131,6 +131,9 @@ def cmd_train(args: argparse.Namespace, data: CampaignData) -> int:
         inner_folds=args.inner_folds,
         exclude=tuple(args.exclude or ()),
         curve_horizons=() if args.no_curve else CURVE_HORIZONS,
+        workers=args.workers,
+        optuna_storage=args.optuna_storage,
+        threads=args.threads,
     )
     setup_mlflow(settings.experiment)
     import mlflow

@@ -15,6 +15,10 @@ import pandas as pd
 
 from features.yamlfile import read_yaml_mapping
 
+# the spec that ships with the project (resolved from the source tree, not the cwd)
+DEFAULT_SPEC_PATH = Path(__file__).resolve().parents[1] / "data" / "spec.yaml"
+DEFAULT_RISK_FLAG = 0.5  # P(out of spec) at which a run is flagged 'at risk'
+
 
 class SpecError(ValueError):
     """A spec file that cannot be used, with the file and field that is wrong."""
@@ -39,11 +43,16 @@ class Limit:
 
 @dataclass(frozen=True)
 class ProductSpec:
-    """A named set of glycan and downstream limits."""
+    """A named set of glycan and downstream limits, and when a risk becomes a flag.
+
+    ``risk_flag``: a run is flagged 'at risk' when the predicted probability that a group
+    (glycans, downstream) falls outside its limits reaches it (spec key ``risk_flag``).
+    """
 
     name: str
     glycans: tuple[Limit, ...]
     downstream: tuple[Limit, ...]
+    risk_flag: float = DEFAULT_RISK_FLAG
 
     @property
     def glycan_attributes(self) -> list[str]:
@@ -99,7 +108,7 @@ def load_spec(path: str | Path) -> ProductSpec:
     """Read a spec YAML file (see ``data/spec.yaml``)."""
     path = Path(path)
     raw = read_yaml_mapping(path, SpecError, "spec", "'name', 'glycans' and 'downstream'")
-    unknown = set(raw) - {"name", "version", "glycans", "downstream"}
+    unknown = set(raw) - {"name", "version", "glycans", "downstream", "risk_flag"}
     if unknown:
         raise SpecError(f"{path}: unknown top-level keys {sorted(unknown)}")
     glycans = _limits(path, "glycans", raw.get("glycans"))
@@ -109,4 +118,15 @@ def load_spec(path: str | Path) -> ProductSpec:
         name=str(raw.get("name", path.stem)),
         glycans=glycans,
         downstream=_limits(path, "downstream", raw.get("downstream")),
+        risk_flag=_risk_flag(path, raw.get("risk_flag", DEFAULT_RISK_FLAG)),
     )
+
+
+def _risk_flag(path: Path, raw: object) -> float:
+    try:
+        value = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise SpecError(f"{path}: risk_flag must be a probability, got {raw!r}") from None
+    if not 0 < value < 1:
+        raise SpecError(f"{path}: risk_flag must lie strictly between 0 and 1, got {value}")
+    return value

@@ -69,7 +69,7 @@ SCALE_PARAMS = {
     "min_child_weight": 20.0,
     "subsample": 0.8,
     "colsample_bytree": 0.5,
-    "nthread": 2,
+    "nthread": 0,  # every core (XGBoost's default)
 }
 SCALE_ROUNDS = 100
 MAX_BINS = 4  # Mondrian bins of the predicted value (quartiles)

@@ -38,7 +38,6 @@ DEFAULT_PARAMS = {
     "linear_base": False,
     "trend_alpha": 30.0,
 }
-N_THREADS = 2
 MAX_BIN = 64
 
 
@@ -150,8 +149,14 @@ class TargetModel:
         return cls(booster, trend)
 
 
-def fit_model(X: np.ndarray, y: np.ndarray, params: dict, seed: int) -> TargetModel:
-    """Fit one target's model (hist trees; missing values handled natively)."""
+def fit_model(
+    X: np.ndarray, y: np.ndarray, params: dict, seed: int, threads: int = 0
+) -> TargetModel:
+    """Fit one target's model (hist trees; missing values handled natively).
+
+    ``threads`` is XGBoost's ``nthread``: 0 uses every core; parallel tuning workers pass
+    their share so that N workers do not run N x cores threads.
+    """
     p = {**DEFAULT_PARAMS, **params}
     X = np.asarray(X, np.float32)
     trend = (
@@ -169,7 +174,7 @@ def fit_model(X: np.ndarray, y: np.ndarray, params: dict, seed: int) -> TargetMo
         "subsample": p["subsample"],
         "colsample_bytree": p["colsample_bytree"],
         "lambda": p["reg_lambda"],
-        "nthread": N_THREADS,
+        "nthread": threads,
         "seed": seed,
     }
     booster = xgb.train(booster_params, dtrain, num_boost_round=int(p["n_estimators"]))

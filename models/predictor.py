@@ -28,7 +28,6 @@ from models.estimators import TargetModel
 from models.families import missing_required
 from models.reasons import sentences_rows
 
-RISK_THRESHOLD = 0.5
 FLAG_OK, FLAG_RISK, FLAG_UNKNOWN = "ok", "at risk", "unknown"
 RISK_GROUPS = ("glycans", "downstream")
 LIMIT_RISK_PREFIX = "risk__"  # per-limit column: P(attribute outside its own spec range)
@@ -228,7 +227,7 @@ class Predictor:
             risky = [
                 f"{g} out-of-spec risk {r[i]:.2f}"
                 for g, r in raw.risk.items()
-                if r[i] >= RISK_THRESHOLD
+                if r[i] >= self.spec.risk_flag
             ]
             note = [f"near the edge of experience: {edge}"] if raw.status[i] == BORDERLINE else []
             flags.append(FLAG_RISK if risky else FLAG_OK)

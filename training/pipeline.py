@@ -36,6 +36,7 @@ from training.process import ProcessModelError, fit_process_model
 from training.provenance import code_commit, data_hash, library_versions
 from training.recipe import FittedRecipe, Recipe, fit_recipe
 from training.settings import TrainSettings
+from training.workers import SERIAL, Tuner, redact
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
@@ -74,7 +75,9 @@ def families(targets: list[str], spec: ProductSpec) -> dict[str, list[str]]:
     return {k: v for k, v in (("yield", others), ("glycans", glycans)) if v}
 
 
-def make_recipe(ts: TrainingSet, spec: ProductSpec, s: TrainSettings) -> Recipe:
+def make_recipe(
+    ts: TrainingSet, spec: ProductSpec, s: TrainSettings, tuner: Tuner = SERIAL
+) -> Recipe:
     return Recipe(
         families=families(list(ts.y.columns), spec),
         spec=spec,
@@ -83,6 +86,7 @@ def make_recipe(ts: TrainingSet, spec: ProductSpec, s: TrainSettings) -> Recipe:
         trials=s.trials,
         inner_folds=s.inner_folds,
         seed=s.seed,
+        tuner=tuner,
     )
 
 
@@ -99,10 +103,26 @@ def not_registrable(metrics: dict, final: FittedRecipe) -> str:
 
 
 def train(data: CampaignData, s: TrainSettings) -> TrainReport:
+    """Nested evaluation, the final fit and its registration, as one MLflow run.
+
+    Every precondition (targets, data, the Optuna storage) is checked before any tuning;
+    the tuning workers, if any, are started once and stopped at the end.
+    """
     spec = load_spec(s.spec_path)
     targets = choose_targets(data, spec, s.targets)
     ts = prepare(data, targets, s.horizon_day, s.exclude)  # refuses here, before any tuning
-    recipe = make_recipe(ts, spec, s)
+    with Tuner(s.workers, s.optuna_storage, s.threads) as tuner:
+        return _train(data, s, spec, ts, targets, make_recipe(ts, spec, s, tuner))
+
+
+def _train(
+    data: CampaignData,
+    s: TrainSettings,
+    spec: ProductSpec,
+    ts: TrainingSet,
+    targets: list[str],
+    recipe: Recipe,
+) -> TrainReport:
     folds = outer_folds(ts, s.n_folds)
     digest = data_hash(data.tables())
     log.info(
@@ -221,6 +241,8 @@ def _log_inputs(ts: TrainingSet, s: TrainSettings, targets, n_folds: int, digest
             "grouping": ts.grouping.column,
             "seed": s.seed,
             "exclude": ",".join(s.exclude) or "-",
+            "optuna_workers": s.workers,
+            "optuna_storage": redact(s.optuna_storage) if s.optuna_storage else "memory",
             "n_runs_in": ts.n_runs_in,
             "n_runs": len(ts.X),
             "n_rejected_runs": len(ts.rejects),

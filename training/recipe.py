@@ -33,6 +33,7 @@ from training import baselines
 from training.cv import make_folds, oof_predict
 from training.trend import choose_trend_alpha
 from training.tuning import tune_family
+from training.workers import SERIAL, Tuner
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class Recipe:
     inner_folds: int = 3  # for tuning
     calibration_folds: int = 5  # for intervals, risk, applicability limits, PLS
     seed: int = 7
+    tuner: Tuner = SERIAL  # where Optuna's trials run (this process, or N workers)
 
 
 @dataclass
@@ -98,22 +100,30 @@ def training_constants(X: pd.DataFrame, dropped: list[str]) -> dict[str, float]:
 def _tune(
     A, Y, folds, r: Recipe, log_mlflow: bool, trend: dict[str, dict]
 ) -> tuple[dict, pd.DataFrame, dict]:
-    params, oof, summary = {}, {}, {}
+    params: dict[str, dict] = {}
+    oof: dict[str, np.ndarray] = {}
+    summary: dict[str, dict] = {}
     for name, targets in r.families.items():
         args = (name, A, Y[targets], folds, r.trials, r.seed)
         if log_mlflow:
             with mlflow.start_run(run_name=f"tune-{name}", nested=True):
                 mlflow.set_tag("clonescout.role", "tuning")
-                res = tune_family(*args, log_mlflow=True, per_target=trend)
+                res = tune_family(*args, log_mlflow=True, per_target=trend, tuner=r.tuner)
                 mlflow.log_params(res.params)
                 mlflow.log_metric("best_inner_cv_scaled_mae", res.best_value)
+                mlflow.set_tag("optuna.workers", str(res.workers))
+                if res.study_name:
+                    mlflow.set_tag("optuna.study", res.study_name)
         else:
-            res = tune_family(*args, log_mlflow=False, per_target=trend)
+            res = tune_family(*args, log_mlflow=False, per_target=trend, tuner=r.tuner)
         summary[name] = {
             "best_inner_scaled_mae": res.best_value,
             "trials": res.n_trials,
             "pruned": res.n_pruned,
+            "workers": res.workers,
         }
+        if res.study_name:
+            summary[name]["optuna_study"] = res.study_name
         for t in targets:
             params[t], oof[t] = {**res.params, **trend[t]}, res.oof[t].to_numpy()
     return params, pd.DataFrame(oof, index=Y.index)[list(Y.columns)], summary

@@ -26,6 +26,9 @@ class TrainSettings:
     seed: int = 7
     exclude: tuple[str, ...] = ()  # feature name patterns left out (fnmatch)
     curve_horizons: tuple[float, ...] = CURVE_HORIZONS
+    workers: int = 1  # Optuna worker processes sharing each study (1: in this process)
+    optuna_storage: str | None = None  # RDB URL or journal:PATH; None: memory / scratch file
+    threads: int = 0  # XGBoost threads for the whole machine, shared by workers; 0: all
     experiment: str = "clonescout"
     model_name: str | None = "clonescout"  # None: log the bundle but do not register it
 
@@ -38,5 +41,9 @@ class TrainSettings:
             )
         if self.inner_folds < 2:
             raise ValueError(f"inner folds must be >= 2, got {self.inner_folds}")
+        if self.workers < 1:
+            raise ValueError(f"tuning workers must be >= 1, got {self.workers}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0 (0: every core), got {self.threads}")
         if self.horizon_day <= 0:
             raise ValueError(f"horizon_day must be > 0, got {self.horizon_day}")

@@ -1,0 +1,147 @@
+"""Argument types and argument groups shared by several ``clonescout`` commands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from features.spec import DEFAULT_SPEC_PATH
+from simulator.campaign import SimulationConfig
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share such as 0.03, got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of days, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
+    return value
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="campaign folder (or a foreign file/folder with --mapping)",
+    )
+    p.add_argument("--mapping", type=Path, help="import mapping YAML for foreign layouts")
+
+
+def add_horizon_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--horizon-day",
+        type=positive_float,
+        default=7.0,
+        help="use samples up to this culture day (default 7)",
+    )
+
+
+def add_simulation_args(p: argparse.ArgumentParser) -> None:
+    d = SimulationConfig()
+    p.add_argument(
+        "--campaigns",
+        type=positive_int,
+        default=d.n_campaigns,
+        help=f"number of campaigns (default {d.n_campaigns})",
+    )
+    p.add_argument(
+        "--clones-per-campaign",
+        type=positive_int,
+        default=d.clones_per_campaign,
+        help="clones screened per campaign; real screens have 24-96 "
+        f"(default {d.clones_per_campaign})",
+    )
+    p.add_argument(
+        "--runs-per-clone",
+        type=positive_int,
+        default=d.runs_per_clone,
+        help=f"bioreactor runs (DOE conditions) per clone (default {d.runs_per_clone})",
+    )
+    p.add_argument(
+        "--conditions-per-campaign",
+        type=positive_int,
+        default=d.conditions_per_campaign,
+        help=f"size of each campaign's DOE (default {d.conditions_per_campaign})",
+    )
+    p.add_argument(
+        "--deep-clone-share",
+        type=float,
+        default=d.deep_clone_share,
+        help="share of each campaign's clones run under more conditions, so that clone x "
+        f"condition effects can be learnt (default {d.deep_clone_share})",
+    )
+    p.add_argument(
+        "--deep-runs-per-clone",
+        type=positive_int,
+        default=d.deep_runs_per_clone,
+        help=f"runs (conditions) of those clones (default {d.deep_runs_per_clone})",
+    )
+    p.add_argument(
+        "--days",
+        type=positive_int,
+        default=d.days,
+        help=f"culture length in days (default {d.days})",
+    )
+    p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
+    p.add_argument(
+        "--format",
+        choices=("parquet", "csv"),
+        default="parquet",
+        help="file format of the tables (default parquet)",
+    )
+    p.add_argument(
+        "--spec",
+        type=Path,
+        default=DEFAULT_SPEC_PATH,
+        help=f"product spec the summary judges outcomes against (default {DEFAULT_SPEC_PATH})",
+    )
+
+
+def add_tuning_args(p: argparse.ArgumentParser) -> None:
+    """Where Optuna's trials run: ``--workers``, ``--optuna-storage``, ``--threads``."""
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="Optuna worker processes sharing each study (default 1: trials run here, one "
+        "after the other, reproducibly; N > 1 is faster and not reproducible)",
+    )
+    p.add_argument(
+        "--optuna-storage",
+        default=os.environ.get("CLONESCOUT_OPTUNA_STORAGE") or None,
+        metavar="URL",
+        help="Optuna storage the studies live in: a database URL "
+        "(postgresql+psycopg2://USER@HOST:PORT/DB?options=-csearch_path%%3Doptuna) or "
+        "journal:PATH (default $CLONESCOUT_OPTUNA_STORAGE, else memory, or a scratch journal "
+        "file with --workers > 1)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("CLONESCOUT_THREADS", "0")),
+        help="XGBoost threads for the whole machine, shared out between the workers "
+        "(default $CLONESCOUT_THREADS, else 0: every core)",
+    )
