@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchio import finish, small_registered_model
+from benchio import finish, row, small_registered_model
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -179,27 +179,39 @@ def same_numbers(a: Path, b: Path) -> dict:
     }
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--runs", type=int, default=100_000, help="throughput set (issue: 100k)")
-    ap.add_argument("--memory-runs", type=int, default=1_000_000, help="memory set (issue: 1M)")
-    args = ap.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="bench-score-"))
-    uri, _ = small_registered_model(root)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
-    clonescout = str(VENV_BIN / "clonescout")
+class Bench:
+    """The throw-away store, model and command line every measurement shares."""
 
-    small = root / "set_throughput"
-    n_small = replicate(small, max(1, round(args.runs / SAMPLE_RUNS)))
-    features, boosters = floor_inputs(root, small, uri)
-    floor_cmd = [sys.executable, "-c", FLOOR, str(small), str(features), *map(str, boosters)]
-    floor_wall, floor_rss, floor_inner = timed_rss(floor_cmd, env)
-    _, _, shap_out = timed_rss(
-        [sys.executable, "-c", SHAP, str(features), *map(str, boosters)], env
-    )
-    imports_wall, _, _ = timed_rss([sys.executable, "-c", IMPORTS], env)
-    shap_s = float(shap_out.strip())
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.uri, _ = small_registered_model(root)
+        self.env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
+        self.clonescout = str(VENV_BIN / "clonescout")
+
+    def score(self, folder: Path, out: str, *extra: str) -> tuple[float, float, str]:
+        cmd = [self.clonescout, "score", "--data", str(folder), "--model", self.uri, *extra]
+        return timed_rss([*cmd, "--out", str(self.root / out)], self.env)
+
+    def floor(self, folder: Path, features: Path, boosters: list[Path]):
+        cmd = [sys.executable, "-c", FLOOR, str(folder), str(features), *map(str, boosters)]
+        return timed_rss(cmd, self.env)
+
+
+def measure_floor(b: Bench, small: Path, n_small: int) -> tuple[dict, dict, list[Path]]:
+    """The floor (read + raw predict) and the lower bound with reasons (+ SHAP + imports)."""
+    features, boosters = floor_inputs(b.root, small, b.uri)
+    floor_wall, floor_rss, floor_inner = b.floor(small, features, boosters)
+    shap_cmd = [sys.executable, "-c", SHAP, str(features), *map(str, boosters)]
+    shap_s = float(timed_rss(shap_cmd, b.env)[2].strip())
+    imports_wall, _, _ = timed_rss([sys.executable, "-c", IMPORTS], b.env)
+    floor = {
+        "what": "read clones/runs/samples Parquet + booster inplace_predict per target on "
+        "precomputed features, fresh process",
+        "seconds": round(floor_wall, 2),
+        "seconds_inside_process": round(float(floor_inner.strip() or "nan"), 2),
+        "runs_per_s": round(n_small / floor_wall),
+        "peak_rss_mb": round(floor_rss),
+    }
     lower = {
         "what": "floor + tree SHAP of every target on the same features (inside a process) "
         "+ importing pandas/sklearn/xgboost/pyarrow/mlflow.pyfunc (fresh process): "
@@ -209,91 +221,148 @@ def main() -> int:
         "seconds": round(floor_wall + shap_s + imports_wall, 2),
         "ratio_to_floor": round((floor_wall + shap_s + imports_wall) / floor_wall, 1),
     }
-    print("lower bound", lower, flush=True)
+    print("floor", floor, "lower bound", lower, flush=True)
+    return floor, lower, boosters
+
+
+def measure_ours(b: Bench, small: Path, n_small: int, floor_s: float) -> dict[str, dict]:
     runs = {}
     for reasons in ("all", "none"):
-        cmd = [clonescout, "score", "--data", str(small), "--model", uri, "--reasons", reasons]
-        cmd += ["--out", str(root / f"scores_{reasons}.parquet")]
-        wall, rss, _ = timed_rss(cmd, env)
+        wall, rss, _ = b.score(small, f"scores_{reasons}.parquet", "--reasons", reasons)
         runs[reasons] = {
             "seconds": round(wall, 1),
             "runs_per_s": round(n_small / wall),
-            "ratio_to_floor": round(wall / floor_wall, 1),
+            "ratio_to_floor": round(wall / floor_s, 1),
             "peak_rss_mb": round(rss),
         }
         print(reasons, runs[reasons], flush=True)
+    return runs
 
-    # start-up: the same two commands on the sample set (imports, model registry,
-    # model load, files) - what does not grow with the number of runs
-    tiny = root / "set_tiny"
+
+def measure_start_up(b: Bench, boosters: list[Path], runs: dict, floor_s: float) -> dict:
+    """The same two commands on the sample set: what does not grow with the runs."""
+    tiny = b.root / "set_tiny"
     replicate(tiny, 1)
-    t_features, _ = floor_inputs(root, tiny, uri, "tiny")
-    tiny_floor, _, _ = timed_rss(
-        [sys.executable, "-c", FLOOR, str(tiny), str(t_features), *map(str, boosters)], env
-    )
-    cmd = [clonescout, "score", "--data", str(tiny), "--model", uri, "--reasons", "none"]
-    tiny_ours, _, _ = timed_rss([*cmd, "--out", str(root / "scores_tiny.parquet")], env)
+    t_features, _ = floor_inputs(b.root, tiny, b.uri, "tiny")
+    tiny_floor, _, _ = b.floor(tiny, t_features, boosters)
+    tiny_ours, _, _ = b.score(tiny, "scores_tiny.parquet", "--reasons", "none")
     marginal = {
-        r: round((runs[r]["seconds"] - tiny_ours) / max(floor_wall - tiny_floor, 1e-3), 1)
+        r: round((runs[r]["seconds"] - tiny_ours) / max(floor_s - tiny_floor, 1e-3), 1)
         for r in runs
     }
     print("start-up", tiny_ours, tiny_floor, marginal, flush=True)
+    return {
+        "what": "the same commands on the sample set (320 runs): imports, model registry and "
+        "load, files; cost that does not grow with the runs",
+        "ours_seconds": round(tiny_ours, 2),
+        "floor_seconds": round(tiny_floor, 2),
+        "marginal_ratio_to_floor": marginal,
+    }
 
-    # Spark local[2] on the same 100k runs: its time, and that it gives the same numbers
-    spark_out = root / "scores_spark.parquet"
-    cmd = [clonescout, "score", "--data", str(small), "--model", uri, "--engine", "spark"]
-    cmd += ["--spark-master", "local[2]", "--out", str(spark_out)]
-    spark_wall, spark_rss, _ = timed_rss(cmd, env)
+
+def measure_spark(b: Bench, small: Path, n_small: int, local_s: float) -> dict:
+    """Spark local[2] on the same runs: its time, and that it gives the same numbers."""
+    extra = ("--engine", "spark", "--spark-master", "local[2]")
+    spark_wall, spark_rss, _ = b.score(small, "scores_spark.parquet", *extra)
     spark = {
         "seconds": round(spark_wall, 1),
         "runs_per_s": round(n_small / spark_wall),
-        "ratio_to_local_engine": round(spark_wall / runs["all"]["seconds"], 2),
+        "ratio_to_local_engine": round(spark_wall / local_s, 2),
         "driver_peak_rss_mb": round(spark_rss),
-        **same_numbers(root / "scores_all.parquet", spark_out),
+        **same_numbers(b.root / "scores_all.parquet", b.root / "scores_spark.parquet"),
     }
     print("spark", spark, flush=True)
+    return spark
 
-    big = root / "set_memory"
-    n_big = replicate(big, max(1, round(args.memory_runs / SAMPLE_RUNS)))
+
+def measure_memory(b: Bench, n_runs: int) -> dict:
+    big = b.root / "set_memory"
+    n_big = replicate(big, max(1, round(n_runs / SAMPLE_RUNS)))
+    big_wall, big_rss, _ = b.score(big, "scores_big.parquet")
+    return {
+        "runs": n_big,
+        "seconds": round(big_wall, 1),
+        "runs_per_s": round(n_big / big_wall),
+        "peak_rss_mb": round(big_rss),
+        "peak_rss_gb": round(big_rss * 2**20 / 1e9, 2),
+        "reasons": "all",
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--runs", type=int, default=100_000, help="throughput set (issue: 100k)")
+    ap.add_argument("--memory-runs", type=int, default=1_000_000, help="memory set (issue: 1M)")
+    args = ap.parse_args()
+    b = Bench(Path(tempfile.mkdtemp(prefix="bench-score-")))
+    small = b.root / "set_throughput"
+    n_small = replicate(small, max(1, round(args.runs / SAMPLE_RUNS)))
+    floor, lower, boosters = measure_floor(b, small, n_small)
+    runs = measure_ours(b, small, n_small, floor["seconds"])
+    start_up = measure_start_up(b, boosters, runs, floor["seconds"])
+    spark = measure_spark(b, small, n_small, runs["all"]["seconds"])
     shutil.rmtree(small)
-    cmd = [clonescout, "score", "--data", str(big), "--model", uri]
-    cmd += ["--out", str(root / "scores_big.parquet")]
-    big_wall, big_rss, _ = timed_rss(cmd, env)
+    memory = measure_memory(b, args.memory_runs)
     result = {
         "benchmark": "clonescout score (chunked) vs read + raw booster prediction",
         "machine_cpus": os.cpu_count(),
         "throughput_set_runs": n_small,
-        "floor": {
-            "what": "read clones/runs/samples Parquet + booster inplace_predict per target on "
-            "precomputed features, fresh process",
-            "seconds": round(floor_wall, 2),
-            "seconds_inside_process": round(float(floor_inner.strip() or "nan"), 2),
-            "runs_per_s": round(n_small / floor_wall),
-            "peak_rss_mb": round(floor_rss),
-        },
+        "floor": floor,
         "lower_bound_with_reasons": lower,
         "ours_reasons_all": runs["all"],
         "ours_reasons_none": runs["none"],
-        "start_up": {
-            "what": "the same commands on the sample set (320 runs): imports, model registry and "
-            "load, files; cost that does not grow with the runs",
-            "ours_seconds": round(tiny_ours, 2),
-            "floor_seconds": round(tiny_floor, 2),
-            "marginal_ratio_to_floor": marginal,
-        },
+        "start_up": start_up,
         "spark_local2_reasons_all": spark,
-        "memory_set_runs": n_big,
-        "memory_set": {
-            "seconds": round(big_wall, 1),
-            "runs_per_s": round(n_big / big_wall),
-            "peak_rss_mb": round(big_rss),
-            "peak_rss_gb": round(big_rss * 2**20 / 1e9, 2),
-            "reasons": "all",
-        },
+        "memory_set_runs": memory["runs"],
+        "memory_set": memory,
         "targets": {"ratio_to_floor": "<= 3", "peak_rss_gb_1M_runs": "< 2 (10^9 bytes)"},
     }
-    result["meets_target"] = bool(runs["all"]["ratio_to_floor"] <= 3 and big_rss * 2**20 / 1e9 < 2)
-    return finish(result, args.out)
+    result["meets_target"] = bool(runs["all"]["ratio_to_floor"] <= 3 and memory["peak_rss_gb"] < 2)
+    return finish(result, args.out, _table(result))
+
+
+def _table(r: dict) -> list[dict]:
+    n, floor = r["throughput_set_runs"], r["floor"]
+    what = "read + raw booster predictions on precomputed features (fresh process)"
+    ours_all, ours_none, lower = (
+        r["ours_reasons_all"],
+        r["ours_reasons_none"],
+        r["lower_bound_with_reasons"],
+    )
+    return [
+        row(
+            f"score {n} runs, with reasons",
+            ours_all["seconds"],
+            "s",
+            floor["seconds"],
+            what,
+            "<= 3x the baseline",
+            ours_all["ratio_to_floor"] <= 3,
+        ),
+        row(f"score {n} runs, without reasons", ours_none["seconds"], "s", floor["seconds"], what),
+        row(
+            "lower bound of any scorer with reasons (floor + tree SHAP + imports)",
+            lower["seconds"],
+            "s",
+            floor["seconds"],
+            what,
+        ),
+        row(
+            f"score {n} runs on Spark local[2], with reasons",
+            r["spark_local2_reasons_all"]["seconds"],
+            "s",
+            ours_all["seconds"],
+            "the local engine, with reasons",
+        ),
+        row(
+            f"peak memory scoring {r['memory_set_runs']} runs",
+            r["memory_set"]["peak_rss_gb"],
+            "GB",
+            target="< 2 GB",
+            met=r["memory_set"]["peak_rss_gb"] < 2,
+        ),
+    ]
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchio import finish, small_registered_model
+from benchio import finish, row, small_registered_model
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -143,6 +143,82 @@ def scenario(name, url, single, batch, seconds) -> dict:
     return out
 
 
+def payloads(runs: list[dict], records: list[list[dict]]) -> dict[str, list[bytes]]:
+    """Request bodies: ours (JSON runs) and MLflow's (dataframe_records), single and 100."""
+    starts = range(0, len(runs), 37)
+    hundred = [[(k + j) % len(runs) for j in range(100)] for k in starts]
+    return {
+        "ours_single": [json.dumps({"runs": [r]}).encode() for r in runs],
+        "ours_batch": [json.dumps({"runs": [runs[i] for i in ix]}).encode() for ix in hundred],
+        "ml_single": [json.dumps({"dataframe_records": rec}).encode() for rec in records],
+        "ml_batch": [
+            json.dumps({"dataframe_records": [x for i in ix for x in records[i]]}).encode()
+            for ix in hundred
+        ],
+    }
+
+
+def start_ours(env: dict, uri: str, workers: int, batching: bool) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    e = {**env, "CLONESCOUT_WORKERS": str(workers)}
+    if not batching:
+        e["CLONESCOUT_BATCHING"] = "off"
+    cmd = [str(VENV_BIN / "clonescout"), "serve", "--port", str(port), "--model", uri]
+    return start(cmd, e, port, "/readyz"), port
+
+
+def run_ours(env: dict, uri: str, workers: int, bodies: dict, seconds: float) -> list[dict]:
+    out = []
+    for batching in (True, False):
+        proc, port = start_ours(env, uri, workers, batching)
+        try:
+            name = f"clonescout ({workers} workers, batching {'on' if batching else 'off'})"
+            url = f"http://127.0.0.1:{port}/score"
+            out.append(scenario(name, url, bodies["ours_single"], bodies["ours_batch"], seconds))
+        finally:
+            stop(proc)
+    return out
+
+
+def run_mlflow(env: dict, uri: str, workers: int, bodies: dict, seconds: float) -> list[dict]:
+    """`mlflow models serve` at its default (1 worker), then with as many workers as ours."""
+    out = []
+    for n in (None, workers):
+        port = free_port()
+        cmd = [str(VENV_BIN / "mlflow"), "models", "serve", "-m", uri, "-p", str(port)]
+        cmd += ["--env-manager", "local"]
+        if n is not None:
+            cmd += ["--workers", str(n)]
+        proc = start(cmd, env, port, "/ping")
+        try:
+            name = f"mlflow models serve ({n or 1} worker{'s' if (n or 1) > 1 else ''}"
+            name += ", default)" if n is None else ")"
+            url = f"http://127.0.0.1:{port}/invocations"
+            out.append(scenario(name, url, bodies["ml_single"], bodies["ml_batch"], seconds))
+        finally:
+            stop(proc)
+    return out
+
+
+def soak(env: dict, uri: str, workers: int, bodies: list[bytes], seconds: float) -> dict:
+    """Our service at 32 clients: errors, and resident memory after warm-up vs at the end."""
+    proc, port = start_ours(env, uri, workers, True)
+    try:
+        url = f"http://127.0.0.1:{port}/score"
+        asyncio.run(drive(url, bodies, 32, 15.0))
+        before = rss_mb(proc.pid)
+        out = asyncio.run(drive(url, bodies, 32, seconds))
+        after = rss_mb(proc.pid)
+    finally:
+        stop(proc)
+    out.update(
+        rss_before_mb=round(before, 1),
+        rss_after_mb=round(after, 1),
+        rss_growth_pct=round(100 * (after - before) / before, 1),
+    )
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
@@ -158,84 +234,16 @@ def main() -> int:
     env = {**os.environ, **threads, "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
     # `mlflow models serve` execs `uvicorn` from PATH: the virtual environment's must be first
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    bodies = payloads(runs, records)
+    results = run_ours(env, uri, workers, bodies, args.seconds)
+    results += run_mlflow(env, uri, workers, bodies, args.seconds)
+    soaked = soak(env, uri, workers, bodies["ours_single"], args.soak_seconds)
+    result = summarise(results, soaked, workers, args.seconds)
+    return finish(result, args.out, _table(result))
 
-    ours_single = [json.dumps({"runs": [r]}).encode() for r in runs]
-    ours_batch = [
-        json.dumps({"runs": [runs[(k + j) % len(runs)] for j in range(100)]}).encode()
-        for k in range(0, len(runs), 37)
-    ]
-    ml_single = [json.dumps({"dataframe_records": rec}).encode() for rec in records]
-    ml_batch = [
-        json.dumps(
-            {"dataframe_records": [x for j in range(100) for x in records[(k + j) % len(runs)]]}
-        ).encode()
-        for k in range(0, len(runs), 37)
-    ]
-    results = []
 
-    def ours(batching: bool) -> tuple[subprocess.Popen, int]:
-        port = free_port()
-        e = {**env, "CLONESCOUT_WORKERS": str(workers)}
-        if not batching:
-            e["CLONESCOUT_BATCHING"] = "off"
-        cmd = [str(VENV_BIN / "clonescout"), "serve", "--port", str(port), "--model", uri]
-        return start(cmd, e, port, "/readyz"), port
-
-    for batching in (True, False):
-        proc, port = ours(batching)
-        try:
-            name = f"clonescout ({workers} workers, batching {'on' if batching else 'off'})"
-            results.append(
-                scenario(
-                    name, f"http://127.0.0.1:{port}/score", ours_single, ours_batch, args.seconds
-                )
-            )
-        finally:
-            stop(proc)
-
-    for n in (None, workers):
-        port = free_port()
-        cmd = [
-            str(VENV_BIN / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            uri,
-            "-p",
-            str(port),
-            "--env-manager",
-            "local",
-        ]
-        if n is not None:
-            cmd += ["--workers", str(n)]
-        proc = start(cmd, env, port, "/ping")
-        try:
-            name = f"mlflow models serve ({n or 1} worker{'s' if (n or 1) > 1 else ''}"
-            name += ", default)" if n is None else ")"
-            results.append(
-                scenario(
-                    name, f"http://127.0.0.1:{port}/invocations", ml_single, ml_batch, args.seconds
-                )
-            )
-        finally:
-            stop(proc)
-
-    # soak: our service at 32 clients; memory after warm-up vs at the end
-    proc, port = ours(True)
-    try:
-        url = f"http://127.0.0.1:{port}/score"
-        asyncio.run(drive(url, ours_single, 32, 15.0))
-        before = rss_mb(proc.pid)
-        soak = asyncio.run(drive(url, ours_single, 32, args.soak_seconds))
-        after = rss_mb(proc.pid)
-    finally:
-        stop(proc)
-    soak.update(
-        rss_before_mb=round(before, 1),
-        rss_after_mb=round(after, 1),
-        rss_growth_pct=round(100 * (after - before) / before, 1),
-    )
-
+def summarise(results: list[dict], soaked: dict, workers: int, seconds: float) -> dict:
+    """Ours (the better of batching on/off) against MLflow's two settings."""
     best = max(results[:2], key=lambda r: r["single_32_clients"]["throughput_rps"])
     same_workers = results[3]["single_32_clients"]["throughput_rps"]
     default = results[2]["single_32_clients"]["throughput_rps"]
@@ -244,10 +252,15 @@ def main() -> int:
     result = {
         "benchmark": "HTTP API vs mlflow models serve (loopback, same model and runs)",
         "machine_cpus": workers,
-        "seconds_per_level": args.seconds,
+        "seconds_per_level": seconds,
         "servers": results,
-        "soak_32_clients": soak,
+        "soak_32_clients": soaked,
         "ours_best": best["server"],
+        "ours_32_clients_rps": ours32["throughput_rps"],
+        "ours_32_clients_p99_ms": ours32["p99_ms"],
+        "ours_errors": errors,
+        "mlflow_same_workers_32_clients_rps": same_workers,
+        "mlflow_default_32_clients_rps": default,
         "ratio_32_clients_vs_mlflow_same_workers": round(
             ours32["throughput_rps"] / same_workers, 2
         ),
@@ -268,10 +281,53 @@ def main() -> int:
         result["ratio_32_clients_vs_mlflow_same_workers"] >= 2
         and ours32["p99_ms"] < 100
         and errors == 0
-        and soak["errors"] == 0
-        and soak["rss_growth_pct"] < 10
+        and soaked["errors"] == 0
+        and soaked["rss_growth_pct"] < 10
     )
-    return finish(result, args.out)
+    return result
+
+
+def _table(r: dict) -> list[dict]:
+    soaked = r["soak_32_clients"]
+    return [
+        row(
+            f"API throughput, 1-run requests, 32 clients ({r['ours_best']})",
+            r["ours_32_clients_rps"],
+            "req/s",
+            r["mlflow_same_workers_32_clients_rps"],
+            f"mlflow models serve, {r['machine_cpus']} workers",
+            ">= 2x the baseline",
+            r["ratio_32_clients_vs_mlflow_same_workers"] >= 2,
+        ),
+        row(
+            "API throughput, 1-run requests, 32 clients",
+            r["ours_32_clients_rps"],
+            "req/s",
+            r["mlflow_default_32_clients_rps"],
+            "mlflow models serve at its default (1 worker)",
+        ),
+        row(
+            "API p99 latency, 32 clients",
+            r["ours_32_clients_p99_ms"],
+            "ms",
+            target="< 100 ms",
+            met=r["ours_32_clients_p99_ms"] < 100,
+        ),
+        row(
+            "API errors under load and soak",
+            r["ours_errors"] + soaked["errors"],
+            "requests",
+            target="0",
+            met=r["ours_errors"] + soaked["errors"] == 0,
+        ),
+        row(
+            f"API memory growth over a {soaked.get('seconds', '')} s soak at 32 clients",
+            soaked["rss_growth_pct"],
+            "%",
+            target="< 10 %",
+            met=soaked["rss_growth_pct"] < 10,
+        ),
+    ]
 
 
 if __name__ == "__main__":

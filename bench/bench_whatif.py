@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from benchio import finish  # bench/ is on the path when a benchmark runs
+from benchio import finish, row  # bench/ is on the path when a benchmark runs
 
 from features.loader import load_campaign
 from features.spec import DEFAULT_SPEC_PATH, load_spec
@@ -49,6 +49,69 @@ LOOP = 50
 LOOP_CAMPAIGN, LOOP_CLONES, LOOP_SEEDS = "C11", 12, (0, 1, 2, 3)
 
 
+def measure_speed(data, spec, repeats: int) -> dict:
+    """What-if of one clone over a 500-point grid, against one call per candidate."""
+    t0 = time.perf_counter()
+    pm = fit_process_model(data, spec)
+    fit_s = time.perf_counter() - t0
+    clone = data.clones.iloc[0]
+    runs = data.runs[data.runs["clone_id"] == clone["clone_id"]]
+    grid = space_filling(pm, GRID, seed=3)
+    ours = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        res = whatif(pm, spec, clone, runs, data.outcomes, grid=grid)
+        ours.append(time.perf_counter() - t0)
+    assert len(res.scored) + len(res.excluded) == GRID + 1 + len(runs)
+    t0 = time.perf_counter()
+    for i in range(LOOP):
+        whatif(pm, spec, clone, runs, data.outcomes, grid=grid.iloc[[i]], design_space=None)
+    loop_s = (time.perf_counter() - t0) * GRID / LOOP
+    median = statistics.median(ours)
+    return {
+        "process_model_fit_s": round(fit_s, 2),
+        "whatif_500_grid_s_median": round(median, 3),
+        "whatif_500_grid_s_all": [round(x, 3) for x in ours],
+        "baseline_one_call_per_candidate_s": round(loop_s, 2),
+        "ratio_baseline_over_ours": round(loop_s / median, 1),
+    }
+
+
+def measure_closed_loop(cfg, spec, data) -> dict:
+    """Every clone re-run by the twin under its recommendation and under the platform."""
+    t0 = time.perf_counter()
+    df = closed_loop(cfg, spec, data=data)
+    seconds = time.perf_counter() - t0
+    per_campaign = df.groupby("campaign_id").apply(
+        lambda g: float((g["true_rec"] > g["true_platform"] + 1e-9).mean()), include_groups=False
+    )
+    return {
+        "closed_loop": {
+            k: (round(v, 4) if isinstance(v, float) else v) for k, v in summary(df).items()
+        },
+        "closed_loop_share_by_campaign": {k: round(v, 3) for k, v in per_campaign.items()},
+        "closed_loop_s": round(seconds, 1),
+    }
+
+
+def measure_next_experiments(cfg, spec, data) -> dict:
+    t0 = time.perf_counter()
+    loop = experiment_loop(
+        cfg, spec, LOOP_CAMPAIGN, n_clones=LOOP_CLONES, seeds=LOOP_SEEDS, data=data
+    )
+    return {
+        **loop_summary(loop),
+        "campaign": LOOP_CAMPAIGN,
+        "design": "4-run Latin-hypercube start shared by every strategy, then 4 rounds of 2",
+        "how": (
+            "process model fitted without the campaign; each round's pick is the run with "
+            "the best measured purified product among runs measured in spec; the figure "
+            "is the pick's true (noise-free) purified product, averaged over clones"
+        ),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", type=Path, required=True)
@@ -59,71 +122,86 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         write_set(simulate_set(cfg), Path(tmp), cfg, "parquet")
         data = load_campaign(Path(tmp), require_outcomes=True)
-    t0 = time.perf_counter()
-    pm = fit_process_model(data, spec)
-    fit_s = time.perf_counter() - t0
-    clone = data.clones.iloc[0]
-    runs = data.runs[data.runs["clone_id"] == clone["clone_id"]]
-    grid = space_filling(pm, GRID, seed=3)
-    ours = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        res = whatif(pm, spec, clone, runs, data.outcomes, grid=grid)
-        ours.append(time.perf_counter() - t0)
-    assert len(res.scored) + len(res.excluded) == GRID + 1 + len(runs)
-    t0 = time.perf_counter()
-    for i in range(LOOP):
-        whatif(pm, spec, clone, runs, data.outcomes, grid=grid.iloc[[i]], design_space=None)
-    loop_s = (time.perf_counter() - t0) * GRID / LOOP
-    t0 = time.perf_counter()
-    df = closed_loop(cfg, spec, data=data)
-    loop_closed_s = time.perf_counter() - t0
-    s = summary(df)
-    per_campaign = df.groupby("campaign_id").apply(
-        lambda g: float((g["true_rec"] > g["true_platform"] + 1e-9).mean()), include_groups=False
-    )
-    t0 = time.perf_counter()
-    loop = experiment_loop(
-        cfg, spec, LOOP_CAMPAIGN, n_clones=LOOP_CLONES, seeds=LOOP_SEEDS, data=data
-    )
-    loop_s_next = time.perf_counter() - t0
-    nxt = loop_summary(loop)
-    campaign = _campaign_condition(cfg, spec, data)
-    median = statistics.median(ours)
     result = {
         "benchmark": "whatif",
         "machine": f"{platform.machine()}, {platform.python_version()}, {sys.platform}",
-        "process_model_fit_s": round(fit_s, 2),
-        "whatif_500_grid_s_median": round(median, 3),
-        "whatif_500_grid_s_all": [round(x, 3) for x in ours],
-        "baseline_one_call_per_candidate_s": round(loop_s, 2),
-        "ratio_baseline_over_ours": round(loop_s / median, 1),
+        **measure_speed(data, spec, args.repeats),
         "target_s": TARGET_S,
-        "closed_loop": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in s.items()},
-        "closed_loop_share_by_campaign": {k: round(v, 3) for k, v in per_campaign.items()},
-        "closed_loop_s": round(loop_closed_s, 1),
+        **measure_closed_loop(cfg, spec, data),
         "target_share": TARGET_SHARE,
-        "campaign_condition": campaign,
-        "next_experiments": {
-            **nxt,
-            "campaign": LOOP_CAMPAIGN,
-            "design": "4-run Latin-hypercube start shared by every strategy, then 4 rounds of 2",
-            "how": (
-                "process model fitted without the campaign; each round's pick is the run with "
-                "the best measured purified product among runs measured in spec; the figure "
-                "is the pick's true (noise-free) purified product, averaged over clones"
-            ),
-            "seconds": round(loop_s_next, 1),
-        },
-        "meets_target": bool(
-            median < TARGET_S
-            and s["share_rec_better"] >= TARGET_SHARE
-            and s["oos_rate_rec"] <= s["oos_rate_platform"]
-            and nxt["proposed_minus_random_g_l"] > 0
-            and nxt["proposed_minus_space-filling_g_l"] > 0
-        ),
+        "campaign_condition": _campaign_condition(cfg, spec, data),
+        "next_experiments": measure_next_experiments(cfg, spec, data),
     }
-    return finish(result, args.out)
+    s, nxt = result["closed_loop"], result["next_experiments"]
+    result["meets_target"] = bool(
+        result["whatif_500_grid_s_median"] < TARGET_S
+        and s["share_rec_better"] >= TARGET_SHARE
+        and s["oos_rate_rec"] <= s["oos_rate_platform"]
+        and nxt["proposed_minus_random_g_l"] > 0
+        and nxt["proposed_minus_space-filling_g_l"] > 0
+    )
+    return finish(result, args.out, _table(result))
+
+
+def _final(nxt: dict, strategy: str) -> float:
+    curve = nxt["curves_g_l"][strategy]
+    return curve[max(curve, key=int)]
+
+
+def _table(r: dict) -> list[dict]:
+    s, nxt, camp = r["closed_loop"], r["next_experiments"], r["campaign_condition"]
+    n_runs = max(nxt["curves_g_l"]["proposed"], key=int)
+    rows = [
+        row(
+            "what-if of one clone, 500 candidate conditions (median)",
+            r["whatif_500_grid_s_median"],
+            "s",
+            r["baseline_one_call_per_candidate_s"],
+            "one what-if call per candidate",
+            f"< {TARGET_S:g} s",
+            r["whatif_500_grid_s_median"] < TARGET_S,
+        ),
+        row(
+            f"twin: share of {s['clones']} held-out clones whose recommendation beats the "
+            "platform (true purified product)",
+            s["share_rec_better"],
+            "share",
+            target=f">= {TARGET_SHARE:g}",
+            met=s["share_rec_better"] >= TARGET_SHARE,
+        ),
+        row(
+            "twin: true out-of-spec rate under the recommendations",
+            s["oos_rate_rec"],
+            "share",
+            s["oos_rate_platform"],
+            "the same clones under the platform condition",
+            "not above the baseline",
+            s["oos_rate_rec"] <= s["oos_rate_platform"],
+        ),
+    ]
+    for other in ("random", "space-filling", "greedy"):
+        rows.append(
+            row(
+                f"twin: next-experiment loop, true product of the pick after {n_runs} runs "
+                f"({nxt['clones']} clones x {nxt['seeds']} seeds)",
+                _final(nxt, "proposed"),
+                "g/L",
+                _final(nxt, other),
+                f"{other} design, same runs",
+                "> the baseline" if other != "greedy" else "",
+                _final(nxt, "proposed") > _final(nxt, other) if other != "greedy" else None,
+            )
+        )
+    rows.append(
+        row(
+            f"twin: one condition for campaign {camp['campaign']}, true out-of-spec rate",
+            camp["true_oos_rate"],
+            "share",
+            camp["true_oos_rate_platform"],
+            "the platform condition",
+        )
+    )
+    return rows
 
 
 def _campaign_condition(cfg, spec, data) -> dict:
