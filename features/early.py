@@ -8,9 +8,9 @@ within :data:`DAY_TOLERANCE`, so that a day stored as 7.0000000001 counts as day
 
 - per measurement: values at standard culture days (interpolated in time), last value,
   maximum, slope over the last ``slope_window_day`` days, area under the curve;
-- bioprocess features: exponential-phase specific growth rate, IVCD, qP (titer vs IVCD),
-  net specific glucose / lactate / ammonia rates, the day lactate turned to consumption,
-  viability decline, number and span of samples;
+- bioprocess features (:mod:`features.bioprocess`): exponential-phase specific growth
+  rate, IVCD, qP (titer vs IVCD), net specific glucose / lactate / ammonia rates, the day
+  lactate turned to consumption, viability decline, number and span of samples;
 - clone screening assays and process conditions; text columns one-hot encoded with the
   categories seen in ``fit``.
 
@@ -27,19 +27,11 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from features import timeseries as ts
-from features.units import MOLAR_MASS_G_MOL
+from features.bioprocess import at_last, bioprocess_features, bioprocess_names
 
 RUN_PREFIX, CLONE_PREFIX = "run__", "clone__"
 ID_COLUMNS = ("run_id", "day")
 STANDARD_DAYS = (0.0, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 14.0)
-EXPONENTIAL_PHASE_END_DAY = 4.0  # growth rate is fitted on ln(VCD) up to this day
-LACTATE_SHIFT_DROP = 0.10  # lactate must fall 10% below its peak to count as consumed
-LACTATE_SHIFT_MIN_G_L = 0.1
-_MOLAR = {
-    "glucose_g_l": 1000.0 / MOLAR_MASS_G_MOL["glucose"],
-    "lactate_g_l": 1000.0 / MOLAR_MASS_G_MOL["lactate"],
-    "ammonia_mm": 1.0,
-}
 
 
 def _day_label(day: float) -> str:
@@ -115,7 +107,7 @@ class EarlyFeatures(TransformerMixin, BaseEstimator):
         for m in self.measurements_:
             names += [f"{m}__{_day_label(d)}" for d in self._days()]
             names += [f"{m}__last", f"{m}__max", f"{m}__slope", f"{m}__auc"]
-        names += list(_bioprocess_names())
+        names += list(bioprocess_names())
         names += self.numeric_attrs_
         for col, cats in self.categories_.items():
             names += [f"{col}={c}" for c in cats]
@@ -176,7 +168,17 @@ class EarlyFeatures(TransformerMixin, BaseEstimator):
             ok = early & ~np.isnan(v)
             series[m] = (codes[ok], day[ok], v[ok])
             cols.update(self._measure_features(m, *series[m], n))
-        cols.update(_bioprocess(series, codes[early], day[early], n, self))
+        cols.update(
+            bioprocess_features(
+                series,
+                codes[early],
+                day[early],
+                n,
+                float(self.horizon_day),
+                self.slope_window_day,
+                self.max_gap_day,
+            )
+        )
         per_run = X.drop_duplicates("run_id")
         per_run = per_run.set_index(per_run["run_id"].astype(str)).reindex(run_ids)
         for col in self.numeric_attrs_:
@@ -202,10 +204,7 @@ class EarlyFeatures(TransformerMixin, BaseEstimator):
         days = self._days()
         at = ts.values_at(run, t, v, n, days, self.max_gap_day, slopes)
         out = {f"{m}__{_day_label(d)}": at[k] for k, d in enumerate(days)}
-        last = ts.last_index(run, n)
-        out[f"{m}__last"] = np.where(
-            last >= 0, v[np.maximum(last, 0)] if v.size else np.nan, np.nan
-        )
+        out[f"{m}__last"] = at_last(ts.last_index(run, n), v)
         out[f"{m}__max"] = ts.run_max(run, v, n)
         win = t >= self.horizon_day - self.slope_window_day
         out[f"{m}__slope"] = ts.regression_slope(run[win], t[win], v[win], n)
@@ -221,92 +220,3 @@ def _check_frame(X: object) -> None:
     missing = [c for c in ID_COLUMNS if c not in X.columns]
     if missing:
         raise ValueError(f"the sample frame needs columns {list(ID_COLUMNS)}; missing {missing}")
-
-
-def _bioprocess_names() -> tuple[str, ...]:
-    return (
-        "mu_exp_per_day",
-        "ivcd_e6_cell_day_ml",
-        "qp_pg_cell_day",
-        "q_glucose_pmol_cell_day",
-        "q_lactate_pmol_cell_day",
-        "q_ammonia_pmol_cell_day",
-        "lactate_shift_day",
-        "lactate_shifted",
-        "viability_drop_pct",
-        "n_samples",
-        "last_sample_day",
-    )
-
-
-def _bioprocess(series, run_all, day_all, n, p: EarlyFeatures) -> dict[str, np.ndarray]:
-    """Features a bioprocess scientist computes by hand, vectorised over runs."""
-    nan = np.full(n, np.nan)
-    horizon = float(p.horizon_day)
-    out = {k: nan.copy() for k in _bioprocess_names()}
-    out["n_samples"] = np.bincount(run_all, minlength=n).astype(float)
-    last = ts.last_index(run_all, n)
-    out["last_sample_day"] = np.where(
-        last >= 0, day_all[np.maximum(last, 0)] if day_all.size else np.nan, np.nan
-    )
-    if "vcd_e6_ml" in series:
-        r, t, v = series["vcd_e6_ml"]
-        pos = v > 0
-        expo = pos & (t <= EXPONENTIAL_PHASE_END_DAY)
-        out["mu_exp_per_day"] = ts.regression_slope(r[expo], t[expo], np.log(v[expo]), n)
-        out["ivcd_e6_cell_day_ml"] = ts.integral(
-            r, t, v, n, 0.0, horizon, p.max_gap_day, log_mean=True
-        )
-        cum = ts.cumulative_integral(r[pos], t[pos], v[pos], log_mean=True)
-        ivcd_run, ivcd_t, ivcd = r[pos], t[pos], cum
-        if "titer_g_l" in series:
-            out["qp_pg_cell_day"] = 1e3 * _slope_vs_ivcd(
-                series["titer_g_l"], ivcd_run, ivcd_t, ivcd, n, -np.inf
-            )
-        window_start = horizon - p.slope_window_day
-        for col, name in (
-            ("glucose_g_l", "glucose"),
-            ("lactate_g_l", "lactate"),
-            ("ammonia_mm", "ammonia"),
-        ):
-            if col in series:
-                r2, t2, v2 = series[col]
-                rate = _slope_vs_ivcd(
-                    (r2, t2, v2 * _MOLAR[col]), ivcd_run, ivcd_t, ivcd, n, window_start
-                )
-                out[f"q_{name}_pmol_cell_day"] = rate
-    if "lactate_g_l" in series:
-        r, t, v = series["lactate_g_l"]
-        out["lactate_shift_day"], out["lactate_shifted"] = _lactate_shift(r, t, v, n)
-    if "viability_pct" in series:
-        r, t, v = series["viability_pct"]
-        li = ts.last_index(r, n)
-        last_v = np.where(li >= 0, v[np.maximum(li, 0)] if v.size else np.nan, np.nan)
-        out["viability_drop_pct"] = ts.run_max(r, v, n) - last_v
-    return out
-
-
-def _slope_vs_ivcd(s, ivcd_run, ivcd_t, ivcd, n, start_day) -> np.ndarray:
-    """d(concentration)/d(IVCD) per run: a cell-specific rate (net of feeds)."""
-    r, t, v = s
-    keep = t >= start_day
-    r, t, v = r[keep], t[keep], v[keep]
-    x = ts.interp_points(ivcd_run, ivcd_t, ivcd, r, t)  # IVCD at this measurement's times
-    ok = ~np.isnan(x)
-    return ts.regression_slope(r[ok], x[ok], v[ok], n)
-
-
-def _lactate_shift(run, t, v, n) -> tuple[np.ndarray, np.ndarray]:
-    """Day of the lactate peak if lactate has clearly fallen since (else NaN), and 0/1."""
-    peak = ts.run_max(run, v, n)
-    if run.size == 0:
-        return np.full(n, np.nan), np.full(n, np.nan)
-    at_peak = v >= peak[run]
-    peak_day = np.full(n, np.inf)
-    np.minimum.at(peak_day, run[at_peak], t[at_peak])
-    li = ts.last_index(run, n)
-    last_v = np.where(li >= 0, v[np.maximum(li, 0)], np.nan)
-    drop = peak - last_v
-    shifted = (drop >= LACTATE_SHIFT_DROP * peak) & (drop >= LACTATE_SHIFT_MIN_G_L)
-    has = li >= 0
-    return (np.where(shifted & has, peak_day, np.nan), np.where(has, shifted.astype(float), np.nan))

@@ -20,13 +20,15 @@ function as the CLI and the API, so the same box, domain and spec rules):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
 from features.spec import ProductSpec
+from models.candidates import EPP, IN_SPEC, P_SPEC, space_filling
 from models.process import ProcessModel
-from models.whatif import DEFAULT_MAP, EPP, IN_SPEC, P_SPEC, space_filling, whatif
+from models.whatif import DEFAULT_MAP, json_value, whatif
 
 TOLERANCE = 0.05  # within 5% of a clone's own best counts as served by the campaign condition
 
@@ -44,24 +46,19 @@ class CampaignProcess:
     map_factors: tuple[str, str]
 
     def to_dict(self) -> dict:
-        def plain(v: object) -> object:
-            if isinstance(v, np.generic):
-                v = v.item()
-            return None if isinstance(v, float) and not np.isfinite(v) else v
-
         return {
             "factors": self.factors,
-            "platform": {k: plain(v) for k, v in self.platform.items()},
+            "platform": {k: json_value(v) for k, v in self.platform.items()},
             "per_clone": [
-                {k: plain(v) for k, v in r.items()} for r in self.per_clone.to_dict("records")
+                {k: json_value(v) for k, v in r.items()} for r in self.per_clone.to_dict("records")
             ],
             "campaign_condition": None
             if self.campaign_condition is None
-            else {k: plain(v) for k, v in self.campaign_condition.items()},
+            else {k: json_value(v) for k, v in self.campaign_condition.items()},
             "campaign_summary": self.campaign_summary,
             "design_space_factors": list(self.map_factors),
             "design_space": {
-                c: [{k: plain(v) for k, v in cell.items()} for cell in cells]
+                c: [{k: json_value(v) for k, v in cell.items()} for cell in cells]
                 for c, cells in self.maps.items()
             },
         }
@@ -129,8 +126,18 @@ def _clone_row(pm: ProcessModel, cid: str, res) -> dict:
     return row
 
 
-def _campaign_choice(pm, grid, tables, per_clone, tolerance):
-    """The candidate with the best mean expected in-spec product over every clone."""
+def _campaign_choice(
+    pm: ProcessModel,
+    grid: pd.DataFrame,
+    tables: dict[str, pd.DataFrame | None],
+    per_clone: pd.DataFrame,
+    tolerance: float,
+) -> tuple[dict[str, float] | None, dict, pd.DataFrame]:
+    """The candidate with the best mean expected in-spec product over every clone.
+
+    Returns the condition (None when no candidate lies in every scored clone's domain), the
+    campaign summary, and ``per_clone`` with whether each clone is served by it.
+    """
     judged = {c: t for c, t in tables.items() if t is not None}
     ids = ["platform", *grid["source"]]
     common = [i for i in ids if all(i in t.index for t in judged.values())]
@@ -140,52 +147,65 @@ def _campaign_choice(pm, grid, tables, per_clone, tolerance):
         return None, {"reason": why, "clones": len(per_clone)}, per_clone
     in_spec = pd.DataFrame({c: t.loc[common, IN_SPEC] for c, t in judged.items()})
     best_id = str(in_spec.mean(axis=1).idxmax())
-    served, why_not, at = [], [], []
-    for _, r in per_clone.iterrows():
-        t = judged.get(r["clone_id"])
-        if t is None:
-            served.append(False)
-            why_not.append("not scored: outside the model's domain")
-            at.append(np.nan)
-            continue
-        epp, p = float(t.loc[best_id, EPP]), float(t.loc[best_id, P_SPEC])
-        at.append(epp)
-        own = r["recommended_product_g_l"]
-        short = own > 0 and epp < (1 - tolerance) * own
-        worse_spec = p < r["platform_p_spec"] - 1e-12
-        served.append(not (short or worse_spec))
-        why_not.append(
-            "; ".join(
-                filter(
-                    None,
-                    [
-                        f"own best {own:.2f} g/L vs {epp:.2f} there" if short else "",
-                        f"P(spec) {p:.2f} there < {r['platform_p_spec']:.2f} at the platform"
-                        if worse_spec
-                        else "",
-                    ],
-                )
-            )
-        )
+    verdicts = [
+        _verdict(judged.get(r["clone_id"]), r, best_id, tolerance) for _, r in per_clone.iterrows()
+    ]
     per_clone = per_clone.assign(
-        campaign_condition_product_g_l=at,
-        served_by_campaign_condition=served,
-        needs_own_because=why_not,
+        campaign_condition_product_g_l=[v[0] for v in verdicts],
+        served_by_campaign_condition=[v[1] for v in verdicts],
+        needs_own_because=[v[2] for v in verdicts],
     )
+    row = cast(pd.Series, judged[next(iter(judged))].loc[best_id])  # one label: one row
+    condition = {f: float(row[f]) for f in pm.factors}
+    summary = _summary(per_clone, judged, len(common), in_spec, best_id, tolerance)
+    return condition, summary, per_clone
+
+
+def _verdict(
+    t: pd.DataFrame | None, r: pd.Series, best_id: str, tolerance: float
+) -> tuple[float, bool, str]:
+    """Clone row ``r``'s product at candidate ``best_id``, whether it is served there, why not.
+
+    ``t`` is the clone's scored candidates (None when it was not scored).
+    """
+    if t is None:
+        return np.nan, False, "not scored: outside the model's domain"
+    at_best = cast(pd.Series, t.loc[best_id])
+    epp, p = float(at_best[EPP]), float(at_best[P_SPEC])
+    own = r["recommended_product_g_l"]
+    short = own > 0 and epp < (1 - tolerance) * own
+    worse_spec = p < r["platform_p_spec"] - 1e-12
+    why = [
+        f"own best {own:.2f} g/L vs {epp:.2f} there" if short else "",
+        f"P(spec) {p:.2f} there < {r['platform_p_spec']:.2f} at the platform" if worse_spec else "",
+    ]
+    return epp, not (short or worse_spec), "; ".join(filter(None, why))
+
+
+def _summary(
+    per_clone: pd.DataFrame,
+    judged: dict[str, pd.DataFrame],
+    n_common: int,
+    in_spec: pd.DataFrame,
+    best_id: str,
+    tolerance: float,
+) -> dict:
+    """The campaign summary: clones served by the chosen candidate and by the platform."""
     ok = per_clone[per_clone["clone_id"].isin(list(judged))]
     plat_ok = ok["platform_product_g_l"] >= (1 - tolerance) * ok["recommended_product_g_l"]
-    row = judged[next(iter(judged))].loc[best_id]
-    condition = {f: float(row[f]) for f in pm.factors}
-    summary = {
+    served = per_clone["served_by_campaign_condition"].tolist()
+    at_best = cast(pd.Series, in_spec.loc[best_id])
+    at_platform = cast(pd.Series, in_spec.loc["platform"]) if "platform" in in_spec.index else None
+    return {
         "clones": len(per_clone),
         "clones_scored": len(judged),
-        "candidates_in_every_domain": len(common),
+        "candidates_in_every_domain": n_common,
         "share_served": float(np.mean(served)),
         "share_served_by_platform": float(plat_ok.mean()) if len(ok) else float("nan"),
-        "mean_expected_in_spec_product_g_l": float(in_spec.loc[best_id].mean()),
-        "platform_mean_expected_in_spec_product_g_l": float(in_spec.loc["platform"].mean())
-        if "platform" in in_spec.index
-        else float("nan"),
+        "mean_expected_in_spec_product_g_l": float(at_best.mean()),
+        "platform_mean_expected_in_spec_product_g_l": float("nan")
+        if at_platform is None
+        else float(at_platform.mean()),
         "tolerance": tolerance,
         "how": (
             "one shared space-filling candidate set scored for every clone by the process "
@@ -194,4 +214,3 @@ def _campaign_choice(pm, grid, tables, per_clone, tolerance):
             "the clone's own recommendation and P(spec) no lower than at the platform"
         ),
     }
-    return condition, summary, per_clone

@@ -33,8 +33,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from features.spec import ProductSpec
-from models.process import TITER, YIELD, ProcessModel
-from models.whatif import (
+from models.candidates import (
     P_SPEC,
     WhatIfError,
     complete,
@@ -42,6 +41,8 @@ from models.whatif import (
     space_filling,
     split_candidates,
 )
+from models.process import TITER, YIELD, ProcessModel
+from models.whatif import json_value
 
 # Assay precision behind each measured run (the nugget of the clone's surface): a titer
 # assay of ~5% CV and a high-throughput purification yield of +-2.5 points (DESIGN.md §3;
@@ -128,7 +129,7 @@ class Proposal:
 
     def to_dict(self) -> dict:
         rows = [
-            {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
+            {k: json_value(v) for k, v in r.items()}
             for r in self.proposed.to_dict(orient="records")
         ]
         return {
@@ -181,6 +182,31 @@ def propose(
     if not 1 <= k <= 50:
         raise WhatIfError(f"k (experiments to propose) must be 1-50, got {k}")
     surface = surface_of(pm)
+    kept, excluded = _candidates(pm, clone, grid, n_candidates, seed)
+    meas = _measured(pm, runs.reindex(columns=["run_id", *pm.factors]), outcomes)
+    offsets, _ = pm.anchor(clone, runs, outcomes)
+    limits = [*spec.glycans, *spec.downstream]
+    p_spec = score_candidates(pm, clone, kept, offsets, bool(len(meas)), limits)[P_SPEC].to_numpy()
+    prior = _product(pm.point(pm.matrix(clone, kept)))
+    U_new = unit(pm, kept)
+    U_obs, r_obs, noise, best = _observed(pm, surface, clone, meas, titer_cv, yield_sd)
+    chosen = _believer_batch(surface, (U_obs, r_obs, noise), U_new, prior, p_spec, k, best, greedy)
+    rows = kept.iloc[[c["_i"] for c in chosen]].reset_index(drop=True)
+    out = pd.concat([rows[pm.factors], pd.DataFrame(chosen).drop(columns="_i")], axis=1)
+    out["reason"] = [_why(c, best, U_new[c["_i"]], unit(pm, meas)) for c in chosen]
+    return Proposal(
+        clone_id=str(clone["clone_id"]),
+        proposed=out,
+        best_so_far=best if np.isfinite(best) else float("nan"),
+        n_measured=len(meas),
+        excluded=len(excluded),
+    )
+
+
+def _candidates(
+    pm: ProcessModel, clone: pd.Series, grid: pd.DataFrame | None, n_candidates: int, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Candidates inside the box and the domain (refused when there is none), and the rest."""
     if grid is None:
         grid = space_filling(pm, n_candidates, seed).assign(source="space-filling")
     kept, excluded = split_candidates(pm, clone, complete(pm, grid))
@@ -189,12 +215,22 @@ def propose(
             f"clone {clone['clone_id']}: no candidate lies inside the training box and the "
             f"model's domain ({len(excluded)} excluded), so no experiment can be proposed"
         )
-    meas = _measured(pm, runs.reindex(columns=["run_id", *pm.factors]), outcomes)
-    offsets, _ = pm.anchor(clone, runs, outcomes)
-    limits = [*spec.glycans, *spec.downstream]
-    p_spec = score_candidates(pm, clone, kept, offsets, bool(len(meas)), limits)[P_SPEC].to_numpy()
-    prior = _product(pm.point(pm.matrix(clone, kept)))
-    U_new = unit(pm, kept)
+    return kept, excluded
+
+
+def _observed(
+    pm: ProcessModel,
+    surface: Surface,
+    clone: pd.Series,
+    meas: pd.DataFrame,
+    titer_cv: float,
+    yield_sd: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The measured runs as the surface sees them, and the incumbent.
+
+    Returns their unit-box positions, departures from the prior (g/L), assay-noise
+    variances, and the best expected product among them (-inf with no run).
+    """
     U_obs = unit(pm, meas)
     y = (meas[TITER] * meas[YIELD] / 100.0).to_numpy(float)
     r_obs = y - _product(pm.point(pm.matrix(clone, meas))) if len(meas) else np.zeros(0)
@@ -203,6 +239,26 @@ def propose(
     )
     mu_obs, _ = surface.posterior(U_obs, r_obs, noise, U_obs)
     best = float((y - r_obs + mu_obs).max()) if len(meas) else -np.inf
+    return U_obs, r_obs, noise, best
+
+
+def _believer_batch(
+    surface: Surface,
+    observed: tuple[np.ndarray, np.ndarray, np.ndarray],
+    U_new: np.ndarray,
+    prior: np.ndarray,
+    p_spec: np.ndarray,
+    k: int,
+    best: float,
+    greedy: bool,
+) -> list[dict]:
+    """Pick ``k`` candidates one at a time by (constrained) EI, kriging believer between.
+
+    ``observed`` is (positions, departures, noise) of the measured runs; each pick is a
+    dict of its row in the candidates (``_i``) and its expected product, SD, EI, P(spec)
+    and acquisition.
+    """
+    U_obs, r_obs, noise = observed
     ref = best  # the incumbent, raised by each believed pick
     chosen: list[dict] = []
     for _ in range(k):
@@ -221,16 +277,7 @@ def propose(
         r_obs = np.append(r_obs, dev[i])
         noise = np.append(noise, 1e-8)
         ref = max(ref, float(mu[i]))
-    rows = kept.iloc[[c["_i"] for c in chosen]].reset_index(drop=True)
-    out = pd.concat([rows[pm.factors], pd.DataFrame(chosen).drop(columns="_i")], axis=1)
-    out["reason"] = [_why(c, best, U_new[c["_i"]], unit(pm, meas)) for c in chosen]
-    return Proposal(
-        clone_id=str(clone["clone_id"]),
-        proposed=out,
-        best_so_far=best if np.isfinite(best) else float("nan"),
-        n_measured=len(meas),
-        excluded=len(excluded),
-    )
+    return chosen
 
 
 def _product(point: dict[str, np.ndarray]) -> np.ndarray:

@@ -16,6 +16,8 @@ only candidates inside the training box and the process model's applicability do
 
 Predictions are anchored on the clone's measured runs when ``outcomes`` has them
 (:mod:`models.process`); without measured runs the wider, unanchored distribution is used.
+Making, screening and scoring candidates is :mod:`models.candidates` (the names callers
+use, such as :func:`space_filling`, ``EPP`` and ``P_SPEC``, are importable from here too).
 """
 
 from __future__ import annotations
@@ -26,24 +28,26 @@ import numpy as np
 import pandas as pd
 
 from features.spec import ProductSpec
-from models.bounds import clip
-from models.process import LEVEL, TITER, YIELD, ProcessModel
+from models.candidates import (
+    EPP,
+    P_SPEC,
+    WhatIfError,
+    box_bounds,
+    complete,
+    pareto_front,
+    score_candidates,
+    space_filling,
+    split_candidates,
+)
+from models.process import LEVEL, ProcessModel
 
 # A recommendation never has a lower P(meet every spec limit) than the platform has for the
 # same clone; a user may ask for a floor on top (``min_spec_prob``). With no floor, the
 # expected out-of-spec rate of a campaign run at the recommendations cannot exceed the
 # platform's (as far as the model knows).
 MIN_SPEC_PROB = 0.0
-CHUNK = 256  # candidates scored per block (bounds the draw arrays' memory)
 DESIGN_SPACE_STEPS = 15
 DEFAULT_MAP = ("temp_after_shift_c", "seed_density_e6_ml")
-EPP = "expected_product_g_l"
-P_SPEC = "p_meet_spec"
-IN_SPEC = "expected_in_spec_product_g_l"  # product counted only in draws that meet the spec
-
-
-class WhatIfError(ValueError):
-    """A what-if request that cannot be answered as asked (said what and why)."""
 
 
 @dataclass
@@ -68,18 +72,18 @@ class WhatIfResult:
                 return []
             part = df if n is None else df.head(n)
             return [
-                {k: _plain(v) for k, v in row.items()} for row in part.to_dict(orient="records")
+                {k: json_value(v) for k, v in row.items()} for row in part.to_dict(orient="records")
             ]
 
         return {
             "clone_id": self.clone_id,
-            "reference": {k: _plain(v) for k, v in self.reference.items()},
+            "reference": {k: json_value(v) for k, v in self.reference.items()},
             "today": records(self.today),
             "anchored_on_runs": self.anchored_on,
-            "required_spec_prob": _plain(self.required_spec_prob),
+            "required_spec_prob": json_value(self.required_spec_prob),
             "recommended": None
             if self.recommended is None
-            else {k: _plain(v) for k, v in self.recommended.items()},
+            else {k: json_value(v) for k, v in self.recommended.items()},
             "reasons": self.reasons,
             "pareto": records(self.scored[self.scored["pareto"]]),
             "candidates": records(self.scored, top),
@@ -90,7 +94,8 @@ class WhatIfResult:
         }
 
 
-def _plain(v: object) -> object:
+def json_value(v: object) -> object:
+    """``v`` as JSON takes it: a NumPy scalar as a Python one, NaN and infinity as None."""
     if isinstance(v, np.generic):
         v = v.item()
     if isinstance(v, float) and not np.isfinite(v):
@@ -98,105 +103,11 @@ def _plain(v: object) -> object:
     return v
 
 
-# -- candidates ---------------------------------------------------------------------------
-def space_filling(pm: ProcessModel, n: int, seed: int = 0) -> pd.DataFrame:
-    """``n`` Latin-hypercube points over the training box (every factor set)."""
-    from scipy.stats import qmc
-
-    u = qmc.LatinHypercube(d=len(pm.factors), seed=seed).random(n)
-    lo = np.array([pm.box[f][0] for f in pm.factors])
-    hi = np.array([pm.box[f][1] for f in pm.factors])
-    return pd.DataFrame(lo + u * (hi - lo), columns=pm.factors)
-
-
-def complete(pm: ProcessModel, grid: pd.DataFrame) -> pd.DataFrame:
-    """A grid with every factor: unknown columns refused, absent factors at the reference."""
-    extra = [c for c in grid.columns if c not in pm.factors and c != "source"]
-    if extra:
-        raise WhatIfError(
-            f"grid columns {extra} are not process factors of this model; the factors are "
-            f"{pm.factors} (absent ones take the platform value)"
-        )
-    out = grid.copy()
-    for f in pm.factors:
-        if f not in out:
-            out[f] = pm.reference[f]
-        out[f] = pd.to_numeric(out[f], errors="coerce")
-    # text that is not a number would silently become "no value"
-    for c in [c for c in grid.columns if c in pm.factors]:
-        lost = grid[c].notna() & out[c].isna()
-        if lost.any():
-            raise WhatIfError(
-                f"grid column {c!r}, row {int(np.flatnonzero(lost)[0]) + 1}: "
-                f"{grid[c][lost].iloc[0]!r} is not a number"
-            )
-    if "source" not in out:
-        out["source"] = "grid"
-    return out[[*pm.factors, "source"]].reset_index(drop=True)
-
-
 def _with_own(pm: ProcessModel, grid: pd.DataFrame, today: pd.DataFrame) -> pd.DataFrame:
     """The grid plus the platform and each of the clone's own conditions (for comparison)."""
     ref = pd.DataFrame([{**pm.reference, "source": "platform"}])
     own = today[pm.factors].assign(source="run " + today["run_id"].astype(str))
     return pd.concat([ref, own, grid], ignore_index=True)
-
-
-# -- scoring ------------------------------------------------------------------------------
-def score_candidates(
-    pm: ProcessModel,
-    clone: pd.Series,
-    cands: pd.DataFrame,
-    offsets: dict[str, float],
-    anchored: bool,
-    limits,
-) -> pd.DataFrame:
-    """Predictions, intervals, expected product and P(spec) for candidates (no checks)."""
-    lo_q, hi_q = (1 - LEVEL) / 2, 1 - (1 - LEVEL) / 2
-    parts = []
-    for start in range(0, len(cands), CHUNK):
-        c = cands.iloc[start : start + CHUNK].reset_index(drop=True)
-        point = pm.point(pm.matrix(clone, c))
-        draws = pm.distribution(point, offsets, anchored)
-        out = c.copy()
-        product = draws[TITER] * draws[YIELD] / 100.0
-        out[EPP] = product.mean(axis=1)
-        out[f"{EPP}_lo"], out[f"{EPP}_hi"] = np.quantile(product, [lo_q, hi_q], axis=1)
-        meets, each = pm.spec_verdicts(draws, limits)
-        out[P_SPEC] = meets.mean(axis=1)
-        out[IN_SPEC] = (product * meets).mean(axis=1)
-        for t in pm.targets:
-            out[t] = clip(point[t] + offsets[t], t)
-            out[f"{t}_lo"], out[f"{t}_hi"] = np.quantile(draws[t], [lo_q, hi_q], axis=1)
-        for attr, r in each.items():
-            out[f"risk__{attr}"] = r
-        parts.append(out)
-    return pd.concat(parts, ignore_index=True)
-
-
-def pareto_front(epp: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Rows no other row beats on both expected product and P(spec) (ties kept)."""
-    order = np.lexsort((-p, -epp))  # by expected product, then P(spec), both descending
-    keep = np.zeros(len(epp), bool)
-    best_p = -np.inf
-    for i in order:
-        if p[i] > best_p:
-            keep[i] = True
-            best_p = p[i]
-    return keep
-
-
-def split_candidates(pm: ProcessModel, clone: pd.Series, cands: pd.DataFrame):
-    """Candidates inside the box and the domain, and the others with their reason."""
-    why = pm.outside_box(cands)
-    unseen = pm.unseen_levels(clone)
-    if unseen:
-        why = ["; ".join(filter(None, [w, "clone has " + ", ".join(unseen)])) for w in why]
-    _, domain_why = pm.in_domain(pm.matrix(clone, cands))
-    why = ["; ".join(filter(None, [w, d])) for w, d in zip(why, domain_why, strict=True)]
-    keep = np.array([not w for w in why])
-    excluded = cands[~keep].assign(reason=[w for w in why if w])
-    return cands[keep].reset_index(drop=True), excluded.reset_index(drop=True)
 
 
 def whatif(
@@ -322,8 +233,7 @@ def _fmt(v: float) -> str:
 def _refine(pm, clone, scored, offsets, anchored, limits, seed, floor) -> pd.DataFrame:
     """Search the box around the best feasible candidates (3 rounds of local moves)."""
     rng = np.random.default_rng(seed)
-    lo = np.array([pm.box[f][0] for f in pm.factors])
-    hi = np.array([pm.box[f][1] for f in pm.factors])
+    lo, hi = box_bounds(pm)
     pool = scored
     for step in (0.15, 0.07, 0.03):
         ok = pool[pool[P_SPEC] >= required_probability(pool, floor) - 1e-12]

@@ -9,7 +9,7 @@ The DOEs of all campaigns together are one space-filling design over the process
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -203,64 +203,98 @@ def design_set(
             )
     n_deep = round(deep_clone_share * clones_per_campaign)
     does = history_design(rng, n_campaigns, conditions_per_campaign)
-    clone_rows, run_rows, bio_parts, batch_parts, hmw_parts, acid_parts = [], [], [], [], [], []
-    clone_idx, camp_idx = [], []
+    rows = _Rows()
     for ci in range(n_campaigns):
-        cid = f"C{ci + 1:02d}"
-        mol = MOLECULES[ci % len(MOLECULES)]
-        bio = _draw_clone_biology(rng, clones_per_campaign, mol)
-        doe = does[ci]
-        deep = set(rng.choice(clones_per_campaign, n_deep, replace=False).tolist())
-        media = rng.normal(1.0, 0.03)
-        resin = rng.normal(0.0, 0.01)
-        for j in range(clones_per_campaign):
-            clone_id = f"{cid}-K{j + 1:03d}"
-            clone_rows.append(
+        _draw_campaign(
+            rng, rows, ci, does[ci], clones_per_campaign, n_deep, runs_per_clone, deep_runs
+        )
+    return rows.design()
+
+
+def _draw_campaign(
+    rng: np.random.Generator,
+    rows: _Rows,
+    ci: int,
+    doe: pd.DataFrame,
+    n_clones: int,
+    n_deep: int,
+    runs_per_clone: int,
+    deep_runs: int,
+) -> None:
+    """Campaign ``ci``: its clones' biology and lots, and every run of its clones.
+
+    Draws, in this order: the clones' biology, which clones run deep, the media lot and
+    the resin lot (the order fixes the generated set for a seed).
+    """
+    cid = f"C{ci + 1:02d}"
+    mol = MOLECULES[ci % len(MOLECULES)]
+    bio = _draw_clone_biology(rng, n_clones, mol)
+    deep = set(rng.choice(n_clones, n_deep, replace=False).tolist())
+    media = rng.normal(1.0, 0.03)
+    resin = rng.normal(0.0, 0.01)
+    for j in range(n_clones):
+        clone_id = f"{cid}-K{j + 1:03d}"
+        rows.clones.append({"clone_id": clone_id, "campaign_id": cid, "molecule": mol.name})
+        k_runs = deep_runs if j in deep else runs_per_clone
+        for r, k in enumerate(_conditions_of_clone(j, k_runs, len(doe))):
+            rows.runs.append(
                 {
+                    "run_id": f"{clone_id}-R{r + 1}",
                     "clone_id": clone_id,
                     "campaign_id": cid,
-                    "molecule": mol.name,
+                    "condition": f"{cid}-D{k + 1}",
+                    **doe.iloc[k].to_dict(),
                 }
             )
-            k_runs = deep_runs if j in deep else runs_per_clone
-            others = (
-                [1 + (j + r) % (conditions_per_campaign - 1) for r in range(k_runs - 1)]
-                if conditions_per_campaign > 1
-                else []
-            )
-            for r, k in enumerate([0, *others]):
-                run_rows.append(
-                    {
-                        "run_id": f"{clone_id}-R{r + 1}",
-                        "clone_id": clone_id,
-                        "campaign_id": cid,
-                        "condition": f"{cid}-D{k + 1}",
-                        **doe.iloc[k].to_dict(),
-                    }
-                )
-                clone_idx.append(len(clone_rows) - 1)
-                camp_idx.append(ci)
-                bio_parts.append({k2: v[j] for k2, v in bio.items()})
-                batch_parts.append((media, resin))
-                hmw_parts.append(mol.hmw_base_pct * bio["aggregation_propensity"][j])
-                acid_parts.append(
-                    mol.low_ph_hmw_gain_pct * np.sqrt(bio["aggregation_propensity"][j])
-                )
-    runs = pd.DataFrame(run_rows)
-    bio_df = pd.DataFrame(bio_parts)
-    batch_arr = np.array(batch_parts)
-    return SetDesign(
-        clones=pd.DataFrame(clone_rows),
-        runs=runs,
-        biology=CloneBiology(**{k: bio_df[k].to_numpy(float) for k in bio_df.columns}),
-        conditions=ProcessConditions(
-            **{k: runs[k].to_numpy(float) for k in ProcessConditions.__dataclass_fields__}
-        ),
-        batch=BatchEffects(
-            media_growth_factor=batch_arr[:, 0], protein_a_yield_shift=batch_arr[:, 1]
-        ),
-        hmw_base_pct=np.array(hmw_parts),
-        low_ph_hmw_gain_pct=np.array(acid_parts),
-        clone_index=np.array(clone_idx),
-        campaign_index=np.array(camp_idx),
+            rows.clone_index.append(len(rows.clones) - 1)
+            rows.campaign_index.append(ci)
+            rows.biology.append({name: v[j] for name, v in bio.items()})
+            rows.batch.append((media, resin))
+            rows.hmw.append(mol.hmw_base_pct * bio["aggregation_propensity"][j])
+            rows.acid.append(mol.low_ph_hmw_gain_pct * np.sqrt(bio["aggregation_propensity"][j]))
+
+
+def _conditions_of_clone(j: int, k_runs: int, n_conditions: int) -> list[int]:
+    """DOE rows clone ``j`` runs under: the platform (row 0), then ``k_runs - 1`` others.
+
+    The others are taken in turn, starting one further along for each clone, so that a
+    campaign's clones share its conditions out evenly.
+    """
+    others = (
+        [1 + (j + r) % (n_conditions - 1) for r in range(k_runs - 1)] if n_conditions > 1 else []
     )
+    return [0, *others]
+
+
+@dataclass
+class _Rows:
+    """Table rows and per-run inputs, collected campaign by campaign."""
+
+    clones: list[dict] = field(default_factory=list)
+    runs: list[dict] = field(default_factory=list)
+    biology: list[dict] = field(default_factory=list)  # per run, CloneBiology fields
+    batch: list[tuple[float, float]] = field(default_factory=list)  # per run, (media, resin)
+    hmw: list[float] = field(default_factory=list)
+    acid: list[float] = field(default_factory=list)
+    clone_index: list[int] = field(default_factory=list)
+    campaign_index: list[int] = field(default_factory=list)
+
+    def design(self) -> SetDesign:
+        runs = pd.DataFrame(self.runs)
+        bio_df = pd.DataFrame(self.biology)
+        batch_arr = np.array(self.batch)
+        return SetDesign(
+            clones=pd.DataFrame(self.clones),
+            runs=runs,
+            biology=CloneBiology(**{k: bio_df[k].to_numpy(float) for k in bio_df.columns}),
+            conditions=ProcessConditions(
+                **{k: runs[k].to_numpy(float) for k in ProcessConditions.__dataclass_fields__}
+            ),
+            batch=BatchEffects(
+                media_growth_factor=batch_arr[:, 0], protein_a_yield_shift=batch_arr[:, 1]
+            ),
+            hmw_base_pct=np.array(self.hmw),
+            low_ph_hmw_gain_pct=np.array(self.acid),
+            clone_index=np.array(self.clone_index),
+            campaign_index=np.array(self.campaign_index),
+        )

@@ -20,6 +20,7 @@ import pandas as pd
 
 from features.loader import CampaignData, load_campaign
 from features.spec import ProductSpec
+from models.candidates import box_bounds
 from models.whatif import EPP, P_SPEC, space_filling, whatif
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from simulator.closedloop import experiments, true_outcomes
@@ -153,8 +154,6 @@ def experiment_loop(
     among those measured in spec (any run when none is); the row gives its *true*
     (noise-free) product and whether it truly meets the spec.
     """
-    from models.nextexp import propose
-
     data = simulated(config) if data is None else data
     pm = fit_process_model(without(data, campaign), spec, seed=config.seed)
     clones = data.clones[data.clones["campaign_id"] == campaign].head(n_clones)
@@ -172,33 +171,44 @@ def experiment_loop(
             ]
             rng = np.random.default_rng(seed)
             for rnd in range(1, rounds + 1):
-                if strategy in ("proposed", "greedy"):
-                    plans = [
-                        propose(
-                            pm,
-                            spec,
-                            clone,
-                            lab.runs[i],
-                            lab.outcomes[i],
-                            k=batch,
-                            seed=100 * seed + rnd,
-                            greedy=strategy == "greedy",
-                        ).proposed[pm.factors]
-                        for i, (_, clone) in enumerate(clones.iterrows())
-                    ]
-                elif strategy == "random":
-                    plans = [_uniform(pm, batch, rng) for _ in range(len(clones))]
-                else:
-                    plans = [p.iloc[(rnd - 1) * batch : rnd * batch] for p in later]
+                plans = _plans(strategy, lab, spec, later, rng, batch, rnd)
                 lab.run([p.iloc[j : j + 1] for p in plans] for j in range(batch))
                 rows += lab.picks(spec, strategy, rnd)
     return pd.DataFrame(rows)
 
 
-def _uniform(pm, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    lo = np.array([pm.box[f][0] for f in pm.factors])
-    hi = np.array([pm.box[f][1] for f in pm.factors])
-    return pd.DataFrame(lo + rng.random((n, len(lo))) * (hi - lo), columns=pm.factors)
+def _plans(
+    strategy: str,
+    lab: _Lab,
+    spec: ProductSpec,
+    later: list[pd.DataFrame],
+    rng: np.random.Generator,
+    batch: int,
+    rnd: int,
+) -> list[pd.DataFrame]:
+    """Round ``rnd``'s ``batch`` conditions per clone (``later``: the space-filling plans)."""
+    from models.nextexp import propose
+
+    pm = lab.pm
+    if strategy in ("proposed", "greedy"):
+        return [
+            propose(
+                pm,
+                spec,
+                clone,
+                lab.runs[i],
+                lab.outcomes[i],
+                k=batch,
+                seed=100 * lab.seed + rnd,
+                greedy=strategy == "greedy",
+            ).proposed[pm.factors]
+            for i, (_, clone) in enumerate(lab.clones.iterrows())
+        ]
+    if strategy == "random":  # uniform in the box
+        lo, hi = box_bounds(pm)
+        draws = [lo + rng.random((batch, len(lo))) * (hi - lo) for _ in range(len(lab.clones))]
+        return [pd.DataFrame(d, columns=pm.factors) for d in draws]
+    return [p.iloc[(rnd - 1) * batch : rnd * batch] for p in later]
 
 
 class _Lab:

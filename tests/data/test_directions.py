@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.campaign import TwinResult, run_twin
 from simulator.design import PLATFORM, design_set
 from simulator.inputs import with_value
+from simulator.twin import TwinResult, run_twin
 
 N_CAMPAIGNS, N_CLONES = 3, 30
 
