@@ -14,6 +14,9 @@ of the same runs' samples (its pyfunc input). Reported: throughput, p50/p99 late
 errors. Then a soak of our service at 32 clients: errors and resident memory growth of
 its processes. Targets (issue 9): ours >= 2x MLflow's throughput at 32 clients (same
 worker count), p99 < 100 ms at 32 clients, zero errors, memory growth < 10% in the soak.
+
+Over 300 lines on purpose: one benchmark's whole protocol (servers or scripts it starts,
+the load it drives, the figures it keeps) reads top to bottom in one file.
 """
 
 from __future__ import annotations

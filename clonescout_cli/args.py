@@ -59,52 +59,49 @@ def add_horizon_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+# the set's size and shape: (flag, SimulationConfig field, type, help before the default)
+SIMULATION_ARGS = (
+    ("--campaigns", "n_campaigns", positive_int, "number of campaigns"),
+    (
+        "--clones-per-campaign",
+        "clones_per_campaign",
+        positive_int,
+        "clones screened per campaign; real screens have 24-96",
+    ),
+    (
+        "--runs-per-clone",
+        "runs_per_clone",
+        positive_int,
+        "bioreactor runs (DOE conditions) per clone",
+    ),
+    (
+        "--conditions-per-campaign",
+        "conditions_per_campaign",
+        positive_int,
+        "size of each campaign's DOE",
+    ),
+    (
+        "--deep-clone-share",
+        "deep_clone_share",
+        float,
+        "share of each campaign's clones run under more conditions, so that clone x condition "
+        "effects can be learnt",
+    ),
+    (
+        "--deep-runs-per-clone",
+        "deep_runs_per_clone",
+        positive_int,
+        "runs (conditions) of those clones",
+    ),
+    ("--days", "days", positive_int, "culture length in days"),
+)
+
+
 def add_simulation_args(p: argparse.ArgumentParser) -> None:
     d = SimulationConfig()
-    p.add_argument(
-        "--campaigns",
-        type=positive_int,
-        default=d.n_campaigns,
-        help=f"number of campaigns (default {d.n_campaigns})",
-    )
-    p.add_argument(
-        "--clones-per-campaign",
-        type=positive_int,
-        default=d.clones_per_campaign,
-        help="clones screened per campaign; real screens have 24-96 "
-        f"(default {d.clones_per_campaign})",
-    )
-    p.add_argument(
-        "--runs-per-clone",
-        type=positive_int,
-        default=d.runs_per_clone,
-        help=f"bioreactor runs (DOE conditions) per clone (default {d.runs_per_clone})",
-    )
-    p.add_argument(
-        "--conditions-per-campaign",
-        type=positive_int,
-        default=d.conditions_per_campaign,
-        help=f"size of each campaign's DOE (default {d.conditions_per_campaign})",
-    )
-    p.add_argument(
-        "--deep-clone-share",
-        type=float,
-        default=d.deep_clone_share,
-        help="share of each campaign's clones run under more conditions, so that clone x "
-        f"condition effects can be learnt (default {d.deep_clone_share})",
-    )
-    p.add_argument(
-        "--deep-runs-per-clone",
-        type=positive_int,
-        default=d.deep_runs_per_clone,
-        help=f"runs (conditions) of those clones (default {d.deep_runs_per_clone})",
-    )
-    p.add_argument(
-        "--days",
-        type=positive_int,
-        default=d.days,
-        help=f"culture length in days (default {d.days})",
-    )
+    for flag, field, kind, text in SIMULATION_ARGS:
+        default = getattr(d, field)
+        p.add_argument(flag, type=kind, default=default, help=f"{text} (default {default})")
     p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
     p.add_argument(
         "--format",

@@ -9,14 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from clonescout_cli.modelcmds import (
-    DEFAULT_MODEL_URI,
-    cmd_score,
-    cmd_train,
-    run_promote,
-    write_table,
-)
+from clonescout_cli.digest import print_digest
+from clonescout_cli.modelcmds import DEFAULT_MODEL_URI, cmd_train, run_promote
 from clonescout_cli.report import print_realism, print_set_summary
+from clonescout_cli.scorecmd import cmd_score, write_table
 from features.assemble import feature_table, featurize
 from features.loader import CampaignData, load_campaign
 from features.mapping import import_mapped, load_mapping
@@ -78,32 +74,76 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     Simulate the default set, train (nested CV), promote through the gate, then take a
     lab's export of a new screening campaign with quirks: validate it, score it and rank its
-    clones, recommend process conditions for its top clones, write the campaign report, then
-    serve the model over HTTP and score some of its runs from Python.
+    clones (top clones, flags and unknowns with their reasons), recommend process conditions
+    for its top clones, write the campaign report, then serve the model over HTTP and score
+    some of its runs from Python.
     """
-    _step(1, "simulate the default campaign set")
+    t0 = time.perf_counter()
+    _step(1, "simulate the default campaign set (the history the model learns from)")
     _simulate(args, args.out)
+    model = _demo_train(args)
+    lab = args.out.parent / "lab_export"
+    _step(4, f"a lab's export of a NEW screening campaign, with quirks -> {lab}")
+    _demo_lab_export(args, lab)
+    _step(5, "score the new campaign with the pinned model, in chunks; rank its clones")
+    scores = args.out.parent / "lab_export_scores.csv"
+    argv = ["score", "--data", str(lab), "--out", str(scores), "--model", model]
+    cmd_score(_parse(argv))
+    from serving.stream import ScoreOutputs
+
+    print_digest(ScoreOutputs.for_out(scores).clones)
+    _step(6, "choose the process: every clone, one condition for the campaign, next runs")
+    _demo_whatif(scores, lab, model)
+    _step(7, "the campaign report: one self-contained HTML page for the campaign lead")
+    from clonescout_cli.reportcmd import cmd_report
+
+    report = args.out.parent / "lab_export_report.html"
+    cmd_report(argparse.Namespace(scores=scores, out=report))
+    _step(8, "serve the model over HTTP (BentoML) and score runs from Python")
+    from clonescout_cli.servecmd import demo_serve
+
+    demo_serve(model, load_data(lab, None, report=False)[0])
+    print(
+        f"\nclonescout demo done in {time.perf_counter() - t0:.0f} s. Read the report: "
+        f"{report}\nBrowse the runs, nested trials, baselines and the registered model: "
+        "mlflow ui --backend-store-uri sqlite:///mlflow.db",
+        file=sys.stderr,
+    )
+    return 0
+
+
+DEMO_STEPS = 8
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """A command's arguments with that command's own defaults (not a copy of them)."""
+    from clonescout_cli.main import build_parser
+
+    return build_parser().parse_args(argv)
+
+
+def _demo_train(args: argparse.Namespace) -> str:
+    """Train and promote; the model URI the rest of the demo scores with."""
     _step(
         2,
         f"train at horizon day {args.horizon_day:g} ({args.trials} Optuna trials per model "
         "family; nested CV, outer folds grouped by campaign)",
     )
-    from clonescout_cli.main import build_parser  # the commands' own defaults, not a copy
-
     argv = ["train", "--data", str(args.out), "--spec", str(args.spec)]
     argv += ["--horizon-day", str(args.horizon_day), "--trials", str(args.trials)]
-    train_args = build_parser().parse_args(
-        [*argv, "--seed", str(args.seed), "--workers", str(args.workers)]
-    )
-    cmd_train(train_args, load_campaign(args.out, require_outcomes=True))
+    argv += ["--seed", str(args.seed), "--workers", str(args.workers)]
+    cmd_train(_parse(argv), load_campaign(args.out, require_outcomes=True))
     _step(3, "promote: the quality gate, then champion vs candidate on the same folds")
     decision = run_promote("clonescout")
-    model = DEFAULT_MODEL_URI
     if not decision.promoted and decision.champion is None:
         model = f"models:/clonescout/{decision.candidate}"
         print(f"(no champion: the demo scores with {model}, which the gate refused)")
-    lab = args.out.parent / "lab_export"
-    _step(4, f"a lab's export of a new screening campaign, with quirks -> {lab}")
+        return model
+    return DEFAULT_MODEL_URI
+
+
+def _demo_lab_export(args: argparse.Namespace, lab: Path) -> None:
+    """A new campaign (other clones, seed 11) written as a lab exports it, then validated."""
     lab_args = argparse.Namespace(
         **{**vars(args), "campaigns": 4, "clones_per_campaign": 32, "seed": 11, "format": "csv"}
     )
@@ -120,29 +160,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
             strict=False,
         )
     )
-    _step(5, "score the new campaign with the pinned model, in chunks; rank its clones")
-    scores = args.out.parent / "lab_export_scores.csv"
-    argv = ["score", "--data", str(lab), "--out", str(scores), "--model", model]
-    cmd_score(build_parser().parse_args(argv))
-    _step(6, "choose the process: every clone, one condition for the campaign, next runs")
-    _demo_whatif(scores, lab, model)
-    _step(7, "the campaign report: one self-contained HTML page for the campaign lead")
-    from clonescout_cli.reportcmd import cmd_report
-
-    cmd_report(argparse.Namespace(scores=scores, out=args.out.parent / "lab_export_report.html"))
-    _step(8, "serve the model over HTTP (BentoML) and score runs from Python")
-    from clonescout_cli.servecmd import demo_serve
-
-    demo_serve(model, load_data(lab, None, report=False)[0])
-    print(
-        "\nBrowse the runs, nested trials, baselines and the registered model: "
-        "mlflow ui --backend-store-uri sqlite:///mlflow.db",
-        file=sys.stderr,
-    )
-    return 0
-
-
-DEMO_STEPS = 8
 
 
 def _demo_whatif(scores: Path, lab: Path, model: str) -> None:
@@ -150,19 +167,17 @@ def _demo_whatif(scores: Path, lab: Path, model: str) -> None:
 
     ``clonescout process`` for every clone, then ``clonescout whatif --next 2`` for the best.
     """
-    from clonescout_cli.main import build_parser
     from clonescout_cli.processcmd import cmd_process
     from clonescout_cli.whatifcmd import cmd_whatif
     from serving.stream import ScoreOutputs
 
-    argv = ["process", "--data", str(lab), "--scores", str(scores), "--model", model]
-    cmd_process(build_parser().parse_args(argv))
+    cmd_process(_parse(["process", "--data", str(lab), "--scores", str(scores), "--model", model]))
     print()
     clones = pd.read_csv(ScoreOutputs.for_out(scores).clones)
     best = clones.dropna(subset=["rank"]).sort_values("rank")["clone_id"].iloc[0]
     out = scores.with_name(f"whatif_{best}.json")
     argv = ["whatif", "--data", str(lab), "--clone", str(best), "--model", model]
-    cmd_whatif(build_parser().parse_args([*argv, "--next", "2", "--out", str(out)]))
+    cmd_whatif(_parse([*argv, "--next", "2", "--out", str(out)]))
 
 
 def _step(n: int, what: str) -> None:

@@ -19,9 +19,10 @@ from clonescout_cli.args import (
     share,
 )
 from clonescout_cli.datacmds import cmd_demo, cmd_features, cmd_simulate, cmd_validate, load_data
-from clonescout_cli.modelcmds import DEFAULT_MODEL_URI, cmd_promote, cmd_score, cmd_train
+from clonescout_cli.modelcmds import DEFAULT_MODEL_URI, cmd_promote, cmd_train
 from clonescout_cli.processcmd import add_process_parser
 from clonescout_cli.reportcmd import add_report_parser
+from clonescout_cli.scorecmd import cmd_score
 from clonescout_cli.servecmd import add_serve_parser
 from clonescout_cli.whatifcmd import add_whatif_parser
 from features.loader import ContractError

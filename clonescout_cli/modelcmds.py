@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from features.loader import CampaignData, write_frame
+from features.loader import CampaignData
 
 DEFAULT_STORE = "mlflow.db"  # MLflow's embedded default: sqlite:///mlflow.db + ./mlruns
 DEFAULT_MODEL_URI = "models:/clonescout@champion"
@@ -33,13 +32,13 @@ def setup_mlflow(experiment: str | None) -> None:
         mlflow.set_experiment(experiment)
 
 
-def _fmt(x: float | None) -> str:
+def fmt3(x: float | None) -> str:
     return "   n/a" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:6.3f}"
 
 
 def _cov(block: dict, level: str) -> str:
     rep = block["model"]["coverage"][level]
-    return _fmt(rep["overall"]) if rep["estimable"] else " n.est"
+    return fmt3(rep["overall"]) if rep["estimable"] else " n.est"
 
 
 def print_metrics_table(metrics: dict, out=sys.stdout) -> None:
@@ -61,10 +60,10 @@ def print_metrics_table(metrics: dict, out=sys.stdout) -> None:
         m, bl = b["model"], b["baselines"]
         p, tr = bl["pls"], bl["titer_rank"]
         print(
-            f"{t:<18} {_fmt(m['r2']):>8} {_fmt(m['spearman'])} {_fmt(m['mae']):>7} "
-            f"{_cov(b, '0.8')} {_cov(b, '0.9')} | {_fmt(p['r2'])} {_fmt(p['spearman'])} "
-            f"{_fmt(p['mae']):>7} | {_fmt(tr.get('spearman')):>9} {_fmt(tr.get('mae')):>7} | "
-            f"{_fmt(b.get('noise_ceiling_r2')):>7}",
+            f"{t:<18} {fmt3(m['r2']):>8} {fmt3(m['spearman'])} {fmt3(m['mae']):>7} "
+            f"{_cov(b, '0.8')} {_cov(b, '0.9')} | {fmt3(p['r2'])} {fmt3(p['spearman'])} "
+            f"{fmt3(p['mae']):>7} | {fmt3(tr.get('spearman')):>9} {fmt3(tr.get('mae')):>7} | "
+            f"{fmt3(b.get('noise_ceiling_r2')):>7}",
             file=out,
         )
     print("\n90% coverage per predicted-value quartile and per held-out campaign:", file=out)
@@ -107,9 +106,9 @@ def _print_risk(name: str, g: dict, out) -> None:
     d = g["brier_minus_pls"]
     print(
         f"{name.replace('_', ' ')} (judged: {', '.join(g['judged'])}): AUROC "
-        f"{_fmt(g['model']['auroc'])}, Brier {_fmt(g['model']['brier'])}  (PLS-based: "
-        f"AUROC {_fmt(pls['auroc'])}, Brier {_fmt(pls['brier'])}; Brier difference "
-        f"{_fmt(d['mean'])} ± {_fmt(d['se'])} SE over folds)",
+        f"{fmt3(g['model']['auroc'])}, Brier {fmt3(g['model']['brier'])}  (PLS-based: "
+        f"AUROC {fmt3(pls['auroc'])}, Brier {fmt3(pls['brier'])}; Brier difference "
+        f"{fmt3(d['mean'])} ± {fmt3(d['se'])} SE over folds)",
         file=out,
     )
     if g["not_judged"]:
@@ -150,7 +149,7 @@ def cmd_train(args: argparse.Namespace, data: CampaignData) -> int:
     where_rejects = "; reasons: MLflow artifact data/rejects.csv" if d["runs_rejected"] else ""
     print(
         f"{d['runs_in']} runs in: {d['runs_used']} used, {d['runs_rejected']} rejected "
-        f"({_stages(d['rejected_by_stage'])}){where_rejects}"
+        f"({stages_text(d['rejected_by_stage'])}){where_rejects}"
     )
     print_metrics_table(report.metrics)
     if len(report.curve):
@@ -168,7 +167,7 @@ def cmd_train(args: argparse.Namespace, data: CampaignData) -> int:
     return 0
 
 
-def _stages(counts: dict) -> str:
+def stages_text(counts: dict) -> str:
     return ", ".join(f"{n} at {stage}" for stage, n in counts.items()) or "none"
 
 
@@ -228,142 +227,3 @@ def resolve_model(uri: str):
             f"cannot load model {uri} from {mlflow.get_tracking_uri()} ({exc.message}); "
             "train one with `clonescout train` and `clonescout promote`, or pass --model"
         ) from None
-
-
-def cmd_score(args: argparse.Namespace) -> int:
-    """Score a campaign in chunks of runs; every run scored or listed with its reason."""
-    import signal
-
-    from models.ranking import DEFAULT_RANKING, load_ranking
-    from serving.stream import (
-        CHUNK_RUNS,
-        Folder,
-        ScoreOutputs,
-        ServedBundle,
-        preflight,
-        score_data,
-        score_folder,
-        tty_progress,
-    )
-
-    # every precondition before the long passes: output name, ranking file, model
-    outputs = ScoreOutputs.for_out(args.out)
-    outputs.runs.parent.mkdir(parents=True, exist_ok=True)
-    ranking = load_ranking(args.ranking or DEFAULT_RANKING)
-    if args.mapping is None and not args.data.is_dir():
-        raise ValueError(
-            f"--data {args.data}: not a campaign folder (a foreign file needs --mapping)"
-        )
-    src = None
-    if args.mapping is None:
-        src = Folder(args.data)
-        preflight(src)  # the tables' structure, before the model and the long passes
-    setup_mlflow(None)
-    model, uri, version = resolve_model(args.model)
-    bundle = model.unwrap_python_model().bundle
-    name = registered_name(uri)
-    explain = args.reasons == "all"
-    engine = None
-    if args.engine == "spark":
-        from serving.spark import SparkScorer
-
-        engine = SparkScorer(uri, explain, args.spark_master)  # checks the model's signature
-    served = ServedBundle(bundle, name, str(version or uri), uri, explain, engine)
-    chunk = args.chunk_runs or CHUNK_RUNS
-    progress = tty_progress()
-    # a TERM (kill, a scheduler's timeout) unwinds like Ctrl-C: the scratch folder goes too
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        if src is not None:
-            result = score_folder(src, outputs, served, ranking, chunk, progress)
-        else:
-            from clonescout_cli.datacmds import load_data
-
-            data = load_data(args.data, args.mapping, report=False)[0]
-            result = score_data(data, outputs, served, ranking, chunk, progress)
-    finally:
-        if engine is not None:
-            engine.stop()
-    s = result.summary
-    print(
-        f"{s['runs_in']} runs in: {s['scored']} scored, {s['rejected']} rejected "
-        f"({_stages(s['rejected_by_stage'])}) -> {outputs.runs} (model {uri})"
-    )
-    if s["rejected"]:
-        print(f"rejected runs and reasons: {outputs.rejects}")
-    print(
-        f"clones: {s['clones_ranked']} ranked, {s['clones_unknown']} unknown (not ranked) "
-        f"-> {outputs.clones}; summary -> {outputs.summary}"
-    )
-    _summarise(s, bundle)
-    if result.has_outcomes and s["scored"]:
-        _judge(result.judged, bundle, s["scored"])
-    return 0
-
-
-def _summarise(summary: dict, bundle) -> None:
-    from models.predictor import FLAG_OK, FLAG_RISK, FLAG_UNKNOWN
-
-    if not summary["scored"]:
-        return
-    counts = summary["flags"]
-    print(
-        "flags: "
-        + ", ".join(f"{counts.get(f, 0)} {f}" for f in (FLAG_OK, FLAG_RISK, FLAG_UNKNOWN))
-        + " (unknown: outside the model's experience or missing a family it relies on; "
-        "no prediction is given for them, see flag_reason and extrapolation)"
-    )
-    not_judged = bundle.predictor.not_judged()
-    if not_judged:
-        print(
-            f"spec attributes not judged (the model does not predict them): {', '.join(not_judged)}"
-        )
-    seen = summary["seen_in_training"]
-    if seen:
-        print(
-            f"{seen} of {summary['scored']} runs were in the training set "
-            "(column seen_in_training): their figures would be in-sample, not quality"
-        )
-
-
-def write_table(df: pd.DataFrame, out: Path) -> None:
-    """Write CSV or Parquet (by suffix) atomically: a reader never sees half a file."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    write_frame(df, tmp, out.suffix)
-    tmp.replace(out)
-
-
-def _judge(judged: pd.DataFrame, bundle, scored: int) -> None:
-    """Model vs the titer-only line on runs the model has not seen and could score.
-
-    ``judged`` holds, per fresh scored run with outcomes, ``pred__``, ``obs__`` and
-    ``naive__`` columns per target (:class:`serving.stream.ChunkScorer`).
-    """
-    from training.cv import regression_metrics
-
-    left_out = scored - len(judged)
-    if judged.empty:
-        print(
-            "\nno quality figures: every scored run was in the training set or unknown "
-            "(in-sample figures say nothing about new runs)"
-        )
-        return
-    note = f"; {left_out} runs in training or unknown left out" if left_out else ""
-    print(f"\nagainst the observed outcomes of {len(judged)} new scored runs{note}:")
-    print(
-        f"{'target':<18} {'model R2':>8} {'rho':>6} {'MAE':>8} | {'naive R2':>8} "
-        f"{'rho':>6} {'MAE':>8}"
-    )
-    for t in bundle.targets:
-        if f"obs__{t}" not in judged.columns:
-            continue
-        y = judged[f"obs__{t}"].to_numpy(float)
-        m = regression_metrics(y, judged[f"pred__{t}"].to_numpy(float))
-        nc = f"naive__{t}"
-        n = regression_metrics(y, judged[nc].to_numpy(float)) if nc in judged else {}
-        print(
-            f"{t:<18} {_fmt(m['r2']):>8} {_fmt(m['spearman'])} {m['mae']:8.4f} | "
-            f"{_fmt(n.get('r2', float('nan'))):>8} {_fmt(n.get('spearman', float('nan')))} "
-            f"{n.get('mae', float('nan')):8.4f}"
-        )

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.numeric import column_medians
+from models.numeric import standardise, standardiser
 
 INSIDE, BORDERLINE, OUTSIDE = "inside", "borderline", "outside"
 VARIANCE_TO_EXPLAIN = 0.90
@@ -50,11 +50,8 @@ class ApplicabilityDomain:
         """The PCA alone (no limits); ``k`` components, or enough for 90% of the variance."""
         X = np.asarray(X, dtype=float)
         n, p = X.shape
-        median = column_medians(X)
-        Z = np.where(np.isnan(X), median, X)
-        mean, scale = Z.mean(axis=0), Z.std(axis=0)
-        scale = np.where(scale > 1e-12, scale, 1.0)
-        Z = (Z - mean) / scale
+        median, mean, scale = standardiser(X)
+        Z = standardise(X, median, mean, scale)
         _, sing, vt = np.linalg.svd(Z, full_matrices=False)
         var = sing**2 / max(n - 1, 1)
         if k is None:
@@ -98,7 +95,7 @@ class ApplicabilityDomain:
     def score(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Hotelling T², DModX (normalised) and a status per row."""
         X = np.asarray(X, dtype=float)
-        Z = (np.where(np.isnan(X), self.median, X) - self.mean) / self.scale
+        Z = standardise(X, self.median, self.mean, self.scale)
         t = Z @ self.components.T
         t2 = (t**2 / self.eigenvalues).sum(axis=1)
         resid = Z - t @ self.components

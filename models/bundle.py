@@ -25,6 +25,7 @@ from models.packed import SAMPLES_COLUMN, score_packed
 from models.predictor import FLAG_OK, FLAG_RISK, FLAG_UNKNOWN, Predictor
 from models.process import FOLDER as PROCESS_FOLDER
 from models.process import ProcessModel
+from models.titerline import TiterLine
 
 __all__ = ["FLAG_OK", "FLAG_RISK", "FLAG_UNKNOWN", "Bundle", "ClonescoutModel"]
 
@@ -49,10 +50,8 @@ class Bundle:
 
     def naive(self, X: pd.DataFrame) -> pd.DataFrame:
         """Predictions of the titer-only baseline stored at training (none without titer)."""
-        out = {}
-        for t, m in self.manifest.get("naive_baseline", {}).items():
-            x = X[m["feature"]].fillna(m["fill"]).to_numpy(float)
-            out[t] = m["intercept"] + m["slope"] * x
+        lines = self.manifest.get("naive_baseline", {})
+        out = {t: TiterLine.from_dict(m).predict(X) for t, m in lines.items()}
         return pd.DataFrame(out, index=X.index)
 
     def score(self, frame: pd.DataFrame, explain: bool = True, top_k: int = 3) -> pd.DataFrame:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import xgboost as xgb
 
-from models.numeric import column_medians
+from models.numeric import standardise, standardiser
 
 DEFAULT_PARAMS = {
     "n_estimators": 300,
@@ -54,10 +54,7 @@ class LinearTrend:
     @classmethod
     def standardiser(cls, X: np.ndarray) -> LinearTrend:
         """Median imputation and standardisation learned from ``X`` (no coefficients yet)."""
-        median = column_medians(X)
-        Z = np.where(np.isnan(X), median, X)
-        mean, scale = Z.mean(axis=0), Z.std(axis=0)
-        scale = np.where(scale > 1e-12, scale, 1.0)
+        median, mean, scale = standardiser(X)
         return cls(median, mean, scale, np.zeros(X.shape[1]), 0.0)
 
     @classmethod
@@ -71,7 +68,7 @@ class LinearTrend:
         return cls(base.median, base.mean, base.scale, coef, float(np.mean(y)))
 
     def standardised(self, X: np.ndarray) -> np.ndarray:
-        return (np.where(np.isnan(X), self.median, X) - self.mean) / self.scale
+        return standardise(X, self.median, self.mean, self.scale)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.standardised(X) @ self.coef + self.intercept

@@ -16,3 +16,25 @@ def column_medians(X: np.ndarray) -> np.ndarray:
     if has.any():
         out[has] = np.nanmedian(X[:, has], axis=0)
     return out
+
+
+def standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median, mean and scale that impute then standardise ``X``'s columns.
+
+    Missing values take the column's median; a constant column keeps scale 1 (it
+    standardises to 0). The one impute -> scale rule of the linear trend and the
+    applicability domain.
+
+    >>> med, mean, scale = standardiser(np.array([[1.0, 5.0], [3.0, 5.0], [np.nan, 5.0]]))
+    >>> med.tolist(), mean.tolist(), scale.tolist()
+    ([2.0, 5.0], [2.0, 5.0], [0.816496580927726, 1.0])
+    """
+    median = column_medians(X)
+    Z = np.where(np.isnan(X), median, X)
+    mean, scale = Z.mean(axis=0), Z.std(axis=0)
+    return median, mean, np.where(scale > 1e-12, scale, 1.0)
+
+
+def standardise(X: np.ndarray, median: np.ndarray, mean: np.ndarray, scale: np.ndarray):
+    """``X`` imputed and standardised with the parameters of :func:`standardiser`."""
+    return (np.where(np.isnan(X), median, X) - mean) / scale

@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from sklearn.cross_decomposition import PLSRegression
@@ -20,11 +18,10 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from models.numeric import column_medians
+from models.titerline import MIN_TITER_RUNS
 from training.cv import oof_predict, regression_metrics
 
 PLS_COMPONENTS = (2, 4, 6, 8, 10, 12, 15, 20)
-MIN_TITER_RUNS = 5
 
 
 def titer_feature(X: pd.DataFrame, horizon_day: float) -> str | None:
@@ -37,31 +34,6 @@ def titer_feature(X: pd.DataFrame, horizon_day: float) -> str | None:
 
 def no_titer_reason(horizon_day: float) -> str:
     return f"no titer_g_l samples up to day {horizon_day:g}: titer-rank needs a titer"
-
-
-@dataclass(frozen=True)
-class TiterLine:
-    """Outcome = intercept + slope * titer; a missing titer takes the training median."""
-
-    feature: str
-    slope: float
-    intercept: float
-    fill: float
-
-    @classmethod
-    def fit(cls, X: pd.DataFrame, y: np.ndarray, feature: str) -> TiterLine | None:
-        x = X[feature].to_numpy(float)
-        ok = ~np.isnan(x) & ~np.isnan(y)
-        if ok.sum() < MIN_TITER_RUNS or np.ptp(x[ok]) == 0:
-            return None
-        slope, intercept = np.polyfit(x[ok], y[ok], 1)
-        return cls(feature, float(slope), float(intercept), float(column_medians(x[:, None])[0]))
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self.intercept + self.slope * X[self.feature].fillna(self.fill).to_numpy(float)
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 def pls_pipeline(k: int) -> Pipeline:

@@ -108,3 +108,22 @@ def log_bundle(bundle: Bundle, folder: Path, data: CampaignData, model_name: str
         for key, value in tags.items():
             client.set_model_version_tag(model_name, version, key, str(value))
     return info, version
+
+
+def log_baselines(metrics: dict) -> None:
+    """One nested run per baseline (titer rank, PLS) with its held-out metrics."""
+    for name in ("titer_rank", "pls"):
+        with mlflow.start_run(run_name=f"baseline-{name}", nested=True):
+            mlflow.set_tag("clonescout.role", "baseline")
+            for t, block in metrics["targets"].items():
+                b = block.get("baselines", {}).get(name, {})
+                if b.get("skipped"):
+                    mlflow.set_tag(f"{t}.skipped", b["reason"])
+                    continue
+                for k in ("spearman", "r2", "mae"):
+                    if b.get(k) is not None and b[k] == b[k]:
+                        mlflow.log_metric(f"{t}.{k}", float(b[k]))
+            risk = metrics.get("glyco_risk", {}).get("baselines", {}).get(name, {})
+            for k in ("auroc", "brier"):
+                if risk.get(k) is not None and risk[k] == risk[k]:
+                    mlflow.log_metric(f"glyco_risk.{k}", float(risk[k]))

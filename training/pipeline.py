@@ -30,7 +30,7 @@ from training.curve import horizon_curve
 from training.dataset import TrainingSet, prepare
 from training.evaluate import reliability_table
 from training.experiment import Evaluation, evaluate
-from training.logging_mlflow import log_bundle, log_metrics_tree
+from training.logging_mlflow import log_baselines, log_bundle, log_metrics_tree
 from training.nested import outer_folds
 from training.process import ProcessModelError, fit_process_model
 from training.provenance import code_commit, data_hash, library_versions
@@ -146,7 +146,7 @@ def _train(
         ev.metrics["evaluation"]["excluded_features"] = list(s.exclude)
         metrics = {**ev.metrics, "mlflow_run_id": run.info.run_id}
         log_metrics_tree(metrics)
-        _log_baselines(metrics)
+        log_baselines(metrics)
         log.info("nested evaluation done; fitting the recipe on all %d runs", len(ts.X))
         final = fit_recipe(ts.X, ts.y, ts.groups.reindex(ts.X.index), recipe, log_mlflow=True)
         curve = horizon_curve(data, ts, ev, spec, s.curve_horizons, s.seed, s.exclude)
@@ -254,24 +254,6 @@ def _log_inputs(ts: TrainingSet, s: TrainSettings, targets, n_folds: int, digest
         path = Path(tmp) / "rejects.csv"
         ts.rejects.to_csv(path, index=False)
         mlflow.log_artifact(str(path), artifact_path="data")
-
-
-def _log_baselines(metrics: dict) -> None:
-    for name in ("titer_rank", "pls"):
-        with mlflow.start_run(run_name=f"baseline-{name}", nested=True):
-            mlflow.set_tag("clonescout.role", "baseline")
-            for t, block in metrics["targets"].items():
-                b = block.get("baselines", {}).get(name, {})
-                if b.get("skipped"):
-                    mlflow.set_tag(f"{t}.skipped", b["reason"])
-                    continue
-                for k in ("spearman", "r2", "mae"):
-                    if b.get(k) is not None and b[k] == b[k]:
-                        mlflow.log_metric(f"{t}.{k}", float(b[k]))
-            risk = metrics.get("glyco_risk", {}).get("baselines", {}).get(name, {})
-            for k in ("auroc", "brier"):
-                if risk.get(k) is not None and risk[k] == risk[k]:
-                    mlflow.log_metric(f"glyco_risk.{k}", float(risk[k]))
 
 
 def _write_artifacts(

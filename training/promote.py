@@ -111,10 +111,7 @@ def comparability(cand: Version, champ: Version) -> list[str]:
     return why
 
 
-def promote(
-    model_name: str, candidate_version: str | None = None, data: CampaignData | None = None
-) -> Decision:
-    client = mlflow.MlflowClient()
+def _candidate_number(client, model_name: str, candidate_version: str | None) -> str:
     try:
         versions = client.search_model_versions(f"name='{model_name}'")
     except MlflowException as exc:
@@ -124,7 +121,21 @@ def promote(
             f"no registered model '{model_name}' in {mlflow.get_tracking_uri()}; "
             "run `clonescout train` first"
         )
-    number = candidate_version or str(max(int(v.version) for v in versions))
+    return candidate_version or str(max(int(v.version) for v in versions))
+
+
+def promote(
+    model_name: str, candidate_version: str | None = None, data: CampaignData | None = None
+) -> Decision:
+    """The quality gate, then champion vs candidate on the same outer folds.
+
+    The candidate becomes ``@champion`` when it passes the gate and either there is no
+    champion or it is better beyond the fold-to-fold spread on some headline metric and
+    worse on none. A champion evaluated on other data or folds is re-evaluated on the
+    candidate's folds when ``data`` is given; otherwise the two are not compared.
+    """
+    client = mlflow.MlflowClient()
+    number = _candidate_number(client, model_name, candidate_version)
     cand = _version(client, model_name, number)
     if cand.metrics is None:
         return Decision(False, number, None, ["the candidate has no nested evaluation recorded"])
@@ -140,26 +151,9 @@ def promote(
         return Decision(True, number, None, [why], gate)
     if champ.number == number:
         return Decision(False, number, champ_no, ["the candidate already is champion"], gate)
-    reasons: list[str] = []
-    champ_metrics = champ.metrics
-    why_not = comparability(cand, champ)
-    if why_not:
-        if data is None:
-            reasons = [
-                "not comparable: " + "; ".join(why_not),
-                "give the candidate's data (--data) to re-evaluate the champion on the "
-                "candidate's outer folds",
-            ]
-            return Decision(False, number, champ_no, reasons, gate)
-        from training.reevaluate import champion_on_candidate_folds
-
-        champ_metrics = champion_on_candidate_folds(model_name, champ, cand, data)
-        reasons.append(
-            "champion re-evaluated on the candidate's outer folds ("
-            + "; ".join(why_not)
-            + "): its hyper-parameters refitted, not re-tuned"
-        )
-    assert champ_metrics is not None
+    champ_metrics, reasons = _champion_metrics(model_name, cand, champ, data)
+    if champ_metrics is None:
+        return Decision(False, number, champ_no, reasons, gate)
     judged = [m.get("glyco_risk", {}).get("judged", []) for m in (cand.metrics, champ_metrics)]
     if sorted(judged[0]) != sorted(judged[1]):
         reasons.append(
@@ -169,19 +163,42 @@ def promote(
         )
         return Decision(False, number, champ_no, reasons, gate)
     rows = compare(cand.metrics, champ_metrics)
-    worse = [r.check for r in rows if r.verdict == "worse"]
-    better = [r.check for r in rows if r.verdict == "better"]
-    promoted = bool(rows) and not worse and bool(better)
-    if not rows:
-        reasons.append("no headline metric in common: not comparable")
-    elif worse:
-        reasons.append(
-            "worse than the champion beyond the fold-to-fold spread on: " + ", ".join(worse)
-        )
-    elif not better:
-        reasons.append("no better than the champion beyond the fold-to-fold spread (a tie)")
-    else:
-        reasons.append("better beyond the fold-to-fold spread on: " + ", ".join(better))
+    promoted, verdict = _verdict(rows)
     if promoted:
         client.set_registered_model_alias(model_name, ALIAS, number)
-    return Decision(promoted, number, champ_no, reasons, gate + rows)
+    return Decision(promoted, number, champ_no, [*reasons, verdict], gate + rows)
+
+
+def _champion_metrics(model_name: str, cand, champ, data) -> tuple[dict | None, list[str]]:
+    """The champion's metrics on the candidate's folds (None: cannot compare, and why)."""
+    why_not = comparability(cand, champ)
+    if not why_not:
+        return champ.metrics, []
+    if data is None:
+        return None, [
+            "not comparable: " + "; ".join(why_not),
+            "give the candidate's data (--data) to re-evaluate the champion on the "
+            "candidate's outer folds",
+        ]
+    from training.reevaluate import champion_on_candidate_folds
+
+    metrics = champion_on_candidate_folds(model_name, champ, cand, data)
+    return metrics, [
+        "champion re-evaluated on the candidate's outer folds ("
+        + "; ".join(why_not)
+        + "): its hyper-parameters refitted, not re-tuned"
+    ]
+
+
+def _verdict(rows: list) -> tuple[bool, str]:
+    worse = [r.check for r in rows if r.verdict == "worse"]
+    better = [r.check for r in rows if r.verdict == "better"]
+    if not rows:
+        return False, "no headline metric in common: not comparable"
+    if worse:
+        return False, "worse than the champion beyond the fold-to-fold spread on: " + ", ".join(
+            worse
+        )
+    if not better:
+        return False, "no better than the champion beyond the fold-to-fold spread (a tie)"
+    return True, "better beyond the fold-to-fold spread on: " + ", ".join(better)

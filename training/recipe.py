@@ -29,6 +29,7 @@ from models.conformal import IntervalCalibrator
 from models.estimators import TargetModel, fit_model
 from models.families import required_families
 from models.predictor import Predictor
+from models.titerline import TiterLine
 from training import baselines
 from training.cv import make_folds, oof_predict
 from training.trend import choose_trend_alpha
@@ -64,7 +65,7 @@ class FittedRecipe:
     pls: dict[str, Pipeline]
     pls_components: dict[str, int]
     pls_residuals: pd.DataFrame  # inner held-out residuals of PLS (for its risk)
-    titer: dict[str, baselines.TiterLine] = field(default_factory=dict)
+    titer: dict[str, TiterLine] = field(default_factory=dict)
     tuning: dict[str, dict] = field(default_factory=dict)
 
     def pls_predict(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -211,7 +212,7 @@ def _fit_baselines(
         fitted.pls_components[t] = k
         fitted.pls[t] = baselines.fit_pls(A, y, k)
         resid[t] = y - pred
-        line = None if feature is None else baselines.TiterLine.fit(X, y, feature)
+        line = None if feature is None else TiterLine.fit(X, y, feature)
         if line is not None:
             fitted.titer[t] = line
     fitted.pls_residuals = pd.DataFrame(resid, index=Y.index)

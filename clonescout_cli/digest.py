@@ -1,0 +1,65 @@
+"""What a campaign lead reads first after scoring: the top clones, the flags and why."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from models.predictor import FLAG_RISK, FLAG_UNKNOWN
+
+SHOWN = 8  # clones listed per section; the rest are counted and left to the table
+
+
+def _num(x, fmt: str) -> str:
+    return "-" if pd.isna(x) else format(float(x), fmt)
+
+
+def _top(clones: pd.DataFrame, top: int, out) -> None:
+    ranked = clones[clones["rank"].notna()].sort_values("rank").head(top)
+    print(
+        f"{'rank':>4}  {'clone':<14} {'product g/L (90%)':<20} {'yield %':>8} "
+        f"{'glycan risk':>11}  flag",
+        file=out,
+    )
+    for r in ranked.to_dict("records"):
+        band = f"{_num(r['expected_product_g_l'], '.2f')} "
+        band += f"({_num(r['expected_product_lo90'], '.2f')}-"
+        band += f"{_num(r['expected_product_hi90'], '.2f')})"
+        print(
+            f"{int(r['rank']):>4}  {r['clone_id']!s:<14} {band:<20} "
+            f"{_num(r['dsp_yield_pct'], '.1f'):>8} {_num(r['glycans_risk'], '.2f'):>11}  "
+            f"{r['flag']}",
+            file=out,
+        )
+
+
+def _listed(clones: pd.DataFrame, title: str, table: Path, out) -> None:
+    print(f"\n{title} ({len(clones)}):", file=out)
+    if clones.empty:
+        print("  none", file=out)
+        return
+    for r in clones.head(SHOWN).itertuples():
+        print(f"  {r.clone_id}: {r.reasons}", file=out)
+    if len(clones) > SHOWN:
+        print(f"  ... and {len(clones) - SHOWN} more (column 'reasons' of {table})", file=out)
+
+
+def print_digest(clones_table: Path, top: int = 5, out=None) -> None:
+    """The ``top`` ranked clones, the clones flagged at risk and the unknown ones, with why.
+
+    ``clones_table`` is the per-clone file ``clonescout score`` writes (``OUT.clones.*``).
+    """
+    out = out or sys.stdout
+    read = pd.read_parquet if clones_table.suffix == ".parquet" else pd.read_csv
+    clones = read(clones_table)
+    ranked = int(clones["rank"].notna().sum())
+    print(f"\ntop {min(top, ranked)} of {ranked} ranked clones ({clones_table}):", file=out)
+    _top(clones, top, out)
+    at_risk = clones[clones["flag"] == FLAG_RISK].sort_values("rank")
+    _listed(at_risk, "flagged at risk, with the reasons", clones_table, out)
+    unknown = clones[clones["flag"] == FLAG_UNKNOWN]
+    _listed(
+        unknown, "unknown (not ranked: the model cannot vouch for them), and why", clones_table, out
+    )

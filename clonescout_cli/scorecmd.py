@@ -1,0 +1,153 @@
+"""``clonescout score``: a campaign scored in chunks, its clones ranked, and what it says."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from clonescout_cli.modelcmds import fmt3, registered_name, resolve_model, setup_mlflow, stages_text
+from features.loader import write_frame
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score a campaign in chunks of runs; every run scored or listed with its reason."""
+    from models.ranking import DEFAULT_RANKING, load_ranking
+    from serving.stream import Folder, ScoreOutputs, ServedBundle, preflight
+
+    # every precondition before the long passes: output name, ranking file, model
+    outputs = ScoreOutputs.for_out(args.out)
+    outputs.runs.parent.mkdir(parents=True, exist_ok=True)
+    ranking = load_ranking(args.ranking or DEFAULT_RANKING)
+    if args.mapping is None and not args.data.is_dir():
+        raise ValueError(
+            f"--data {args.data}: not a campaign folder (a foreign file needs --mapping)"
+        )
+    src = None
+    if args.mapping is None:
+        src = Folder(args.data)
+        preflight(src)  # the tables' structure, before the model and the long passes
+    setup_mlflow(None)
+    model, uri, version = resolve_model(args.model)
+    bundle = model.unwrap_python_model().bundle
+    name = registered_name(uri)
+    explain = args.reasons == "all"
+    engine = None
+    if args.engine == "spark":
+        from serving.spark import SparkScorer
+
+        engine = SparkScorer(uri, explain, args.spark_master)  # checks the model's signature
+    served = ServedBundle(bundle, name, str(version or uri), uri, explain, engine)
+    result = _run_scoring(args, src, outputs, served, ranking, engine)
+    _print_scoring(result.summary, outputs, uri, bundle)
+    if result.has_outcomes and result.summary["scored"]:
+        _judge(result.judged, bundle, result.summary["scored"])
+    return 0
+
+
+def _run_scoring(args, src, outputs, served, ranking, engine):
+    """The long passes over the chunks, on a folder or on imported (mapped) data."""
+    import signal
+
+    from serving.stream import CHUNK_RUNS, score_data, score_folder, tty_progress
+
+    chunk = args.chunk_runs or CHUNK_RUNS
+    progress = tty_progress()
+    # a TERM (kill, a scheduler's timeout) unwinds like Ctrl-C: the scratch folder goes too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        if src is not None:
+            result = score_folder(src, outputs, served, ranking, chunk, progress)
+        else:
+            from clonescout_cli.datacmds import load_data
+
+            data = load_data(args.data, args.mapping, report=False)[0]
+            result = score_data(data, outputs, served, ranking, chunk, progress)
+    finally:
+        if engine is not None:
+            engine.stop()
+    return result
+
+
+def _print_scoring(s: dict, outputs, uri: str, bundle) -> None:
+    print(
+        f"{s['runs_in']} runs in: {s['scored']} scored, {s['rejected']} rejected "
+        f"({stages_text(s['rejected_by_stage'])}) -> {outputs.runs} (model {uri})"
+    )
+    if s["rejected"]:
+        print(f"rejected runs and reasons: {outputs.rejects}")
+    print(
+        f"clones: {s['clones_ranked']} ranked, {s['clones_unknown']} unknown (not ranked) "
+        f"-> {outputs.clones}; summary -> {outputs.summary}"
+    )
+    _summarise(s, bundle)
+
+
+def _summarise(summary: dict, bundle) -> None:
+    from models.predictor import FLAG_OK, FLAG_RISK, FLAG_UNKNOWN
+
+    if not summary["scored"]:
+        return
+    counts = summary["flags"]
+    print(
+        "flags: "
+        + ", ".join(f"{counts.get(f, 0)} {f}" for f in (FLAG_OK, FLAG_RISK, FLAG_UNKNOWN))
+        + " (unknown: outside the model's experience or missing a family it relies on; "
+        "no prediction is given for them, see flag_reason and extrapolation)"
+    )
+    not_judged = bundle.predictor.not_judged()
+    if not_judged:
+        print(
+            f"spec attributes not judged (the model does not predict them): {', '.join(not_judged)}"
+        )
+    seen = summary["seen_in_training"]
+    if seen:
+        print(
+            f"{seen} of {summary['scored']} runs were in the training set "
+            "(column seen_in_training): their figures would be in-sample, not quality"
+        )
+
+
+def write_table(df: pd.DataFrame, out: Path) -> None:
+    """Write CSV or Parquet (by suffix) atomically: a reader never sees half a file."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    write_frame(df, tmp, out.suffix)
+    tmp.replace(out)
+
+
+def _judge(judged: pd.DataFrame, bundle, scored: int) -> None:
+    """Model vs the titer-only line on runs the model has not seen and could score.
+
+    ``judged`` holds, per fresh scored run with outcomes, ``pred__``, ``obs__`` and
+    ``naive__`` columns per target (:class:`serving.stream.ChunkScorer`).
+    """
+    from training.cv import regression_metrics
+
+    left_out = scored - len(judged)
+    if judged.empty:
+        print(
+            "\nno quality figures: every scored run was in the training set or unknown "
+            "(in-sample figures say nothing about new runs)"
+        )
+        return
+    note = f"; {left_out} runs in training or unknown left out" if left_out else ""
+    print(f"\nagainst the observed outcomes of {len(judged)} new scored runs{note}:")
+    print(
+        f"{'target':<18} {'model R2':>8} {'rho':>6} {'MAE':>8} | {'naive R2':>8} "
+        f"{'rho':>6} {'MAE':>8}"
+    )
+    for t in bundle.targets:
+        if f"obs__{t}" not in judged.columns:
+            continue
+        y = judged[f"obs__{t}"].to_numpy(float)
+        m = regression_metrics(y, judged[f"pred__{t}"].to_numpy(float))
+        nc = f"naive__{t}"
+        n = regression_metrics(y, judged[nc].to_numpy(float)) if nc in judged else {}
+        print(
+            f"{t:<18} {fmt3(m['r2']):>8} {fmt3(m['spearman'])} {m['mae']:8.4f} | "
+            f"{fmt3(n.get('r2', float('nan'))):>8} {fmt3(n.get('spearman', float('nan')))} "
+            f"{n.get('mae', float('nan')):8.4f}"
+        )
