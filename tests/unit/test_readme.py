@@ -2,7 +2,8 @@
 
 A block is runnable when the line before its opening fence is ``<!-- runnable -->``: it
 runs with bash (``set -euo pipefail``) from the repository root, with the project's
-environment first on PATH and MLflow pointed at a throw-away store.
+environment first on PATH and MLflow pointed at a throw-away store that the blocks share,
+in the README's order (a later block may score with the model an earlier one trained).
 """
 
 from __future__ import annotations
@@ -45,12 +46,18 @@ def test_readme_has_runnable_blocks() -> None:
     assert len(BLOCKS) >= 3, "the README should keep its runnable examples"
 
 
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("readme-mlflow")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("line,body", BLOCKS, ids=[f"README.md:{n}" for n, _ in BLOCKS])
-def test_runnable_block(line: int, body: str, tmp_path: Path) -> None:
+def test_runnable_block(line: int, body: str, store: Path) -> None:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path}/mlflow.db"
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{store}/mlflow.db"
+    env.pop("CLONESCOUT_OPTUNA_STORAGE", None)
     done = subprocess.run(
         ["bash", "-c", f"set -euo pipefail\n{body}"],
         cwd=REPO,
