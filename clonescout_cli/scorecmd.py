@@ -122,7 +122,7 @@ def _judge(judged: pd.DataFrame, bundle, scored: int) -> None:
     """Model vs the titer-only line on runs the model has not seen and could score.
 
     ``judged`` holds, per fresh scored run with outcomes, ``pred__``, ``obs__`` and
-    ``naive__`` columns per target (:class:`serving.stream.ChunkScorer`).
+    ``naive__`` columns per target (:class:`serving.stream_score.ChunkScorer`).
     """
     from training.cv import regression_metrics
 

@@ -6,8 +6,8 @@ model once, in the background: ``/livez`` answers at once, ``/readyz`` only when
 is loaded, and the scoring endpoints answer 503 until then.
 
 Endpoints (JSON unless said): ``/score`` (one or many runs), ``/score_campaign`` (a
-campaign file upload, multipart), ``/whatif`` (a clone under candidate process
-conditions), ``/explain`` (one run, every feature's contribution),
+campaign file upload, multipart, read by :mod:`serving.upload`), ``/whatif`` (a clone
+under candidate process conditions), ``/explain`` (one run, every feature's contribution),
 ``/model`` (what is served), ``/livez``, ``/readyz``, ``/metrics`` (Prometheus) and the
 OpenAPI description at ``/docs.json``.
 """
@@ -18,10 +18,7 @@ import asyncio
 import gc
 import json
 import logging
-import shutil
-import tempfile
 import threading
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,28 +27,17 @@ import bentoml
 from pydantic import Field
 from starlette.responses import Response
 
+from serving.answer_schemas import CampaignResponse, ExplainResponse, ModelInfo, ScoreResponse
 from serving.batching import Batcher
 from serving.config import Settings
 from serving.deadline import install as install_deadline
 from serving.examples import EXAMPLE_RUN
 from serving.guard import Guard, error_body
-from serving.schemas import (
-    MAX_RUNS_PER_REQUEST,
-    CampaignResponse,
-    ExplainRequest,
-    ExplainResponse,
-    ModelInfo,
-    Run,
-    ScoreRequest,
-    ScoreResponse,
-    WhatIfRequest,
-)
+from serving.schemas import MAX_RUNS_PER_REQUEST, ExplainRequest, Run, ScoreRequest, WhatIfRequest
+from serving.upload import UploadError, campaign, check_upload
 
 log = logging.getLogger("clonescout.serving")
 SETTINGS = Settings.from_env()
-MAPPINGS = Path(__file__).resolve().parents[1] / "data" / "mappings"
-MAX_UPLOAD_BYTES = 512 * 1024 * 1024
-MAX_UNZIPPED_BYTES = 2 * 1024**3
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -64,6 +50,7 @@ def json_response(body: Any, status: int = 200) -> Response:
 
 
 def error_response(status: int, error: str, path: str = "", value: Any = None, expected: str = ""):
+    """An error answer (:func:`serving.guard.error_body`); ``path`` names the one problem."""
     problems = [{"path": path, "value": value, "expected": expected}] if path else []
     return json_response(error_body(error, problems), status)
 
@@ -230,125 +217,12 @@ class Clonescout:
         """Score a whole campaign file: every run scored or rejected, clones ranked."""
         if self.engine is None:
             return error_response(503, NOT_READY)  # type: ignore[return-value]
-        problem = check_upload(file, mapping)
-        if problem is not None:
-            return problem  # type: ignore[return-value]
         try:
+            check_upload(file, mapping)
             body = await self._run(campaign, self.engine, file, mapping)
         except UploadError as exc:
-            return error_response(422, str(exc), exc.path, exc.value, exc.expected)  # type: ignore[return-value]
+            return error_response(exc.status, str(exc), exc.path, exc.value, exc.expected)  # type: ignore[return-value]
         return json_response(body)  # type: ignore[return-value]
-
-
-class UploadError(ValueError):
-    """An uploaded campaign that cannot be read, with where and what is expected."""
-
-    def __init__(self, message: str, path: str, value: Any, expected: str):
-        super().__init__(message)
-        self.path, self.value, self.expected = path, value, expected
-
-
-def mapping_names() -> list[str]:
-    return sorted(p.stem for p in MAPPINGS.glob("*.yaml"))
-
-
-def check_upload(file: Path, mapping: str | None) -> Response | None:
-    """Cheap checks before any work: size, kind of file, mapping name."""
-    size = file.stat().st_size
-    if size > MAX_UPLOAD_BYTES:
-        return error_response(
-            413, "upload too large", "file", f"{size} bytes", f"at most {MAX_UPLOAD_BYTES} bytes"
-        )
-    suffix = file.suffix.lower()
-    if mapping is not None and mapping not in mapping_names():
-        return error_response(
-            422, "unknown mapping", "mapping", mapping, f"one of {mapping_names()}"
-        )
-    if suffix == ".zip":
-        return None
-    if suffix in (".csv", ".parquet"):
-        if mapping is None:
-            return error_response(
-                422,
-                "one file needs a mapping",
-                "mapping",
-                None,
-                "the name of an import mapping for this layout; the contract's own tables "
-                "go in a .zip of the campaign folder",
-            )
-        return None
-    return error_response(
-        422, "unsupported file", "file", file.name, "a .zip of a campaign folder, .csv or .parquet"
-    )
-
-
-def _unzip(file: Path, into: Path) -> Path:
-    try:
-        archive = zipfile.ZipFile(file)
-    except zipfile.BadZipFile:
-        raise UploadError("not a zip archive", "file", file.name, "a valid .zip") from None
-    with archive:
-        total = sum(i.file_size for i in archive.infolist())
-        if total > MAX_UNZIPPED_BYTES:
-            raise UploadError(
-                "archive too large unpacked", "file", f"{total} bytes", "at most 2 GiB unpacked"
-            )
-        for info in archive.infolist():
-            target = (into / info.filename).resolve()
-            if not target.is_relative_to(into.resolve()):
-                raise UploadError(
-                    "archive member outside its folder", "file", info.filename, "relative paths"
-                )
-        archive.extractall(into)
-    tables = list(into.rglob("runs.csv")) + list(into.rglob("runs.parquet"))
-    if len(tables) != 1:
-        raise UploadError(
-            "no single campaign folder in the archive",
-            "file",
-            f"{len(tables)} runs tables",
-            "one folder with clones, runs and samples (CSV or Parquet)",
-        )
-    return tables[0].parent
-
-
-def campaign(engine: Any, file: Path, mapping: str | None) -> dict[str, Any]:
-    """Load the upload through the contract (or a mapping), then score it."""
-    from features.contract import ContractError
-    from features.loader import load_campaign
-    from features.mapping import import_mapped
-    from features.mappingfile import load_mapping
-
-    work = Path(tempfile.mkdtemp(prefix="clonescout-upload-"))
-    try:
-        try:
-            if file.suffix.lower() == ".zip":
-                data = load_campaign(_unzip(file, work))
-            else:
-                # the mapping reads files by their names: give the upload its own suffix
-                local = work / f"upload{file.suffix.lower()}"
-                shutil.copyfile(file, local)
-                data = import_mapped(local, load_mapping(MAPPINGS / f"{mapping}.yaml")).data
-        except ContractError as exc:
-            raise UploadError(
-                "the campaign breaks the data contract",
-                "file",
-                file.name,
-                "; ".join(str(v) for v in exc.violations),
-            ) from None
-        except UploadError:
-            raise
-        except Exception as exc:  # an unreadable upload is the file's problem, never a 500
-            log.warning("upload %s could not be read", file.name, exc_info=True)
-            layout = "a .zip of a campaign folder" if mapping is None else f"the {mapping} layout"
-            raise UploadError(
-                f"the file could not be read ({type(exc).__name__}: {exc})",
-                "file",
-                file.name,
-                f"a readable {file.suffix.lower().lstrip('.')} file in {layout}",
-            ) from None
-        return engine.score_campaign(data)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 Clonescout.add_asgi_middleware(  # type: ignore[attr-defined]

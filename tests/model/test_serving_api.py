@@ -214,10 +214,11 @@ def _same(a, b, tol: float = 1e-9) -> None:
 def test_the_fast_path_gives_what_the_full_contract_gives(trained, runs, monkeypatch):
     """Clean runs skip the pandera contract; forcing it on them must change nothing."""
     from serving import engine as eng
+    from serving import intake
 
     e = eng.Engine(trained.bundle, eng.ServedModel("m", "1", "models:/m/1", None, "h", 7.0))
     fast = e.score(runs[:25])
-    monkeypatch.setattr(eng, "is_plain", lambda run: False)
+    monkeypatch.setattr(intake, "is_plain", lambda run: False)
     full = e.score(runs[:25])
     for a, b in zip(fast, full, strict=True):
         b.pop("notes"), a.pop("notes")

@@ -1,0 +1,109 @@
+"""Scoring one chunk of runs for :mod:`serving.stream`: features, model and provenance.
+
+A chunk arrives already held to the data contract (:mod:`serving.stream_chunks`). The
+model runs in this process (:meth:`models.bundle.Bundle.score_features`) or, through an
+:class:`Engine`, somewhere else (Spark).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pandas as pd
+
+from features.assemble import GROUP_COLUMN, featurize, long_frame, run_index
+from features.loader import CampaignData
+from features.rejects import REJECT_COLUMNS
+from models.bundle import Bundle
+from models.predictor import FLAG_UNKNOWN
+from models.ranking import latest_titer
+
+
+class Engine(Protocol):
+    """Runs the model somewhere else: a long frame in, ``Bundle.score``'s table out."""
+
+    def score(self, frame: pd.DataFrame) -> pd.DataFrame: ...
+
+
+@dataclass(frozen=True)
+class ServedBundle:
+    """The loaded model and what the output says about it."""
+
+    bundle: Bundle
+    name: str
+    version: str
+    uri: str
+    explain: bool = True  # per-run reasons (tree SHAP): most of the scoring time
+    engine: Engine | None = None  # where the model runs, when not in this process (Spark)
+
+    def provenance(self) -> dict[str, Any]:
+        """The model as the summary names it: registry name, version, id, training data."""
+        m = self.bundle.manifest
+        return {
+            "name": self.name,
+            "version": self.version,
+            "uri": self.uri,
+            "model_id": str(m.get("model_id", "")),
+            "training_data_hash": str(m.get("training_data_hash", "")),
+            "horizon_day": float(self.bundle.featurizer.horizon_day),
+        }
+
+
+class ChunkScorer:
+    """Features, model and provenance for the runs of one chunk (held to the contract)."""
+
+    def __init__(self, served: ServedBundle):
+        self.served = served
+        self.bundle = served.bundle
+        self.data_hash = served.provenance()["training_data_hash"]
+
+    def score(self, data: CampaignData) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """(per-run results, rejects, the fresh scored runs with outcomes) of ``data``."""
+        fr = featurize(data, transformer=self.bundle.featurizer)
+        rejects = fr.rejects[list(REJECT_COLUMNS)]
+        if fr.features.empty:
+            return pd.DataFrame(), rejects, pd.DataFrame()
+        frame = long_frame(data)
+        frame = frame[frame["run_id"].isin(fr.features.index)]
+        X = fr.features
+        if self.served.engine is not None:
+            scored = self.served.engine.score(frame)
+        else:
+            scored = self.bundle.score_features(frame, X, explain=self.served.explain)
+        ids = run_index(data).set_index("run_id").reindex(scored["run_id"])
+        front = pd.DataFrame(
+            {
+                "run_id": scored["run_id"].to_numpy(),
+                "model_version": self.served.version,
+                "clone_id": ids["clone_id"].astype(str).to_numpy(),
+                "campaign_id": ids[GROUP_COLUMN].astype(str).to_numpy(),
+            }
+        )
+        titer = latest_titer(data.samples).reindex(scored["run_id"])
+        scored = pd.concat([front, scored.drop(columns=["run_id"])], axis=1).assign(
+            titer_g_l=titer["titer_g_l"].to_numpy(float),
+            titer_day=titer["titer_day"].to_numpy(float),
+            training_data_hash=self.data_hash,
+        )
+        judged = self._judged(scored, data, X)
+        return scored, rejects, judged
+
+    def _judged(self, scored: pd.DataFrame, data: CampaignData, X: pd.DataFrame) -> pd.DataFrame:
+        """Fresh, known runs with observed outcomes: predictions, naive line, observed."""
+        if data.outcomes is None or scored.empty:
+            return pd.DataFrame()
+        fresh = scored[scored["seen_in_training"].eq("") & scored["flag"].ne(FLAG_UNKNOWN)]
+        if fresh.empty:
+            return pd.DataFrame()
+        ids = fresh["run_id"]
+        obs = data.outcomes.set_index("run_id").reindex(ids)
+        naive = self.bundle.naive(X).reindex(ids)
+        cols: dict[str, Any] = {"run_id": ids.to_numpy()}
+        for t in self.bundle.targets:
+            cols[f"pred__{t}"] = fresh[t].to_numpy(float)
+            if t in obs.columns:
+                cols[f"obs__{t}"] = pd.to_numeric(obs[t], errors="coerce").to_numpy(float)
+            if t in naive.columns:
+                cols[f"naive__{t}"] = naive[t].to_numpy(float)
+        return pd.DataFrame(cols)

@@ -1,0 +1,145 @@
+"""Reading a campaign file uploaded to ``/score_campaign``, with errors a person can act on.
+
+An upload is a .zip of a campaign folder, or one CSV/Parquet file in a foreign layout read
+through a named import mapping (``data/mappings/<name>.yaml``). Cheap checks come first
+(:func:`check_upload`: size, kind of file, mapping name); every problem is an
+:class:`UploadError` naming the field, the value found and what was expected, never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("clonescout.serving")
+MAPPINGS = Path(__file__).resolve().parents[1] / "data" / "mappings"
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+MAX_UNZIPPED_BYTES = 2 * 1024**3
+
+
+class UploadError(ValueError):
+    """An uploaded campaign that cannot be read, with where and what is expected.
+
+    ``status`` is the HTTP status of the answer (413 for a file too large, else 422).
+    """
+
+    def __init__(self, message: str, path: str, value: Any, expected: str, status: int = 422):
+        super().__init__(message)
+        self.path, self.value, self.expected = path, value, expected
+        self.status = status
+
+
+def mapping_names() -> list[str]:
+    """The import mappings shipped with the service, by name."""
+    return sorted(p.stem for p in MAPPINGS.glob("*.yaml"))
+
+
+def check_upload(file: Path, mapping: str | None) -> None:
+    """Cheap checks before any work: size, kind of file, mapping name.
+
+    Raises
+    ------
+    UploadError
+        The first check the upload fails.
+    """
+    size = file.stat().st_size
+    if size > MAX_UPLOAD_BYTES:
+        raise UploadError(
+            "upload too large",
+            "file",
+            f"{size} bytes",
+            f"at most {MAX_UPLOAD_BYTES} bytes",
+            status=413,
+        )
+    suffix = file.suffix.lower()
+    if mapping is not None and mapping not in mapping_names():
+        raise UploadError("unknown mapping", "mapping", mapping, f"one of {mapping_names()}")
+    if suffix == ".zip":
+        return
+    if suffix in (".csv", ".parquet"):
+        if mapping is None:
+            raise UploadError(
+                "one file needs a mapping",
+                "mapping",
+                None,
+                "the name of an import mapping for this layout; the contract's own tables "
+                "go in a .zip of the campaign folder",
+            )
+        return
+    raise UploadError(
+        "unsupported file", "file", file.name, "a .zip of a campaign folder, .csv or .parquet"
+    )
+
+
+def _unzip(file: Path, into: Path) -> Path:
+    """Unpack the archive into ``into`` (bounded in size, no member outside it); its folder."""
+    try:
+        archive = zipfile.ZipFile(file)
+    except zipfile.BadZipFile:
+        raise UploadError("not a zip archive", "file", file.name, "a valid .zip") from None
+    with archive:
+        total = sum(i.file_size for i in archive.infolist())
+        if total > MAX_UNZIPPED_BYTES:
+            raise UploadError(
+                "archive too large unpacked", "file", f"{total} bytes", "at most 2 GiB unpacked"
+            )
+        for info in archive.infolist():
+            target = (into / info.filename).resolve()
+            if not target.is_relative_to(into.resolve()):
+                raise UploadError(
+                    "archive member outside its folder", "file", info.filename, "relative paths"
+                )
+        archive.extractall(into)
+    tables = list(into.rglob("runs.csv")) + list(into.rglob("runs.parquet"))
+    if len(tables) != 1:
+        raise UploadError(
+            "no single campaign folder in the archive",
+            "file",
+            f"{len(tables)} runs tables",
+            "one folder with clones, runs and samples (CSV or Parquet)",
+        )
+    return tables[0].parent
+
+
+def campaign(engine: Any, file: Path, mapping: str | None) -> dict[str, Any]:
+    """Load the upload through the contract (or a mapping), then score it."""
+    from features.contract import ContractError
+    from features.loader import load_campaign
+    from features.mapping import import_mapped
+    from features.mappingfile import load_mapping
+
+    work = Path(tempfile.mkdtemp(prefix="clonescout-upload-"))
+    try:
+        try:
+            if file.suffix.lower() == ".zip":
+                data = load_campaign(_unzip(file, work))
+            else:
+                # the mapping reads files by their names: give the upload its own suffix
+                local = work / f"upload{file.suffix.lower()}"
+                shutil.copyfile(file, local)
+                data = import_mapped(local, load_mapping(MAPPINGS / f"{mapping}.yaml")).data
+        except ContractError as exc:
+            raise UploadError(
+                "the campaign breaks the data contract",
+                "file",
+                file.name,
+                "; ".join(str(v) for v in exc.violations),
+            ) from None
+        except UploadError:
+            raise
+        except Exception as exc:  # an unreadable upload is the file's problem, never a 500
+            log.warning("upload %s could not be read", file.name, exc_info=True)
+            layout = "a .zip of a campaign folder" if mapping is None else f"the {mapping} layout"
+            raise UploadError(
+                f"the file could not be read ({type(exc).__name__}: {exc})",
+                "file",
+                file.name,
+                f"a readable {file.suffix.lower().lstrip('.')} file in {layout}",
+            ) from None
+        return engine.score_campaign(data)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
