@@ -44,7 +44,8 @@ java:
 	    echo "Spark needs Java 17 or newer; 'java' here is version $${v:-unknown}" >&2; exit 1; fi
 
 # The team-scale test starts a throw-away PostgreSQL cluster (initdb, pg_ctl): Debian's
-# server is installed when no initdb is found. It never starts the system's own cluster.
+# server is installed when no initdb is found (Debian's package may start its own cluster;
+# the test does not use it).
 postgres:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 && ! command -v initdb > /dev/null; then \
 	    echo "installing Debian's postgresql for the team-scale test" >&2; \

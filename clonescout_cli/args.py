@@ -30,6 +30,16 @@ def share(text: str) -> float:
     return value
 
 
+def nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -137,8 +147,9 @@ def add_tuning_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--threads",
-        type=int,
-        default=int(os.environ.get("CLONESCOUT_THREADS", "0")),
-        help="XGBoost threads for the whole machine, shared out between the workers "
-        "(default $CLONESCOUT_THREADS, else 0: every core)",
+        type=nonnegative_int,
+        default=os.environ.get("CLONESCOUT_THREADS", "0"),  # a string: parsed (checked) by type
+        help="XGBoost threads of the tuning and of the model's fits, for the whole machine "
+        "(shared out between the workers); the process model and the horizon curve use "
+        "every core (default $CLONESCOUT_THREADS, else 0: every core)",
     )

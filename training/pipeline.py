@@ -242,7 +242,9 @@ def _log_inputs(ts: TrainingSet, s: TrainSettings, targets, n_folds: int, digest
             "seed": s.seed,
             "exclude": ",".join(s.exclude) or "-",
             "optuna_workers": s.workers,
-            "optuna_storage": redact(s.optuna_storage) if s.optuna_storage else "memory",
+            "optuna_storage": redact(s.optuna_storage)
+            if s.optuna_storage
+            else ("memory" if s.workers == 1 else "scratch journal file"),
             "n_runs_in": ts.n_runs_in,
             "n_runs": len(ts.X),
             "n_rejected_runs": len(ts.rejects),

@@ -130,12 +130,14 @@ def _tune(
     return params, pd.DataFrame(oof, index=Y.index)[list(Y.columns)], summary
 
 
-def _fixed_oof(A, Y: pd.DataFrame, folds, params: dict, seed: int) -> pd.DataFrame:
+def _fixed_oof(
+    A, Y: pd.DataFrame, folds, params: dict, seed: int, threads: int = 0
+) -> pd.DataFrame:
     out = {}
     for t in Y.columns:
 
         def fit_predict(a, b, c, t=t):
-            return fit_model(a, b, params[t], seed).predict(c)
+            return fit_model(a, b, params[t], seed, threads).predict(c)
 
         out[t] = oof_predict(fit_predict, A, Y[t].to_numpy(float), folds)
     return pd.DataFrame(out, index=Y.index)
@@ -168,16 +170,16 @@ def fit_recipe(
         tuning_folds = make_folds(groups, r.inner_folds)
         params, oof, tuning = _tune(A, Y, tuning_folds, r, log_mlflow, trend)
         if len(tuning_folds) != len(folds):
-            oof = _fixed_oof(A, Y, folds, params, r.seed)
+            oof = _fixed_oof(A, Y, folds, params, r.seed, r.tuner.threads)
     else:
         params, tuning = {t: fixed_params[t] for t in Y.columns}, {}
-        oof = _fixed_oof(A, Y, folds, params, r.seed)
+        oof = _fixed_oof(A, Y, folds, params, r.seed, r.tuner.threads)
     models: dict[str, TargetModel] = {}
     calibrators = {}
     for t in Y.columns:
         y = Y[t].to_numpy(float)
         ok = ~np.isnan(y)
-        models[t] = fit_model(A[ok], y[ok], params[t], r.seed)
+        models[t] = fit_model(A[ok], y[ok], params[t], r.seed, r.tuner.threads)
         calibrators[t] = IntervalCalibrator.fit(oof[t].to_numpy(), y, A, folds, r.seed)
     predictor = Predictor(
         feature_names=names,

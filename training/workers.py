@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from training.tuning import Objective
 
 JOURNAL_PREFIX = "journal:"
+WARM_S = 0.5  # each worker holds its warm-up task this long (once per training)
 
 
 class StorageError(ValueError):
@@ -48,20 +49,33 @@ class StorageError(ValueError):
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for messages and logs.
+    """The URL without its password (in the user part or a query), for messages and logs.
 
     >>> redact("postgresql://ann:secret@db:5432/cs")
     'postgresql://ann:***@db:5432/cs'
+    >>> redact("postgresql://db/cs?password=secret&sslmode=require")
+    'postgresql://db/cs?password=***&sslmode=require'
     """
-    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        shown = re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
+    return re.sub(r"(password=)[^&]*", r"\1***", shown)
 
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """The Optuna storage named by ``url`` (an RDB URL or ``journal:PATH``)."""
     if url.startswith(JOURNAL_PREFIX):
         path = url[len(JOURNAL_PREFIX) :]
-        backend = JournalFileBackend(path)
-        return optuna.storages.JournalStorage(backend)
+        if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise StorageError(
+                f"cannot open the Optuna journal {path}: its folder does not exist; give "
+                "journal:/an/existing/folder/file.log"
+            )
+        return optuna.storages.JournalStorage(JournalFileBackend(path))
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
     except Exception as exc:  # SQLAlchemy's errors have no common public base worth naming
@@ -128,8 +142,16 @@ class Tuner:
         return f"{JOURNAL_PREFIX}{os.path.join(self._scratch, 'studies.log')}"
 
     def _executor(self) -> ProcessPoolExecutor:
+        """The worker processes, started and warmed (imports done) on first use.
+
+        Warm workers are idle when a study's shares arrive, so each share usually goes to its
+        own process instead of a fast first worker taking two while another still imports (a
+        busy worker never takes a second share; only a worker slower to start than the
+        warm-up can miss the first study).
+        """
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+            list(self._pool.map(_warm, [WARM_S] * self.workers))
         return self._pool
 
     @property
@@ -153,7 +175,7 @@ class Tuner:
         )
         study.enqueue_trial(FIRST_TRIAL)
         if self.workers == 1:
-            return study, objective.optimize(study, trials)
+            return study, replace(objective, threads=self.threads).optimize(study, trials)
         assert url is not None and storage is not None
         pool = self._executor()
         shares = [trials // self.workers + (i < trials % self.workers) for i in range(self.workers)]
@@ -169,17 +191,29 @@ class Tuner:
         return optuna.load_study(study_name=study.study_name, storage=storage), held_out
 
 
+def _warm(seconds: float) -> int:
+    """Import what a share needs, then hold the process briefly so the others warm too."""
+    import time
+
+    import training.tuning  # noqa: F401  (the import is the point)
+
+    time.sleep(seconds)
+    return os.getpid()
+
+
 def _work(
     url: str, study_name: str, objective: Objective, n_trials: int, seed: int
 ) -> dict[int, np.ndarray]:
     """One worker's share of a study: load it from the storage and run ``n_trials``."""
-    from training.tuning import make_pruner, make_sampler
+    from training.tuning import make_pruner
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(
         study_name=study_name,
         storage=open_storage(url),
-        sampler=make_sampler(seed),
+        # constant liar: a running trial counts as a poor one, so that parallel workers do
+        # not all sample next to the same promising point (Optuna's advice for workers)
+        sampler=optuna.samplers.TPESampler(seed=seed, constant_liar=True),
         pruner=make_pruner(),
     )
     return objective.optimize(study, n_trials)

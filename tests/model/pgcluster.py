@@ -23,7 +23,10 @@ REQUIRE_ENV = "CLONESCOUT_REQUIRE_POSTGRES"  # set by `make test`: a missing ser
 
 def server_bin() -> Path | None:
     """The folder of Debian's PostgreSQL binaries (newest version), or of those on PATH."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: p.parts[-3])
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: [int(x) for x in p.parts[-3].split(".") if x.isdigit()],
+    )
     if found:
         return found[-1].parent
     on_path = shutil.which("initdb")
@@ -61,8 +64,17 @@ class Cluster:
         return url if schema is None else f"{url}?options=-csearch_path%3D{schema}"
 
     def _run(self, *cmd: str) -> None:
+        """Run a server command as the cluster's user; a failure says what it printed."""
         prefix = [] if self.user is None else ["runuser", "-u", self.user.pw_name, "--"]
-        subprocess.run([*prefix, *cmd], check=True, capture_output=True, text=True)
+        done = subprocess.run(
+            [*prefix, *cmd], cwd=self.folder, capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            log = self.folder / "server.log"
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            raise RuntimeError(
+                f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}{done.stderr}{tail}"
+            )
 
     def sql(self, statement: str, database: str = "clonescout") -> list[tuple]:
         import psycopg2
@@ -89,15 +101,26 @@ def start_cluster() -> Cluster:
     bin_dir = server_bin()
     if bin_dir is None:
         raise FileNotFoundError("no PostgreSQL server binaries (initdb) found")
-    folder = Path(tempfile.mkdtemp(prefix="clonescout-pg-"))
     user = _os_user()
+    # under /tmp, not $TMPDIR: the cluster's user must be able to reach the folder
+    folder = Path(tempfile.mkdtemp(prefix="clonescout-pg-", dir="/tmp" if user else None))
     if user is not None:
         os.chown(folder, user.pw_uid, user.pw_gid)
     cluster = Cluster(folder, free_port(), bin_dir, user)
     data = str(folder / "data")
-    cluster._run(str(bin_dir / "initdb"), "-D", data, "-A", "trust", "-U", PG_USER, "-E", "UTF8")
+    try:
+        cluster._run(
+            str(bin_dir / "initdb"), "-D", data, "-A", "trust", "-U", PG_USER, "-E", "UTF8"
+        )
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     options = f"-k {folder} -p {cluster.port} -h 127.0.0.1 -c fsync=off"
     log = str(folder / "server.log")
-    cluster._run(str(bin_dir / "pg_ctl"), "-D", data, "-l", log, "-o", options, "-w", "start")
-    cluster.sql("CREATE DATABASE clonescout", database="postgres")
+    try:
+        cluster._run(str(bin_dir / "pg_ctl"), "-D", data, "-l", log, "-o", options, "-w", "start")
+        cluster.sql("CREATE DATABASE clonescout", database="postgres")
+    except BaseException:
+        cluster.stop()  # never leave a server running or its folder behind
+        raise
     return cluster

@@ -16,7 +16,7 @@ from training import recipe
 from training.pipeline import train
 from training.settings import TrainSettings
 from training.tuning import tune_family
-from training.workers import StorageError, Tuner
+from training.workers import StorageError, Tuner, redact
 
 
 def _problem() -> tuple[np.ndarray, pd.DataFrame, list]:
@@ -75,3 +75,31 @@ def test_an_unreachable_storage_stops_training_before_any_tuning(
         train(data, settings)
     text = str(exc.value)
     assert "127.0.0.1:1/none" in text and "secret" not in text  # where, without the password
+
+
+def test_a_journal_in_a_missing_folder_is_refused_with_advice(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="folder does not exist"):
+        Tuner(workers=2, storage=f"journal:{tmp_path}/nowhere/studies.log").check()
+
+
+@pytest.mark.parametrize(
+    "url,shown",
+    [
+        ("postgresql+psycopg2://ann:secret@db:5432/cs", "postgresql+psycopg2://ann:***@db:5432/cs"),
+        ("postgresql://db:5432/cs?options=-csearch_path%3Doptuna", "optuna"),
+        ("postgresql://ann@db/cs?password=secret", "password=***"),
+    ],
+)
+def test_urls_are_shown_without_their_password(url: str, shown: str) -> None:
+    text = redact(url)
+    assert shown in text and "secret" not in text
+
+
+def test_threads_must_be_a_count(monkeypatch, capsys) -> None:
+    from clonescout_cli.main import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--data", "x", "--threads", "-1"])
+    assert "expected a number >= 0" in capsys.readouterr().err
+    monkeypatch.setenv("CLONESCOUT_THREADS", "3")
+    assert build_parser().parse_args(["train", "--data", "x"]).threads == 3
