@@ -10,44 +10,31 @@ from features.spec import DEFAULT_SPEC_PATH
 from simulator.campaign import SimulationConfig
 
 
+def _number(text: str, kind: type, what: str, ok, bounds: str):
+    """``text`` as ``kind`` if ``ok(value)``; else an argparse error naming ``bounds``."""
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {bounds}, got {value}")
+    return value
+
+
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
-
-
-def share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a share such as 0.03, got {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {value}")
-    return value
+    return _number(text, int, "a whole number", lambda v: v >= 1, "a number >= 1")
 
 
 def nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
+    return _number(text, int, "a whole number", lambda v: v >= 0, "a number >= 0")
+
+
+def share(text: str) -> float:
+    return _number(text, float, "a share such as 0.03", lambda v: 0 < v <= 1, "a share in (0, 1]")
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of days, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
-    return value
+    return _number(text, float, "a number of days", lambda v: v > 0, "a number > 0")
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:

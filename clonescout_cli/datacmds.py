@@ -91,7 +91,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cmd_score(_parse(argv))
     from serving.stream import ScoreOutputs
 
-    print_digest(ScoreOutputs.for_out(scores).clones)
+    outputs = ScoreOutputs.for_out(scores)
+    print_digest(outputs.clones, runs_table=outputs.runs)
     _step(6, "choose the process: every clone, one condition for the campaign, next runs")
     _demo_whatif(scores, lab, model)
     _step(7, "the campaign report: one self-contained HTML page for the campaign lead")

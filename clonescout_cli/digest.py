@@ -46,20 +46,40 @@ def _listed(clones: pd.DataFrame, title: str, table: Path, out) -> None:
         print(f"  ... and {len(clones) - SHOWN} more (column 'reasons' of {table})", file=out)
 
 
-def print_digest(clones_table: Path, top: int = 5, out=None) -> None:
+def _read(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+
+def _unknown_runs(runs_table: Path, out) -> None:
+    runs = _read(runs_table)
+    unknown = runs[runs["flag"] == FLAG_UNKNOWN]
+    print(f"\nunknown runs: no numbers given, and why ({len(unknown)}):", file=out)
+    for r in unknown.head(SHOWN).to_dict("records"):
+        print(f"  {r['run_id']} (clone {r['clone_id']}): {r['flag_reason']}", file=out)
+    if len(unknown) > SHOWN:
+        print(
+            f"  ... and {len(unknown) - SHOWN} more (column 'flag_reason' of {runs_table})",
+            file=out,
+        )
+
+
+def print_digest(
+    clones_table: Path, top: int = 5, out=None, runs_table: Path | None = None
+) -> None:
     """The ``top`` ranked clones, the clones flagged at risk and the unknown ones, with why.
 
-    ``clones_table`` is the per-clone file ``clonescout score`` writes (``OUT.clones.*``).
+    ``clones_table`` is the per-clone file ``clonescout score`` writes (``OUT.clones.*``);
+    with ``runs_table`` (``OUT`` itself) the unknown runs of ranked clones are listed too.
     """
     out = out or sys.stdout
-    read = pd.read_parquet if clones_table.suffix == ".parquet" else pd.read_csv
-    clones = read(clones_table)
+    clones = _read(clones_table)
     ranked = int(clones["rank"].notna().sum())
     print(f"\ntop {min(top, ranked)} of {ranked} ranked clones ({clones_table}):", file=out)
     _top(clones, top, out)
     at_risk = clones[clones["flag"] == FLAG_RISK].sort_values("rank")
     _listed(at_risk, "flagged at risk, with the reasons", clones_table, out)
     unknown = clones[clones["flag"] == FLAG_UNKNOWN]
-    _listed(
-        unknown, "unknown (not ranked: the model cannot vouch for them), and why", clones_table, out
-    )
+    title = "unknown clones (not ranked: the model cannot vouch for them), and why"
+    _listed(unknown, title, clones_table, out)
+    if runs_table is not None:
+        _unknown_runs(runs_table, out)

@@ -42,7 +42,7 @@ def test_digest_lists_top_flagged_and_unknown_with_why(tmp_path: Path) -> None:
     assert "3.00 (2.00-4.00)" in text  # the product with its 90% interval
     assert "flagged at risk, with the reasons (2):" in text
     assert "K3: glycans out-of-spec risk 0.70" in text
-    assert "unknown (not ranked: the model cannot vouch for them), and why (1):" in text
+    assert "unknown clones (not ranked: the model cannot vouch for them), and why (1):" in text
     assert "K5: unknown run: no ammonia samples" in text
 
 
@@ -52,3 +52,21 @@ def test_digest_counts_what_it_does_not_list(tmp_path: Path) -> None:
     out = io.StringIO()
     print_digest(path, out=out)
     assert f"... and 4 more (column 'reasons' of {path})" in out.getvalue()
+
+
+def test_digest_lists_unknown_runs_of_ranked_clones_with_why(tmp_path: Path) -> None:
+    clones, runs = tmp_path / "s.clones.csv", tmp_path / "s.csv"
+    _clones(0).to_csv(clones, index=False)
+    pd.DataFrame(
+        {
+            "run_id": ["K0-R1", "K0-R2"],
+            "clone_id": ["K0", "K0"],
+            "flag": ["ok", "unknown"],
+            "flag_reason": ["", "outside the model's experience: T² 90 above the 99% limit 60"],
+        }
+    ).to_csv(runs, index=False)
+    out = io.StringIO()
+    print_digest(clones, out=out, runs_table=runs)
+    text = out.getvalue()
+    assert "unknown runs: no numbers given, and why (1):" in text
+    assert "K0-R2 (clone K0): outside the model's experience: T² 90" in text
