@@ -22,6 +22,7 @@ spawned, not forked (XGBoost's OpenMP pool does not survive a fork), and each fi
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -66,8 +67,13 @@ def redact(url: str) -> str:
     return re.sub(r"(password=)[^&]*", r"\1***", shown)
 
 
+@functools.lru_cache(maxsize=16)
 def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """The Optuna storage named by ``url`` (an RDB URL or ``journal:PATH``)."""
+    """The Optuna storage named by ``url`` (an RDB URL or ``journal:PATH``).
+
+    Opened once per process and URL: every study of a training (and every share a worker
+    runs) reuses one database engine and its connection pool instead of opening its own.
+    """
     if url.startswith(JOURNAL_PREFIX):
         path = url[len(JOURNAL_PREFIX) :]
         if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
