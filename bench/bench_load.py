@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 from benchio import finish, row  # bench/ is on the path when a benchmark runs
 
-from features.loader import load_campaign
+from features.contract.loader import load_campaign
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from simulator.labexport import add_lab_quirks
 

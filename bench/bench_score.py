@@ -149,7 +149,7 @@ def floor_inputs(
     import mlflow
 
     from features.assemble import featurize
-    from features.loader import load_campaign
+    from features.contract.loader import load_campaign
 
     bundle = mlflow.pyfunc.load_model(uri).unwrap_python_model().bundle
     data = load_campaign(folder)

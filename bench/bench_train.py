@@ -23,8 +23,8 @@ import numpy as np
 from benchio import finish, row  # bench/ is on the path when a benchmark runs
 
 from features.assemble import long_frame
-from features.loader import load_campaign
-from features.spec import DEFAULT_SPEC_PATH, load_spec
+from features.contract.loader import load_campaign
+from features.contract.spec import DEFAULT_SPEC_PATH, load_spec
 from models.fingerprint import fingerprints
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from training import baselines

@@ -24,8 +24,8 @@ from pathlib import Path
 import pandas as pd
 from benchio import finish, row  # bench/ is on the path when a benchmark runs
 
-from features.loader import load_campaign
-from features.spec import DEFAULT_SPEC_PATH, load_spec
+from features.contract.loader import load_campaign
+from features.contract.spec import DEFAULT_SPEC_PATH, load_spec
 from models.campaign_process import campaign_process
 from models.whatif import space_filling, whatif
 from simulator.campaign import SimulationConfig, simulate_set, write_set

@@ -57,8 +57,8 @@ def small_registered_model(root: Path, name: str = "clonescout-bench"):
     """
     import mlflow
 
-    from features.loader import load_campaign
-    from features.spec import DEFAULT_SPEC_PATH
+    from features.contract.loader import load_campaign
+    from features.contract.spec import DEFAULT_SPEC_PATH
     from simulator.campaign import SimulationConfig, simulate_set, write_set
     from training.pipeline import train
     from training.settings import TrainSettings

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from features.spec import DEFAULT_SPEC_PATH
+from features.contract.spec import DEFAULT_SPEC_PATH
 from simulator.campaign import SimulationConfig
 
 

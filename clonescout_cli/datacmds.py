@@ -14,10 +14,10 @@ from clonescout_cli.modelcmds import DEFAULT_MODEL_URI, cmd_train, run_promote
 from clonescout_cli.report import print_realism, print_set_summary
 from clonescout_cli.scorecmd import cmd_score, write_table
 from features.assemble import feature_table, featurize
-from features.loader import CampaignData, load_campaign
-from features.mapping import import_mapped, load_mapping
-from features.rejects import reason_counts
-from features.spec import load_spec
+from features.contract.loader import CampaignData, load_campaign
+from features.contract.mapping import import_mapped, load_mapping
+from features.contract.rejects import reason_counts
+from features.contract.spec import load_spec
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from simulator.labexport import add_lab_quirks, relabel_campaigns
 

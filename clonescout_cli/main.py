@@ -25,9 +25,9 @@ from clonescout_cli.reportcmd import add_report_parser
 from clonescout_cli.scorecmd import cmd_score
 from clonescout_cli.servecmd import add_serve_parser
 from clonescout_cli.whatifcmd import add_whatif_parser
-from features.loader import ContractError
-from features.mapping import MappingError
-from features.spec import DEFAULT_SPEC_PATH, SpecError
+from features.contract.loader import ContractError
+from features.contract.mapping import MappingError
+from features.contract.spec import DEFAULT_SPEC_PATH, SpecError
 
 DEFAULT_DEMO_DIR = Path("data/generated/default")
 

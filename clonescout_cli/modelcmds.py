@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from features.loader import CampaignData
+from features.contract.loader import CampaignData
 
 DEFAULT_STORE = "mlflow.db"  # MLflow's embedded default: sqlite:///mlflow.db + ./mlruns
 DEFAULT_MODEL_URI = "models:/clonescout@champion"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.spec import Limit, ProductSpec
+from features.contract.spec import Limit, ProductSpec
 from simulator.ranges import FINAL_TITER_MEDIAN_G_L, range_report
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from clonescout_cli.modelcmds import fmt3, registered_name, resolve_model, setup_mlflow, stages_text
-from features.loader import write_frame
+from features.contract.loader import write_frame
 
 
 def cmd_score(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from features import timeseries as ts
-from features.units import MOLAR_MASS_G_MOL
+from features.contract.units import MOLAR_MASS_G_MOL
 
 EXPONENTIAL_PHASE_END_DAY = 4.0  # growth rate is fitted on ln(VCD) up to this day
 LACTATE_SHIFT_DROP = 0.10  # lactate must fall 10% below its peak to count as consumed

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from features.schemas import CONTRACTS
+from features.contract.schemas import CONTRACTS
 
 _NON_NEGATIVE_SUFFIXES = ("_g_l", "_ppm", "_mm", "_um", "_mg_l", "_e6_ml", "_ng_mg")
 

@@ -16,7 +16,7 @@ import pandas as pd
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
 from features.early import EarlyFeatures
-from features.spec import load_spec
+from features.contract.spec import load_spec
 from models.applicability import ApplicabilityDomain
 from models.conformal import load_calibrators, save_calibrators
 from models.estimators import TargetModel

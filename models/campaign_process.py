@@ -25,7 +25,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
-from features.spec import ProductSpec
+from features.contract.spec import ProductSpec
 from models.candidates import EPP, IN_SPEC, P_SPEC, space_filling
 from models.process import ProcessModel
 from models.whatif import DEFAULT_MAP, json_value, whatif

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from features.spec import ProductSpec
+from features.contract.spec import ProductSpec
 from models.candidates import (
     P_SPEC,
     WhatIfError,

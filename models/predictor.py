@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.spec import Limit, ProductSpec
+from features.contract.spec import Limit, ProductSpec
 from models.applicability import BORDERLINE, OUTSIDE, ApplicabilityDomain
 from models.bounds import clip
 from models.conformal import LEVELS, IntervalCalibrator, out_of_spec_probability

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from features.yamlfile import read_yaml_mapping
+from features.contract.yamlfile import read_yaml_mapping
 
 DEFAULT_RANKING = Path(__file__).resolve().parents[1] / "data" / "ranking.yaml"
 _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?|100)$")

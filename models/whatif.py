@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.spec import ProductSpec
+from features.contract.spec import ProductSpec
 from models.candidates import (
     EPP,
     P_SPEC,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.spec import Limit
+from features.contract.spec import Limit
 from models.conformal import LEVELS
 from models.predictor import LIMIT_RISK_PREFIX
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features.assemble import GROUP_COLUMN, long_frame, run_index
-from features.loader import CampaignData
+from features.contract.loader import CampaignData
 from models.bundle import Bundle
 from models.fingerprint import fingerprints, seen_in_training
 from models.predictor import RISK_GROUPS

@@ -7,7 +7,7 @@ The hot path is built for small requests: a run whose cells are all plain number
 their physical bounds, with increasing days, is checked in Python (:func:`is_plain`) and
 goes straight into the long frame; only a run that needs the contract's full reading
 (censored text, an overshoot to clip, a value out of bounds, days out of order) goes
-through :func:`features.validate.validate_tables`, on its own (:func:`contract_tables`), so
+through :func:`features.contract.validate.validate_tables`, on its own (:func:`contract_tables`), so
 its reasons are the very ones a file would get.
 """
 
@@ -24,11 +24,11 @@ import numpy as np
 import pandas as pd
 
 from features.assemble import long_frame
-from features.contract import ContractError, Source
+from features.contract.violations import ContractError, Source
 from features.early import CLONE_PREFIX, RUN_PREFIX
-from features.loader import CampaignData
-from features.schemas import CONTRACTS
-from features.validate import validate_tables
+from features.contract.loader import CampaignData
+from features.contract.schemas import CONTRACTS
+from features.contract.validate import validate_tables
 
 RUN_KEYS = ("run_id", "scale", "clone", "samples")
 CLONE_KEYS = ("clone_id", "campaign_id", "molecule")

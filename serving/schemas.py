@@ -1,6 +1,6 @@
 """Request bodies of the HTTP API, built from the data contract.
 
-The field lists, units and physical bounds come from :data:`features.schemas.CONTRACTS`,
+The field lists, units and physical bounds come from :data:`features.contract.schemas.CONTRACTS`,
 so the API documents exactly the contract the folder loader enforces. Two kinds of bad
 input are told apart:
 
@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from features.schemas import CONTRACTS, Bound
+from features.contract.schemas import CONTRACTS, Bound
 from models.whatif import DEFAULT_MAP
 
 

@@ -11,7 +11,7 @@ pyarrow and never held whole:
    are cut into chunks of ``chunk_runs`` in the order of the runs table; rows of a run id
    that is not in the runs table go to an *orphan* chunk). Chunks go to Arrow IPC files in
    a scratch folder, unless there is a single chunk.
-3. *Score* — each chunk goes through the same contract (:func:`features.validate.
+3. *Score* — each chunk goes through the same contract (:func:`features.contract.validate.
    validate_tables`, its reasons naming the original file line), features, model and
    provenance as a whole folder would; broken runs are set aside with their reasons, the
    rest are scored, results appended to the output.
@@ -36,8 +36,8 @@ from typing import Any
 
 import pandas as pd
 
-from features.loader import CampaignData, write_frame
-from features.rejects import REJECT_COLUMNS
+from features.contract.loader import CampaignData, write_frame
+from features.contract.rejects import REJECT_COLUMNS
 from models.predictor import FLAG_OK, FLAG_RISK, FLAG_UNKNOWN, RISK_GROUPS
 from models.ranking import RankingConfig, clone_table
 from serving.stream_chunks import Chunk, data_chunks, folder_chunks

@@ -1,6 +1,6 @@
 """The chunks of runs a scoring pass (:mod:`serving.stream`) goes through, held to the contract.
 
-A chunk comes out either as the :class:`features.loader.CampaignData` of its kept runs, or,
+A chunk comes out either as the :class:`features.contract.loader.CampaignData` of its kept runs, or,
 when the contract set every one of its runs aside, as the frame of their rejects.
 """
 
@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.contract import ContractError, Source, Violation
-from features.loader import CampaignData
-from features.validate import validate_tables
+from features.contract.violations import ContractError, Source, Violation
+from features.contract.loader import CampaignData
+from features.contract.validate import validate_tables
 from serving.stream_read import ORPHAN, Folder, Partition, give_back_memory
 
 Chunk = CampaignData | pd.DataFrame  # the kept runs of a chunk, or the rejects of all of them

@@ -24,9 +24,9 @@ import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from features.contract import ContractError, Source, Violation
-from features.loader import find_tables, read_table
-from features.validate import validate_tables
+from features.contract.violations import ContractError, Source, Violation
+from features.contract.loader import find_tables, read_table
+from features.contract.validate import validate_tables
 
 SAMPLE_BATCH_ROWS = 250_000
 PREFLIGHT_ROWS = 2_000
@@ -52,7 +52,7 @@ class Folder:
         return Source(base.name, base.locate(np.asarray(positions, dtype=int)), base.row_word)
 
     def read(self, name: str, nrows: int | None = None) -> pd.DataFrame:
-        """A table, or its first ``nrows`` rows (:func:`features.loader.read_table`)."""
+        """A table, or its first ``nrows`` rows (:func:`features.contract.loader.read_table`)."""
         path = self.paths[name]
         try:
             return read_table(path, nrows)

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 import pandas as pd
 
 from features.assemble import GROUP_COLUMN, featurize, long_frame, run_index
-from features.loader import CampaignData
-from features.rejects import REJECT_COLUMNS
+from features.contract.loader import CampaignData
+from features.contract.rejects import REJECT_COLUMNS
 from models.bundle import Bundle
 from models.predictor import FLAG_UNKNOWN
 from models.ranking import latest_titer

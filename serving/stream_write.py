@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.loader import write_frame
+from features.contract.loader import write_frame
 
 
 @dataclass(frozen=True)

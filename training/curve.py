@@ -16,8 +16,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from features.loader import CampaignData
-from features.spec import ProductSpec
+from features.contract.loader import CampaignData
+from features.contract.spec import ProductSpec
 from models.conformal import conformal_quantile, out_of_spec_probability
 from models.estimators import fit_model
 from training.cv import regression_metrics

@@ -14,7 +14,7 @@ import pandas as pd
 
 from features.assemble import GROUP_COLUMN, featurize, numeric_outcomes
 from features.early import EarlyFeatures
-from features.loader import CampaignData
+from features.contract.loader import CampaignData
 from training import preconditions
 from training.cv import Grouping, choose_grouping
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.spec import ProductSpec
+from features.contract.spec import ProductSpec
 from models.applicability import BORDERLINE, OUTSIDE
 from simulator.ceiling import noise_ceiling_r2
 from training import baselines

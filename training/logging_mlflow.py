@@ -11,7 +11,7 @@ from mlflow.models import ModelSignature, infer_signature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
 
 from features.assemble import long_frame
-from features.loader import CampaignData
+from features.contract.loader import CampaignData
 from models.bundle import Bundle
 from models.packed import SAMPLES_COLUMN
 from training.provenance import library_versions

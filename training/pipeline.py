@@ -19,8 +19,8 @@ import mlflow
 import pandas as pd
 
 from features.assemble import long_frame
-from features.loader import CampaignData
-from features.spec import ProductSpec, load_spec
+from features.contract.loader import CampaignData
+from features.contract.spec import ProductSpec, load_spec
 from models.bundle import Bundle
 from models.conformal import LEVELS
 from models.fingerprint import fingerprints

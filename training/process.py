@@ -15,8 +15,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from features.loader import CampaignData
-from features.spec import ProductSpec
+from features.contract.loader import CampaignData
+from features.contract.spec import ProductSpec
 from models.applicability import ApplicabilityDomain
 from models.estimators import fit_model
 from models.process import TITER, YIELD, ProcessModel, feature_matrix, shrink_weight

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.loader import CampaignData, load_campaign
-from features.spec import ProductSpec
+from features.contract.loader import CampaignData, load_campaign
+from features.contract.spec import ProductSpec
 from models.candidates import box_bounds
 from models.whatif import EPP, P_SPEC, space_filling, whatif
 from simulator.campaign import SimulationConfig, simulate_set, write_set

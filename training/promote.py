@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from features.loader import CampaignData
+from features.contract.loader import CampaignData
 from training.gate import Row, compare, failed, quality_gate
 
 ALIAS = "champion"

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from features.spec import ProductSpec
+from features.contract.spec import ProductSpec
 from models.applicability import ApplicabilityDomain
 from models.conformal import IntervalCalibrator
 from models.estimators import TargetModel, fit_model

@@ -10,7 +10,7 @@ from __future__ import annotations
 import mlflow
 import numpy as np
 
-from features.loader import CampaignData
+from features.contract.loader import CampaignData
 from training.dataset import prepare
 from training.experiment import evaluate
 from training.pipeline import families

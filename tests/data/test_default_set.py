@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.loader import load_campaign
-from features.spec import load_spec
+from features.contract.loader import load_campaign
+from features.contract.spec import load_spec
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from simulator.ceiling import noise_ceiling_r2
 from simulator.ranges import FINAL_TITER_MEDIAN_G_L, RANGES, range_report

@@ -48,7 +48,7 @@ def _grouped_r2(X, y, groups) -> float:
 def yield_r2(default_tables, tmp_path_factory) -> dict[str, float]:
     """Campaign-grouped R² of purification yield at day 7: screen only, culture only, both."""
     from features.assemble import featurize
-    from features.loader import load_campaign
+    from features.contract.loader import load_campaign
     from simulator.campaign import SimulationConfig, write_set
 
     folder = tmp_path_factory.mktemp("realism_set")

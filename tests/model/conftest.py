@@ -6,7 +6,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from features.loader import CampaignData, load_campaign
+from features.contract.loader import CampaignData, load_campaign
 from models.bundle import Bundle
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from tests.conftest import REPO

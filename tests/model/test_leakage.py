@@ -11,8 +11,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from features.loader import load_campaign
-from features.spec import load_spec
+from features.contract.loader import load_campaign
+from features.contract.spec import load_spec
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from tests.conftest import REPO
 from training.dataset import prepare

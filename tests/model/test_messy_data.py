@@ -117,7 +117,7 @@ def test_features_account_for_every_run(lab, capsys) -> None:
         out, r"(\d+) runs in: (\d+) featurised, (\d+) rejected \((\d+) at load, (\d+) at features\)"
     )
     assert (n_in, feat, rej, at_load, at_feat) == (81, 76, 5, 4, 1)
-    rejects = pd.read_csv(root / "features.rejects.csv")
+    rejects = pd.read_csv(root / "features.contract.rejects.csv")
     assert rejects.loc[rejects["run_id"] == bad["no_samples"], "reason"].item() == (
         "no samples for this run"
     )

@@ -6,7 +6,7 @@ import mlflow
 import pytest
 
 from features.assemble import long_frame
-from features.mapping import import_mapped, load_mapping
+from features.contract.mapping import import_mapped, load_mapping
 from tests.conftest import REPO
 from tests.model.conftest import use_tmp_mlflow
 from tests.unit.test_mapping import MAPPING, PEER, needs_peer

@@ -14,7 +14,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from features.loader import load_campaign
+from features.contract.loader import load_campaign
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from tests.conftest import REPO
 from tests.model.conftest import use_tmp_mlflow

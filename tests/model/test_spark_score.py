@@ -17,7 +17,7 @@ import pytest
 
 from clonescout_cli.main import main
 from features.assemble import long_frame
-from features.loader import load_campaign
+from features.contract.loader import load_campaign
 from models.packed import FLAG_REJECTED, SAMPLES_COLUMN, pack, score_packed, unpack
 from serving.stream import ScoreOutputs
 from tests.conftest import REPO

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.loader import load_campaign
-from features.spec import load_spec
+from features.contract.loader import load_campaign
+from features.contract.spec import load_spec
 from models.campaign_process import campaign_process
 from models.nextexp import EI, Surface, propose
 from models.process import ProcessModel

@@ -11,8 +11,8 @@ import pytest
 
 from clonescout_cli.main import main
 from features.assemble import featurize, long_frame
-from features.loader import load_campaign
-from features.mapping import import_mapped, load_mapping
+from features.contract.loader import load_campaign
+from features.contract.mapping import import_mapped, load_mapping
 from tests.conftest import REPO
 from tests.unit.test_mapping import MAPPING, PEER, needs_peer
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.censored import (
+from features.contract.censored import (
     ABOVE,
     BELOW,
     CENSORED,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.loader import (
+from features.contract.loader import (
     MAX_ROWS_SHOWN,
     REJECT_COLUMNS,
     CampaignData,

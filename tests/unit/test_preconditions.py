@@ -8,7 +8,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from features.loader import load_campaign
+from features.contract.loader import load_campaign
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from tests.conftest import REPO
 from training import recipe

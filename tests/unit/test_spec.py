@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.spec import SpecError, load_spec
+from features.contract.spec import SpecError, load_spec
 from tests.conftest import REPO
 
 

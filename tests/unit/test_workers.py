@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.loader import load_campaign
-from features.spec import DEFAULT_SPEC_PATH
+from features.contract.loader import load_campaign
+from features.contract.spec import DEFAULT_SPEC_PATH
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from training import recipe
 from training.pipeline import train

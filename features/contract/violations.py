@@ -4,7 +4,7 @@ A :class:`Source` turns a frame row into the line (CSV) or row (Parquet) a perso
 at; a :class:`Violation` is one rule broken in one column of one file; a
 :class:`ContractError` refuses a whole dataset for *structural* problems only (a missing
 table or column, an unreadable file, a column in the wrong unit or layout throughout, no run
-left). Per-run problems set the run aside instead (:mod:`features.checks`).
+left). Per-run problems set the run aside instead (:mod:`features.contract.checks`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.censored import ABOVE, BELOW, NUMBER, TEXT, parse_cells
-from features.schemas import CONTRACTS
+from features.contract.censored import ABOVE, BELOW, NUMBER, TEXT, parse_cells
+from features.contract.schemas import CONTRACTS
 
 MAX_ROWS_SHOWN = 5
 NUMERIC_SHARE_FOR_EXTRA = 0.8  # an extra clones/runs column this numeric is a numeric one

@@ -1,8 +1,8 @@
 """Hold a whole campaign set to the contract: per-table checks, links, rejects, typing.
 
-:func:`validate_tables` is the one entry point for native folders (:mod:`features.loader`)
-and imported files (:mod:`features.mapping`). It returns the kept runs, typed by the
-pandera schemas of :mod:`features.schemas`, the rejected runs with their reasons, and the
+:func:`validate_tables` is the one entry point for native folders (:mod:`features.contract.loader`)
+and imported files (:mod:`features.contract.mapping`). It returns the kept runs, typed by the
+pandera schemas of :mod:`features.contract.schemas`, the rejected runs with their reasons, and the
 notes; it raises :class:`ContractError` only for structural problems.
 """
 
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import pandas as pd
 import pandera.pandas as pa
 
-from features.checks import Findings, Table, isin_text, prepare, shown
-from features.contract import ContractError, Source, Violation
-from features.rejects import DataNote, empty_rejects, reason_counts, reasons_per_run
-from features.schemas import build_schema
+from features.contract.checks import Findings, Table, isin_text, prepare, shown
+from features.contract.violations import ContractError, Source, Violation
+from features.contract.rejects import DataNote, empty_rejects, reason_counts, reasons_per_run
+from features.contract.schemas import build_schema
 
 _LINKS = (
     ("runs", "clone_id", "clones", "clone_id"),

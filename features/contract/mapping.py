@@ -1,7 +1,7 @@
 """Import mappings: bring a foreign file layout onto the data contract, declaratively.
 
 A mapping is a YAML file (see ``data/mappings/peer_emulator.yaml``, parsed by
-:mod:`features.mappingfile`) that says which source column becomes which canonical column
+:mod:`features.contract.mappingfile`) that says which source column becomes which canonical column
 and in which unit it was recorded, how run, clone and campaign ids are formed, and how
 per-run values (conditions, outcomes) are read from a long table of samples. No code
 changes are needed for a new lab export.
@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.censored import EMPTY, FLAGGED, NUMBER, TEXT, parse_cells
-from features.checks import token_notes
-from features.contract import Source
-from features.loader import CampaignData
-from features.mappingfile import (
+from features.contract.censored import EMPTY, FLAGGED, NUMBER, TEXT, parse_cells
+from features.contract.checks import token_notes
+from features.contract.violations import Source
+from features.contract.loader import CampaignData
+from features.contract.mappingfile import (
     ID_FIELDS,
     PLACEHOLDER,
     REDUCERS,
@@ -30,9 +30,9 @@ from features.mappingfile import (
     MappingError,
     load_mapping,
 )
-from features.rejects import DataNote, problem_frame
-from features.units import UnitError, convert
-from features.validate import validate_tables
+from features.contract.rejects import DataNote, problem_frame
+from features.contract.units import UnitError, convert
+from features.contract.validate import validate_tables
 
 __all__ = [
     "ID_FIELDS",

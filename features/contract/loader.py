@@ -2,7 +2,7 @@
 
 Data as labs have it: a run that breaks the contract is set aside with its reason (file,
 line, column, rule, value found) and the rest goes on; flags and censored values are read
-as documented in :mod:`features.censored` and counted in notes. Only structural problems
+as documented in :mod:`features.contract.censored` and counted in notes. Only structural problems
 (a missing table or column, an unreadable file, a column in the wrong unit throughout, no
 run left) refuse the folder, as one :class:`ContractError` listing them all. Rows are
 numbered as a person finds them: the line in a CSV file (the header is line 1), the 1-based
@@ -17,10 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from features.contract import MAX_ROWS_SHOWN, ContractError, Source, Violation
-from features.rejects import REJECT_COLUMNS, DataNote, empty_rejects
-from features.schemas import TABLE_NAMES
-from features.validate import validate_tables
+from features.contract.violations import MAX_ROWS_SHOWN, ContractError, Source, Violation
+from features.contract.rejects import REJECT_COLUMNS, DataNote, empty_rejects
+from features.contract.schemas import TABLE_NAMES
+from features.contract.validate import validate_tables
 
 __all__ = [
     "MAX_ROWS_SHOWN",
@@ -101,7 +101,7 @@ def read_table(path: Path, nrows: int | None = None) -> pd.DataFrame:
     """Read one table (its first ``nrows`` rows if given); CSV cells stay text as written.
 
     Flags and censored values ('NA', '<LOQ', '<0.5') are then judged by the contract
-    (:mod:`features.censored`), not guessed by the CSV reader. Parquet is read without
+    (:mod:`features.contract.censored`), not guessed by the CSV reader. Parquet is read without
     pyarrow's ``pre_buffer``, which keeps every row group it has read in memory.
     """
     if path.suffix == ".csv":

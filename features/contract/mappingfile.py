@@ -1,6 +1,6 @@
 """The import-mapping file: a declarative YAML recipe for a foreign layout, parsed and checked.
 
-See :mod:`features.mapping` for how a mapping is applied, and
+See :mod:`features.contract.mapping` for how a mapping is applied, and
 ``data/mappings/peer_emulator.yaml`` for an example.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from features.yamlfile import read_yaml_mapping
+from features.contract.yamlfile import read_yaml_mapping
 
 REDUCERS = ("first", "last", "min", "max", "mean", "change_day")
 ID_FIELDS = ("run_id", "clone_id", "campaign_id", "molecule", "scale")

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.yamlfile import read_yaml_mapping
+from features.contract.yamlfile import read_yaml_mapping
 
 # the spec that ships with the project (resolved from the source tree, not the cwd)
-DEFAULT_SPEC_PATH = Path(__file__).resolve().parents[1] / "data" / "spec.yaml"
+DEFAULT_SPEC_PATH = Path(__file__).resolve().parents[2] / "data" / "spec.yaml"
 DEFAULT_RISK_FLAG = 0.5  # P(out of spec) at which a run is flagged 'at risk'
 
 

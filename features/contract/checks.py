@@ -1,7 +1,7 @@
 """Hold campaign tables to the data contract row by row: keep good runs, set broken ones aside.
 
-Used by the folder loader (:mod:`features.loader`) and by the import mappings
-(:mod:`features.mapping`), so a foreign file's problems point at *its* lines. What happens
+Used by the folder loader (:mod:`features.contract.loader`) and by the import mappings
+(:mod:`features.contract.mapping`), so a foreign file's problems point at *its* lines. What happens
 to each kind of problem:
 
 - structural (a required column missing, a column in the wrong unit or layout throughout,
@@ -11,7 +11,7 @@ to each kind of problem:
   a clones row falls on every run of that clone;
 - a row that cannot be placed (no id, no usable day) is dropped, and so is a clone that no
   run refers to; flags, censored values and instrument overshoot are read as documented in
-  :mod:`features.censored` and :class:`features.schemas.Bound`. Each is counted in a note.
+  :mod:`features.contract.censored` and :class:`features.contract.schemas.Bound`. Each is counted in a note.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.censored import (
+from features.contract.censored import (
     ABOVE,
     BELOW,
     CENSORED,
@@ -34,14 +34,14 @@ from features.censored import (
     TREATMENT,
     parse_cells,
 )
-from features.contract import Source, Violation, numeric_columns
-from features.rejects import (
+from features.contract.violations import Source, Violation, numeric_columns
+from features.contract.rejects import (
     MAX_LINES_NOTED,
     DataNote,
     problem_frame,
     quoted_forms,
 )
-from features.schemas import CONTRACTS, TABLE_NAMES, Bound
+from features.contract.schemas import CONTRACTS, TABLE_NAMES, Bound
 
 KEY_ID = {"clones": "clone_id", "runs": "run_id", "samples": "run_id", "outcomes": "run_id"}
 MIN_BAD_FOR_LAYOUT = 5  # a wrong unit or layout needs at least this many bad cells
