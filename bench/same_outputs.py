@@ -86,21 +86,46 @@ def _csv_of_parquet(path: Path) -> None:
 
 def simulate(out: Path, store: Path) -> Path:
     sim = out / "sim"
-    run(out, "simulate_default", ["simulate", "--out", str(sim / "default"), "--format", "csv"], store)
+    run(
+        out,
+        "simulate_default",
+        ["simulate", "--out", str(sim / "default"), "--format", "csv"],
+        store,
+    )
     quirks = sim / "quirks"
     argv = ["simulate", "--out", str(quirks), "--campaigns", "3", "--clones-per-campaign", "8"]
-    run(out, "simulate_quirks", [*argv, "--format", "csv", "--lab-quirks", "0.05", "--seed", "5"], store)
-    run(out, "validate_quirks", ["validate", "--data", str(quirks), "--rejects", str(out / "cli" / "quirks_rejects.csv")], store)
+    run(
+        out,
+        "simulate_quirks",
+        [*argv, "--format", "csv", "--lab-quirks", "0.05", "--seed", "5"],
+        store,
+    )
+    run(
+        out,
+        "validate_quirks",
+        ["validate", "--data", str(quirks), "--rejects", str(out / "cli" / "quirks_rejects.csv")],
+        store,
+    )
     return quirks
 
 
 def features(out: Path, store: Path) -> None:
     f = out / "features"
-    run(out, "features_sample", ["features", "--data", str(SAMPLE), "--out", str(f / "sample.parquet")], store)
+    run(
+        out,
+        "features_sample",
+        ["features", "--data", str(SAMPLE), "--out", str(f / "sample.parquet")],
+        store,
+    )
     _csv_of_parquet(f / "sample.parquet")
     if PEER.is_file():
         argv = ["features", "--data", str(PEER), "--mapping", str(PEER_MAPPING)]
-        run(out, "features_peer", [*argv, "--horizon-day", "5", "--out", str(f / "peer.parquet")], store)
+        run(
+            out,
+            "features_peer",
+            [*argv, "--horizon-day", "5", "--out", str(f / "peer.parquet")],
+            store,
+        )
         _csv_of_parquet(f / "peer.parquet")
 
 
@@ -125,12 +150,22 @@ def train(out: Path, store: Path) -> None:
 def score(out: Path, store: Path, quirks: Path) -> Path:
     s = out / "score"
     base = ["--model", MODEL]
-    run(out, "score_sample", ["score", "--data", str(SAMPLE), "--out", str(s / "sample.csv"), *base], store)
+    run(
+        out,
+        "score_sample",
+        ["score", "--data", str(SAMPLE), "--out", str(s / "sample.csv"), *base],
+        store,
+    )
     argv = ["score", "--data", str(SAMPLE), "--out", str(s / "sample_none.parquet"), *base]
     run(out, "score_sample_none", [*argv, "--reasons", "none", "--chunk-runs", "50"], store)
     for p in sorted(s.glob("sample_none*.parquet")):
         _csv_of_parquet(p)
-    run(out, "score_quirks", ["score", "--data", str(quirks), "--out", str(s / "quirks.csv"), *base], store)
+    run(
+        out,
+        "score_quirks",
+        ["score", "--data", str(quirks), "--out", str(s / "quirks.csv"), *base],
+        store,
+    )
     if PEER.is_file():
         argv = ["score", "--data", str(PEER), "--mapping", str(PEER_MAPPING)]
         run(out, "score_peer", [*argv, "--out", str(s / "peer.csv"), *base], store)
@@ -141,7 +176,12 @@ def score(out: Path, store: Path, quirks: Path) -> Path:
 
 def report_and_process(out: Path, store: Path, scores: Path) -> None:
     r = out / "report"
-    run(out, "process", ["process", "--data", str(SAMPLE), "--scores", str(scores), "--model", MODEL], store)
+    run(
+        out,
+        "process",
+        ["process", "--data", str(SAMPLE), "--scores", str(scores), "--model", MODEL],
+        store,
+    )
     run(out, "report", ["report", "--scores", str(scores), "--out", str(r / "sample.html")], store)
     w = out / "whatif"
     import pandas as pd
@@ -151,7 +191,12 @@ def report_and_process(out: Path, store: Path, scores: Path) -> None:
     argv = ["whatif", "--data", str(SAMPLE), "--clone", best, "--model", MODEL]
     run(out, "whatif", [*argv, "--next", "2", "--out", str(w / "best.json")], store)
     run(out, "whatif_optimise", [*argv, "--optimise", "--out", str(w / "best_opt.json")], store)
-    run(out, "whatif_map", [*argv, "--map", "feed_pct,ph_setpoint", "--out", str(w / "best_map.json")], store)
+    run(
+        out,
+        "whatif_map",
+        [*argv, "--map", "feed_pct,ph_setpoint", "--out", str(w / "best_map.json")],
+        store,
+    )
 
 
 def _zip_folder(folder: Path) -> bytes:
@@ -168,7 +213,10 @@ def _bad_requests(runs: list[dict]) -> dict[str, tuple[str, dict]]:
         "score_empty": ("/score", {"runs": []}),
         "score_no_runs_key": ("/score", {"run": [one]}),
         "score_bad_day": ("/score", {"runs": [{**one, "samples": [{"day": "x"}]}]}),
-        "score_negative_vcd": ("/score", {"runs": [{**one, "samples": [{"day": 1, "vcd_e6_ml": -4}]}]}),
+        "score_negative_vcd": (
+            "/score",
+            {"runs": [{**one, "samples": [{"day": 1, "vcd_e6_ml": -4}]}]},
+        ),
         "score_no_clone": ("/score", {"runs": [{k: v for k, v in one.items() if k != "clone"}]}),
         "explain_no_samples": ("/explain", {"run": {**one, "samples": []}}),
         "whatif_no_clone": ("/whatif", {"request": {"runs": [{"run_id": "x", "conditions": {}}]}}),
@@ -215,7 +263,11 @@ def api(out: Path, store: Path, quirks: Path) -> None:
             "runs": [
                 {
                     "run_id": r["run_id"],
-                    "conditions": {k: v for k, v in r.items() if k not in ("run_id", "clone", "samples", "scale")},
+                    "conditions": {
+                        k: v
+                        for k, v in r.items()
+                        if k not in ("run_id", "clone", "samples", "scale")
+                    },
                     "outcomes": {
                         k: float(v) for k, v in outcomes.loc[r["run_id"]].items() if v == v
                     },
@@ -230,7 +282,10 @@ def api(out: Path, store: Path, quirks: Path) -> None:
         keep("score_campaign_zip", c.post("/score_campaign", files=files))
         if PEER.is_file():
             files = {"file": ("owu.csv", PEER.read_bytes(), "text/csv")}
-            keep("score_campaign_peer", c.post("/score_campaign", files=files, data={"mapping": "peer_emulator"}))
+            keep(
+                "score_campaign_peer",
+                c.post("/score_campaign", files=files, data={"mapping": "peer_emulator"}),
+            )
         for name, (path, req) in _bad_requests(runs).items():
             keep(f"bad_{name}", c.post(path, json=req))
 
@@ -248,7 +303,11 @@ def main() -> int:
         shutil.copy(REPO / "data" / "mappings" / "peer_emulator.yaml", inputs)
         if SHARED_PEER.is_file():
             shutil.copy(SHARED_PEER, inputs)
-    SAMPLE, PEER, PEER_MAPPING = inputs / "sample", inputs / "owu.csv", inputs / "peer_emulator.yaml"
+    SAMPLE, PEER, PEER_MAPPING = (
+        inputs / "sample",
+        inputs / "owu.csv",
+        inputs / "peer_emulator.yaml",
+    )
     out = store / "work"
     if out.exists():
         shutil.rmtree(out)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from clonescout_cli.digest import print_digest
-from clonescout_cli.modelcmds import DEFAULT_MODEL_URI, cmd_train, run_promote
+from clonescout_cli.modelcmds import cmd_train, run_promote
 from clonescout_cli.report import print_realism, print_set_summary
 from clonescout_cli.scorecmd import cmd_score, write_table
 from features.assemble import feature_table, featurize
@@ -18,6 +18,7 @@ from features.contract.loader import CampaignData, load_campaign
 from features.contract.mapping import import_mapped, load_mapping
 from features.contract.rejects import reason_counts
 from features.contract.spec import load_spec
+from models.registry import DEFAULT_MODEL_URI, MODEL_NAME
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from simulator.labexport import add_lab_quirks, relabel_campaigns
 
@@ -135,7 +136,7 @@ def _demo_train(args: argparse.Namespace) -> str:
     argv += ["--seed", str(args.seed), "--workers", str(args.workers)]
     cmd_train(_parse(argv), load_campaign(args.out, require_outcomes=True))
     _step(3, "promote: the quality gate, then champion vs candidate on the same folds")
-    decision = run_promote("clonescout")
+    decision = run_promote(MODEL_NAME)
     if not decision.promoted and decision.champion is None:
         model = f"models:/clonescout/{decision.candidate}"
         print(f"(no champion: the demo scores with {model}, which the gate refused)")

@@ -19,7 +19,7 @@ from clonescout_cli.args import (
     share,
 )
 from clonescout_cli.datacmds import cmd_demo, cmd_features, cmd_simulate, cmd_validate, load_data
-from clonescout_cli.modelcmds import DEFAULT_MODEL_URI, cmd_promote, cmd_train
+from clonescout_cli.modelcmds import cmd_promote, cmd_train
 from clonescout_cli.processcmd import add_process_parser
 from clonescout_cli.reportcmd import add_report_parser
 from clonescout_cli.scorecmd import cmd_score
@@ -28,6 +28,7 @@ from clonescout_cli.whatifcmd import add_whatif_parser
 from features.contract.loader import ContractError
 from features.contract.mapping import MappingError
 from features.contract.spec import DEFAULT_SPEC_PATH, SpecError
+from models.registry import DEFAULT_MODEL_URI, MODEL_NAME
 
 DEFAULT_DEMO_DIR = Path("data/generated/default")
 
@@ -132,7 +133,9 @@ def _add_promote_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "promote", help="move @champion to a version that passes the gate and is better"
     )
-    p.add_argument("--model", default="clonescout", help="registered model name")
+    p.add_argument(
+        "--model", default=MODEL_NAME, help=f"registered model name (default {MODEL_NAME})"
+    )
     p.add_argument("--version", help="candidate version (default: the newest)")
     p.add_argument(
         "--data",

@@ -1,4 +1,4 @@
-"""CLI commands that talk to MLflow: train, promote, score."""
+"""CLI commands that train and promote (MLflow tracking and the registry)."""
 
 from __future__ import annotations
 
@@ -13,23 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from features.contract.loader import CampaignData
-
-DEFAULT_STORE = "mlflow.db"  # MLflow's embedded default: sqlite:///mlflow.db + ./mlruns
-DEFAULT_MODEL_URI = "models:/clonescout@champion"
-
-
-def setup_mlflow(experiment: str | None) -> None:
-    """Point MLflow at the embedded store unless the user set MLFLOW_TRACKING_URI."""
-    import mlflow
-
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        # absolute, so that the store is the one in the folder the command runs in
-        mlflow.set_tracking_uri(f"sqlite:///{Path.cwd() / DEFAULT_STORE}")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    # inside `mlflow run` the experiment is chosen by --experiment-name; setting it errors
-    if experiment and not os.environ.get("MLFLOW_RUN_ID"):
-        mlflow.set_experiment(experiment)
+from models.registry import use_tracking
 
 
 def fmt3(x: float | None) -> str:
@@ -134,7 +118,7 @@ def cmd_train(args: argparse.Namespace, data: CampaignData) -> int:
         optuna_storage=args.optuna_storage,
         threads=args.threads,
     )
-    setup_mlflow(settings.experiment)
+    use_tracking(settings.experiment)
     import mlflow
 
     with contextlib.ExitStack() as stack:
@@ -186,7 +170,7 @@ def run_promote(model: str, version: str | None = None, data: CampaignData | Non
     """Ask for promotion, print the decision and its table, return the decision."""
     from training.promote import promote
 
-    setup_mlflow(None)
+    use_tracking()
     d = promote(model, version, data)
     if d.promoted:
         head = f"promoted version {d.candidate}"
@@ -200,30 +184,3 @@ def run_promote(model: str, version: str | None = None, data: CampaignData | Non
     if d.table:
         print("\n" + d.render())
     return d
-
-
-def registered_name(uri: str) -> str:
-    """The registered model's name in ``models:/NAME/VERSION`` (any other URI as it is)."""
-    return uri[len("models:/") :].split("/", 1)[0] if uri.startswith("models:/") else uri
-
-
-def resolve_model(uri: str):
-    """Load a pinned model: an alias is resolved to its version once, at start."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    version = None
-    try:
-        if uri.startswith("models:/") and "@" in uri:
-            name, alias = uri[len("models:/") :].split("@", 1)
-            mv = mlflow.MlflowClient().get_model_version_by_alias(name, alias)
-            version = mv.version
-            uri = f"models:/{name}/{version}"
-        elif uri.startswith("models:/") and uri.rsplit("/", 1)[-1].isdigit():
-            version = uri.rsplit("/", 1)[-1]  # already pinned
-        return mlflow.pyfunc.load_model(uri), uri, version
-    except MlflowException as exc:
-        raise ValueError(
-            f"cannot load model {uri} from {mlflow.get_tracking_uri()} ({exc.message}); "
-            "train one with `clonescout train` and `clonescout promote`, or pass --model"
-        ) from None

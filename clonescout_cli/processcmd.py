@@ -51,7 +51,7 @@ def add_process_parser(sub: argparse._SubParsersAction, default_model: str, posi
 
 def cmd_process(args: argparse.Namespace) -> int:
     from clonescout_cli.datacmds import load_data
-    from clonescout_cli.modelcmds import resolve_model, setup_mlflow
+    from models.registry import load_pinned, use_tracking
     from models.campaign_process import campaign_process
     from serving.report import sibling
     from serving.stream import ScoreOutputs
@@ -74,9 +74,9 @@ def cmd_process(args: argparse.Namespace) -> int:
             f"--scores names clones that --data {args.data} does not have: {absent[:5]}"
             f"{' ...' if len(absent) > 5 else ''} (score and data must be the same campaign)"
         )
-    setup_mlflow(None)
-    model, uri, _ = resolve_model(args.model)
-    bundle = model.unwrap_python_model().bundle
+    use_tracking()
+    pinned = load_pinned(args.model)
+    bundle, uri = pinned.bundle, pinned.uri
     if bundle.process is None:
         raise WhatIfError(f"model {uri} has no process model: retrain with `clonescout train`")
     ranked = scored.dropna(subset=["rank"]).sort_values("rank")

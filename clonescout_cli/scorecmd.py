@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from clonescout_cli.modelcmds import fmt3, registered_name, resolve_model, setup_mlflow, stages_text
+from clonescout_cli.modelcmds import fmt3, stages_text
 from features.contract.loader import write_frame
 
 
 def cmd_score(args: argparse.Namespace) -> int:
     """Score a campaign in chunks of runs; every run scored or listed with its reason."""
     from models.ranking import DEFAULT_RANKING, load_ranking
+    from models.registry import load_pinned, use_tracking
     from serving.stream import Folder, ScoreOutputs, ServedBundle, preflight
 
     # every precondition before the long passes: output name, ranking file, model
@@ -29,10 +30,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.mapping is None:
         src = Folder(args.data)
         preflight(src)  # the tables' structure, before the model and the long passes
-    setup_mlflow(None)
-    model, uri, version = resolve_model(args.model)
-    bundle = model.unwrap_python_model().bundle
-    name = registered_name(uri)
+    use_tracking()
+    pinned = load_pinned(args.model)
+    bundle, uri, version, name = pinned.bundle, pinned.uri, pinned.version, pinned.name
     explain = args.reasons == "all"
     engine = None
     if args.engine == "spark":

@@ -8,7 +8,7 @@ import socket
 import sys
 from pathlib import Path
 
-from clonescout_cli.modelcmds import resolve_model, setup_mlflow
+from models.registry import load_pinned, use_tracking
 
 SERVICE = "serving.service:Clonescout"
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -54,8 +54,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if not _port_free(args.host, args.port):
         raise ValueError(f"--port {args.port}: {args.host}:{args.port} is in use; pick another")
-    setup_mlflow(None)
-    _, uri, version = resolve_model(args.model)  # fails here, clearly, if there is no model
+    use_tracking()
+    pinned = load_pinned(args.model)  # fails here, clearly, if there is no model
+    uri, version = pinned.uri, pinned.version
     env = serve_env(args, uri)
     settings = Settings.from_env(env)  # a bad setting fails now, not in every worker
     auth = "on" if settings.api_keys else "off"

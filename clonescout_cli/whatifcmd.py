@@ -99,7 +99,7 @@ def clone_tables(data, clone_id: str) -> tuple[pd.Series, pd.DataFrame]:
 
 def cmd_whatif(args: argparse.Namespace) -> int:
     from clonescout_cli.datacmds import load_data
-    from clonescout_cli.modelcmds import resolve_model, setup_mlflow
+    from models.registry import load_pinned, use_tracking
 
     if not 0 <= args.next <= 50:
         raise WhatIfError(f"--next must be 0-50 experiments, got {args.next}")
@@ -109,9 +109,9 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     grid = read_grid(args.grid) if args.grid else None  # before the model and the data
     data = load_data(args.data, args.mapping, report=False)[0]
     clone, runs = clone_tables(data, args.clone)
-    setup_mlflow(None)
-    model, uri, _ = resolve_model(args.model)
-    bundle = model.unwrap_python_model().bundle
+    use_tracking()
+    pinned = load_pinned(args.model)
+    bundle, uri = pinned.bundle, pinned.uri
     if bundle.process is None:
         raise WhatIfError(
             f"model {uri} has no process model (trained before what-if existed, or its data "

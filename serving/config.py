@@ -19,7 +19,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_MODEL = "models:/clonescout@champion"
+from models.registry import DEFAULT_MODEL_URI
+
 API_KEY_HEADER = "X-API-Key"
 OPEN_PATHS = frozenset(("/livez", "/readyz"))
 
@@ -75,7 +76,7 @@ class Settings:
         if not max_runs.isdigit() or int(max_runs) < 1:
             raise ConfigError(f"CLONESCOUT_MAX_BATCH_RUNS={max_runs!r}: give a number >= 1")
         return cls(
-            model_uri=env.get("CLONESCOUT_MODEL", DEFAULT_MODEL),
+            model_uri=env.get("CLONESCOUT_MODEL", DEFAULT_MODEL_URI),
             api_keys=_keys(env),
             workers=_workers(env.get("CLONESCOUT_WORKERS", "1")),
             batching=batching == "on",

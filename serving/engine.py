@@ -260,17 +260,15 @@ class Engine:
 
 def load_engine(model_uri: str) -> Engine:
     """Resolve ``model_uri`` (an alias is pinned to its version once) and load the bundle."""
-    from clonescout_cli.modelcmds import registered_name, resolve_model
+    from models.registry import load_pinned
 
-    model, uri, version = resolve_model(model_uri)
-    bundle = model.unwrap_python_model().bundle
-    alias = model_uri.split("@", 1)[1] if "@" in model_uri else None
-    name = registered_name(uri)
+    pinned = load_pinned(model_uri)
+    bundle = pinned.bundle
     served = ServedModel(
-        name=name,
-        version=str(version or uri),
-        uri=uri,
-        alias=alias,
+        name=pinned.name,
+        version=str(pinned.version or pinned.uri),
+        uri=pinned.uri,
+        alias=pinned.alias,
         data_hash=str(bundle.manifest.get("training_data_hash", "")),
         horizon_day=float(bundle.featurizer.horizon_day),
     )

@@ -81,11 +81,11 @@ class Clonescout:
         threading.Thread(target=self._load, name="load-model", daemon=True).start()
 
     def _load(self) -> None:
-        from clonescout_cli.modelcmds import setup_mlflow
+        from models.registry import use_tracking
         from serving.engine import load_engine
 
         try:
-            setup_mlflow(None)
+            use_tracking()
             engine = load_engine(self.settings.model_uri)
             engine.warm_up()
         except Exception as exc:  # reported by /readyz staying 503 and in the log

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.registry import MODEL_NAME
+
 CURVE_HORIZONS = (3.0, 5.0, 7.0, 10.0, 14.0)
 
 
@@ -29,8 +31,8 @@ class TrainSettings:
     workers: int = 1  # Optuna worker processes sharing each study (1: in this process)
     optuna_storage: str | None = None  # RDB URL or journal:PATH; None: memory / scratch file
     threads: int = 0  # XGBoost threads for the whole machine, shared by workers; 0: all
-    experiment: str = "clonescout"
-    model_name: str | None = "clonescout"  # None: log the bundle but do not register it
+    experiment: str = MODEL_NAME
+    model_name: str | None = MODEL_NAME  # None: log the bundle but do not register it
 
     def __post_init__(self) -> None:
         if self.trials < 1:

@@ -13,7 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.assemble import featurize
-from features.contract.loader import REJECT_COLUMNS, ContractError, DataNote, empty_rejects, load_campaign
+from features.contract.loader import (
+    REJECT_COLUMNS,
+    ContractError,
+    DataNote,
+    empty_rejects,
+    load_campaign,
+)
 from features.contract.rejects import summarise_rejects
 from simulator.campaign import SimulationConfig, simulate_set
 
