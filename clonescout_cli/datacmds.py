@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from clonescout_cli.common import load_data
 from clonescout_cli.digest import print_digest
 from clonescout_cli.modelcmds import cmd_train, run_promote
 from clonescout_cli.report import print_realism, print_set_summary
-from clonescout_cli.scorecmd import cmd_score, write_table
+from clonescout_cli.scorecmd import cmd_score
 from features.assemble import feature_table, featurize
+from features.contract.files import write_atomic, write_table
 from features.contract.loader import CampaignData, load_campaign
-from features.contract.mapping import import_mapped, load_mapping
 from features.contract.rejects import reason_counts
 from features.contract.spec import load_spec
 from models.registry import DEFAULT_MODEL_URI, MODEL_NAME
@@ -214,44 +215,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if args.strict and rejected else 0
 
 
-def load_data(
-    data: Path, mapping: Path | None, require_outcomes: bool = False, report: bool = True
-) -> tuple[CampaignData, int]:
-    """A campaign folder, or a foreign file/folder through an import mapping.
-
-    Returns the data and the number of source rows rejected at import (reported on
-    stderr). With ``report``, runs set aside at load are counted on stderr too.
-    """
-    if mapping is None:
-        loaded = load_campaign(data, require_outcomes=require_outcomes)
-        n_rows = 0
-    else:
-        result = import_mapped(data, load_mapping(mapping))
-        loaded, n_rows = result.data, len(result.rejects)
-        if n_rows:
-            print(f"import: {n_rows} of {result.rows_in} source rows rejected:", file=sys.stderr)
-            for r in result.rejects.head(10).itertuples():
-                print(f"  {r.file} line {r.line}: {r.reason}", file=sys.stderr)
-    if report and len(loaded.rejects):
-        how = f"clonescout validate --data {data}" + (f" --mapping {mapping}" if mapping else "")
-        print(
-            f"load: {len(loaded.rejects)} of {loaded.n_runs_in} runs set aside for breaking "
-            f"the data contract (`{how}` lists the reasons)",
-            file=sys.stderr,
-        )
-    return loaded, n_rows
-
-
 def cmd_features(args: argparse.Namespace) -> int:
     """Feature table of the kept runs; every run in is featurised or in FILE.rejects.csv."""
     data, _ = load_data(args.data, args.mapping, report=False)
     result = featurize(data, args.horizon_day)
     table = feature_table(result, data.outcomes)
     out: Path = args.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    table.to_parquet(tmp, index=False)
-    tmp.replace(out)
+    write_atomic(out, lambda tmp: table.to_parquet(tmp, index=False))
     rejects_path = out.with_name(out.stem + ".rejects.csv")
     if len(result.rejects):
         write_table(result.rejects, rejects_path)

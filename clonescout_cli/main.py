@@ -18,7 +18,8 @@ from clonescout_cli.args import (
     positive_int,
     share,
 )
-from clonescout_cli.datacmds import cmd_demo, cmd_features, cmd_simulate, cmd_validate, load_data
+from clonescout_cli.common import load_data
+from clonescout_cli.datacmds import cmd_demo, cmd_features, cmd_simulate, cmd_validate
 from clonescout_cli.modelcmds import cmd_promote, cmd_train
 from clonescout_cli.processcmd import add_process_parser
 from clonescout_cli.reportcmd import add_report_parser

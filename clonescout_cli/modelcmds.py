@@ -8,16 +8,10 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
 
-import numpy as np
-
+from clonescout_cli.common import fmt3, load_data, stages_text
 from features.contract.loader import CampaignData
 from models.registry import use_tracking
-
-
-def fmt3(x: float | None) -> str:
-    return "   n/a" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:6.3f}"
 
 
 def _cov(block: dict, level: str) -> str:
@@ -151,16 +145,10 @@ def cmd_train(args: argparse.Namespace, data: CampaignData) -> int:
     return 0
 
 
-def stages_text(counts: dict) -> str:
-    return ", ".join(f"{n} at {stage}" for stage, n in counts.items()) or "none"
-
-
 def cmd_promote(args: argparse.Namespace) -> int:
     """Promote (or not) and explain; a refusal is a decision, not an error (exit 0)."""
     data = None
     if args.data is not None:
-        from clonescout_cli.datacmds import load_data
-
         data = load_data(args.data, args.mapping, True)[0]
     run_promote(args.model, args.version, data)
     return 0

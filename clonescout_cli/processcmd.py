@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.contract.files import write_text
 from models.campaign_process import TOLERANCE, CampaignProcess
 from models.whatif import WhatIfError
 
@@ -50,9 +51,9 @@ def add_process_parser(sub: argparse._SubParsersAction, default_model: str, posi
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    from clonescout_cli.datacmds import load_data
-    from models.registry import load_pinned, use_tracking
+    from clonescout_cli.common import load_data
     from models.campaign_process import campaign_process
+    from models.registry import load_pinned, use_tracking
     from serving.report import sibling
     from serving.stream import ScoreOutputs
 
@@ -87,7 +88,7 @@ def cmd_process(args: argparse.Namespace) -> int:
         n_candidates=args.candidates, seed=args.seed, tolerance=args.tolerance,
     )  # fmt: skip
     out = sibling(args.scores, "process.json")
-    out.write_text(json.dumps({"model": uri, **result.to_dict()}, indent=2), encoding="utf-8")
+    write_text(out, json.dumps({"model": uri, **result.to_dict()}, indent=2))
     print_campaign(result, top)
     print(f"process recommendations for {len(clones)} clones -> {out}")
     return 0

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import pandas as pd
 
-from clonescout_cli.modelcmds import fmt3, stages_text
-from features.contract.loader import write_frame
+from clonescout_cli.common import fmt3, load_data, stages_text
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -61,8 +59,6 @@ def _run_scoring(args, src, outputs, served, ranking, engine):
         if src is not None:
             result = score_folder(src, outputs, served, ranking, chunk, progress)
         else:
-            from clonescout_cli.datacmds import load_data
-
             data = load_data(args.data, args.mapping, report=False)[0]
             result = score_data(data, outputs, served, ranking, chunk, progress)
     finally:
@@ -108,14 +104,6 @@ def _summarise(summary: dict, bundle) -> None:
             f"{seen} of {summary['scored']} runs were in the training set "
             "(column seen_in_training): their figures would be in-sample, not quality"
         )
-
-
-def write_table(df: pd.DataFrame, out: Path) -> None:
-    """Write CSV or Parquet (by suffix) atomically: a reader never sees half a file."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    write_frame(df, tmp, out.suffix)
-    tmp.replace(out)
 
 
 def _judge(judged: pd.DataFrame, bundle, scored: int) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.contract.files import write_text
 from models.nextexp import NEXT_COLUMNS, Proposal, propose
 from models.whatif import DEFAULT_MAP, EPP, P_SPEC, WhatIfError, WhatIfResult, whatif
 
@@ -98,7 +99,7 @@ def clone_tables(data, clone_id: str) -> tuple[pd.Series, pd.DataFrame]:
 
 
 def cmd_whatif(args: argparse.Namespace) -> int:
-    from clonescout_cli.datacmds import load_data
+    from clonescout_cli.common import load_data
     from models.registry import load_pinned, use_tracking
 
     if not 0 <= args.next <= 50:
@@ -147,8 +148,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         print_plan(plan)
         payload["next_experiments"] = plan.to_dict()
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+        write_text(args.out, json.dumps(payload, indent=2))
         print(f"full result (candidates, Pareto set, design space) -> {args.out}")
     return 0
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from features.early import CLONE_PREFIX, RUN_PREFIX, EarlyFeatures
 from features.contract.loader import CampaignData
 from features.contract.rejects import REJECT_COLUMNS, make_rejects
+from features.early import CLONE_PREFIX, RUN_PREFIX, EarlyFeatures
 
 GROUP_COLUMN = "campaign_id"
 ID_COLUMNS = ("run_id", "clone_id", "campaign_id")

@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
-from features.early import EarlyFeatures
 from features.contract.spec import load_spec
+from features.early import EarlyFeatures
 from models.applicability import ApplicabilityDomain
 from models.conformal import load_calibrators, save_calibrators
 from models.estimators import TargetModel

@@ -24,11 +24,11 @@ import numpy as np
 import pandas as pd
 
 from features.assemble import long_frame
-from features.contract.violations import ContractError, Source
-from features.early import CLONE_PREFIX, RUN_PREFIX
 from features.contract.loader import CampaignData
 from features.contract.schemas import CONTRACTS
 from features.contract.validate import validate_tables
+from features.contract.violations import ContractError, Source
+from features.early import CLONE_PREFIX, RUN_PREFIX
 
 RUN_KEYS = ("run_id", "scale", "clone", "samples")
 CLONE_KEYS = ("clone_id", "campaign_id", "molecule")

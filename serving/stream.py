@@ -36,7 +36,8 @@ from typing import Any
 
 import pandas as pd
 
-from features.contract.loader import CampaignData, write_frame
+from features.contract.files import write_frame
+from features.contract.loader import CampaignData
 from features.contract.rejects import REJECT_COLUMNS
 from models.predictor import FLAG_OK, FLAG_RISK, FLAG_UNKNOWN, RISK_GROUPS
 from models.ranking import RankingConfig, clone_table

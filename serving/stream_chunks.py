@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.contract.violations import ContractError, Source, Violation
 from features.contract.loader import CampaignData
 from features.contract.validate import validate_tables
+from features.contract.violations import ContractError, Source, Violation
 from serving.stream_read import ORPHAN, Folder, Partition, give_back_memory
 
 Chunk = CampaignData | pd.DataFrame  # the kept runs of a chunk, or the rejects of all of them

@@ -24,9 +24,9 @@ import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from features.contract.violations import ContractError, Source, Violation
 from features.contract.loader import find_tables, read_table
 from features.contract.validate import validate_tables
+from features.contract.violations import ContractError, Source, Violation
 
 SAMPLE_BATCH_ROWS = 250_000
 PREFLIGHT_ROWS = 2_000

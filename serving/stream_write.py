@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.contract.loader import write_frame
+from features.contract.files import write_frame
 
 
 @dataclass(frozen=True)

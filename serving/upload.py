@@ -107,10 +107,10 @@ def _unzip(file: Path, into: Path) -> Path:
 
 def campaign(engine: Any, file: Path, mapping: str | None) -> dict[str, Any]:
     """Load the upload through the contract (or a mapping), then score it."""
-    from features.contract.violations import ContractError
     from features.contract.loader import load_campaign
     from features.contract.mapping import import_mapped
     from features.contract.mappingfile import load_mapping
+    from features.contract.violations import ContractError
 
     work = Path(tempfile.mkdtemp(prefix="clonescout-upload-"))
     try:

@@ -10,13 +10,14 @@ True
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from features.contract.files import write_atomic, write_text
 from simulator import constants as c
 from simulator.design import SetDesign, design_set
 from simulator.inputs import CloneBiology, take, with_value
@@ -235,10 +236,22 @@ def simulate_set(config: SimulationConfig) -> dict[str, pd.DataFrame]:
     }
 
 
+def _writer(table: pd.DataFrame, fmt: str) -> Callable[[Path], None]:
+    """How one table goes to a file: CSV with a fixed float format, or zstd Parquet."""
+
+    def write(path: Path) -> None:
+        if fmt == "csv":
+            table.to_csv(path, index=False, float_format="%.6g", lineterminator="\n")
+        else:
+            table.to_parquet(path, index=False, compression="zstd")
+
+    return write
+
+
 def write_set(
     tables: dict[str, pd.DataFrame], out_dir: Path, config: SimulationConfig, fmt: str = "parquet"
 ) -> list[Path]:
-    """Write the tables and a manifest; each file is written to a temp name, then renamed.
+    """Write the tables and a manifest, each file atomically (:func:`write_atomic`).
 
     Output is byte-identical for identical inputs: no timestamps, fixed float format.
     """
@@ -248,12 +261,7 @@ def write_set(
     written = []
     for name in TABLES:
         path = out_dir / f"{name}.{fmt}"
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        if fmt == "csv":
-            tables[name].to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
-        else:
-            tables[name].to_parquet(tmp, index=False, compression="zstd")
-        os.replace(tmp, path)
+        write_atomic(path, _writer(tables[name], fmt))
         written.append(path)
         stale = out_dir / f"{name}.{'csv' if fmt == 'parquet' else 'parquet'}"
         stale.unlink(missing_ok=True)  # never leave two versions of a table side by side
@@ -263,5 +271,5 @@ def write_set(
         "rows": {name: len(tables[name]) for name in TABLES},
         "format": fmt,
     }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    write_text(out_dir / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return written

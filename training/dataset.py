@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from features.assemble import GROUP_COLUMN, featurize, numeric_outcomes
-from features.early import EarlyFeatures
 from features.contract.loader import CampaignData
+from features.early import EarlyFeatures
 from training import preconditions
 from training.cv import Grouping, choose_grouping
 

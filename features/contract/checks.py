@@ -11,7 +11,8 @@ to each kind of problem:
   a clones row falls on every run of that clone;
 - a row that cannot be placed (no id, no usable day) is dropped, and so is a clone that no
   run refers to; flags, censored values and instrument overshoot are read as documented in
-  :mod:`features.contract.censored` and :class:`features.contract.schemas.Bound`. Each is counted in a note.
+  :mod:`features.contract.censored` and :class:`features.contract.schemas.Bound`. Each is
+  counted in a note.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from features.contract.censored import (
     TREATMENT,
     parse_cells,
 )
-from features.contract.violations import Source, Violation, numeric_columns
 from features.contract.rejects import (
     MAX_LINES_NOTED,
     DataNote,
@@ -42,6 +42,7 @@ from features.contract.rejects import (
     quoted_forms,
 )
 from features.contract.schemas import CONTRACTS, TABLE_NAMES, Bound
+from features.contract.violations import Source, Violation, numeric_columns
 
 KEY_ID = {"clones": "clone_id", "runs": "run_id", "samples": "run_id", "outcomes": "run_id"}
 MIN_BAD_FOR_LAYOUT = 5  # a wrong unit or layout needs at least this many bad cells

@@ -17,10 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from features.contract.violations import MAX_ROWS_SHOWN, ContractError, Source, Violation
 from features.contract.rejects import REJECT_COLUMNS, DataNote, empty_rejects
 from features.contract.schemas import TABLE_NAMES
 from features.contract.validate import validate_tables
+from features.contract.violations import MAX_ROWS_SHOWN, ContractError, Source, Violation
 
 __all__ = [
     "MAX_ROWS_SHOWN",
@@ -113,14 +113,6 @@ def read_table(path: Path, nrows: int | None = None) -> pd.DataFrame:
     if first is None or nrows == 0:
         return pq.read_schema(path).empty_table().to_pandas()
     return first.to_pandas()
-
-
-def write_frame(df: pd.DataFrame, path: Path, suffix: str | None = None) -> None:
-    """A whole table as CSV or Parquet, by ``suffix`` or else the file's (no index)."""
-    if (suffix or path.suffix) == ".parquet":
-        df.to_parquet(path, index=False)
-    else:
-        df.to_csv(path, index=False)
 
 
 def load_campaign(folder: str | Path, require_outcomes: bool = False) -> CampaignData:

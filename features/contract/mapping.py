@@ -19,7 +19,6 @@ import pandas as pd
 
 from features.contract.censored import EMPTY, FLAGGED, NUMBER, TEXT, parse_cells
 from features.contract.checks import token_notes
-from features.contract.violations import Source
 from features.contract.loader import CampaignData
 from features.contract.mappingfile import (
     ID_FIELDS,
@@ -33,6 +32,7 @@ from features.contract.mappingfile import (
 from features.contract.rejects import DataNote, problem_frame
 from features.contract.units import UnitError, convert
 from features.contract.validate import validate_tables
+from features.contract.violations import Source
 
 __all__ = [
     "ID_FIELDS",

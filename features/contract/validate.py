@@ -15,9 +15,9 @@ import pandas as pd
 import pandera.pandas as pa
 
 from features.contract.checks import Findings, Table, isin_text, prepare, shown
-from features.contract.violations import ContractError, Source, Violation
 from features.contract.rejects import DataNote, empty_rejects, reason_counts, reasons_per_run
 from features.contract.schemas import build_schema
+from features.contract.violations import ContractError, Source, Violation
 
 _LINKS = (
     ("runs", "clone_id", "clones", "clone_id"),

@@ -7,11 +7,11 @@ anything.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from plotly.offline import get_plotlyjs
 
+from features.contract.files import write_text
 from serving.report.figures import plots
 from serving.report.formatting import esc
 from serving.report.process import process_section, read_process
@@ -175,15 +175,8 @@ def render_report(scores: Path) -> str:
 
 
 def write_report(scores: Path, out: Path) -> Path:
-    """Render, then write ``out`` atomically (``<out>.tmp`` renamed): never half a page."""
+    """Render, then write ``out`` atomically (:func:`write_text`): never half a page."""
     if out.suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"--out {out}: write the report to a .html file")
     page = render_report(scores)  # every check passes before anything is written
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    try:
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    return write_text(out, page)
