@@ -43,6 +43,7 @@ SHARED_PEER = REPO.parent / "shared" / "datasets" / "peer-emulator" / "owu.csv"
 # set by main() to the copies inside the store, so that both runs read the same paths
 SAMPLE = PEER = PEER_MAPPING = Path()
 MODEL = "models:/clonescout/1"
+STEPS = ("simulate", "features", "train", "score", "process", "api")
 CLI = [str(Path(sys.executable).parent / "clonescout")]
 TIMING = re.compile(r"\b\d+(\.\d+)? ?(s|ms|min)\b")
 
@@ -274,7 +275,7 @@ def api(out: Path, store: Path, quirks: Path) -> None:
                 }
                 for r in mine
             ],
-            "candidates": 40,
+            "n_candidates": 40,
             "next_experiments": 2,
         }
         keep("whatif", c.post("/whatif", json={"request": body}))
@@ -294,7 +295,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--store", type=Path, required=True)
+    ap.add_argument(
+        "--steps",
+        default="all",
+        help="comma-separated subset of simulate,features,train,score,process,api (default all)",
+    )
     args = ap.parse_args()
+    steps = set(args.steps.split(",")) if args.steps != "all" else set(STEPS)
     final, store = args.out.resolve(), args.store.resolve()
     global SAMPLE, PEER, PEER_MAPPING
     inputs = store / "inputs"
@@ -312,12 +319,18 @@ def main() -> int:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    quirks = simulate(out, store)
-    features(out, store)
-    train(out, store)
-    scores = score(out, store, quirks)
-    report_and_process(out, store, scores)
-    api(out, store, quirks)
+    quirks = simulate(out, store) if "simulate" in steps else out / "sim" / "quirks"
+    if "features" in steps:
+        features(out, store)
+    if "train" in steps:
+        train(out, store)
+    scores = score(out, store, quirks) if "score" in steps else out / "score" / "sample.csv"
+    if "process" in steps:
+        report_and_process(out, store, scores)
+    if "api" in steps:
+        if not quirks.exists():
+            quirks = simulate(out, store)
+        api(out, store, quirks)
     if final.exists():
         shutil.rmtree(final)
     shutil.move(out, final)

@@ -91,7 +91,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     scores = args.out.parent / "lab_export_scores.csv"
     argv = ["score", "--data", str(lab), "--out", str(scores), "--model", model]
     cmd_score(_parse(argv))
-    from serving.stream import ScoreOutputs
+    from serving.batch.write import ScoreOutputs
 
     outputs = ScoreOutputs.for_out(scores)
     print_digest(outputs.clones, runs_table=outputs.runs)
@@ -172,7 +172,7 @@ def _demo_whatif(scores: Path, lab: Path, model: str) -> None:
     """
     from clonescout_cli.processcmd import cmd_process
     from clonescout_cli.whatifcmd import cmd_whatif
-    from serving.stream import ScoreOutputs
+    from serving.batch.write import ScoreOutputs
 
     cmd_process(_parse(["process", "--data", str(lab), "--scores", str(scores), "--model", model]))
     print()

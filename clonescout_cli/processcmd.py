@@ -54,8 +54,8 @@ def cmd_process(args: argparse.Namespace) -> int:
     from clonescout_cli.common import load_data
     from models.campaign_process import campaign_process
     from models.registry import load_pinned, use_tracking
+    from serving.batch.write import ScoreOutputs
     from serving.report import sibling
-    from serving.stream import ScoreOutputs
 
     if not 0.0 <= args.tolerance < 1.0:
         raise WhatIfError(f"--tolerance must lie in 0-1, got {args.tolerance}")

@@ -14,7 +14,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     """Score a campaign in chunks of runs; every run scored or listed with its reason."""
     from models.ranking import DEFAULT_RANKING, load_ranking
     from models.registry import load_pinned, use_tracking
-    from serving.stream import Folder, ScoreOutputs, ServedBundle, preflight
+    from serving.batch.read import Folder, preflight
+    from serving.batch.score import ServedBundle
+    from serving.batch.write import ScoreOutputs
 
     # every precondition before the long passes: output name, ranking file, model
     outputs = ScoreOutputs.for_out(args.out)
@@ -34,7 +36,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     explain = args.reasons == "all"
     engine = None
     if args.engine == "spark":
-        from serving.spark import SparkScorer
+        from serving.batch.spark import SparkScorer
 
         engine = SparkScorer(uri, explain, args.spark_master)  # checks the model's signature
     served = ServedBundle(bundle, name, str(version or uri), uri, explain, engine)
@@ -49,7 +51,7 @@ def _run_scoring(args, src, outputs, served, ranking, engine):
     """The long passes over the chunks, on a folder or on imported (mapped) data."""
     import signal
 
-    from serving.stream import CHUNK_RUNS, score_data, score_folder, tty_progress
+    from serving.batch.pipeline import CHUNK_RUNS, score_data, score_folder, tty_progress
 
     chunk = args.chunk_runs or CHUNK_RUNS
     progress = tty_progress()
@@ -110,7 +112,7 @@ def _judge(judged: pd.DataFrame, bundle, scored: int) -> None:
     """Model vs the titer-only line on runs the model has not seen and could score.
 
     ``judged`` holds, per fresh scored run with outcomes, ``pred__``, ``obs__`` and
-    ``naive__`` columns per target (:class:`serving.stream_score.ChunkScorer`).
+    ``naive__`` columns per target (:class:`serving.batch.score.ChunkScorer`).
     """
     from training.cv import regression_metrics
 

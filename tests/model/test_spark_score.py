@@ -2,7 +2,7 @@
 
 The same registered bundle runs through ``mlflow.pyfunc.spark_udf`` over packed runs
 (:mod:`models.packed`): the CLI's ``--engine spark`` and a user's own Spark job
-(:func:`serving.spark.pack_runs` + :func:`serving.spark.score_runs`).
+(:func:`serving.batch.spark.pack_runs` + :func:`serving.batch.spark.score_runs`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from clonescout_cli.main import main
 from features.assemble import long_frame
 from features.contract.loader import load_campaign
 from models.packed import FLAG_REJECTED, SAMPLES_COLUMN, pack, score_packed, unpack
-from serving.stream import ScoreOutputs
+from serving.batch.write import ScoreOutputs
 from tests.conftest import REPO
 
 MODEL = "models:/clonescout-test/1"
@@ -35,7 +35,7 @@ def mlflow_env(monkeypatch, trained):
 
 @pytest.fixture(scope="module")
 def spark():
-    from serving.spark import spark_session
+    from serving.batch.spark import spark_session
 
     session = spark_session("local[2]", "clonescout-tests")
     yield session
@@ -110,7 +110,7 @@ def test_a_model_logged_before_the_packed_layout_is_refused(tmp_path) -> None:
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    from serving.spark import model_columns
+    from serving.batch.spark import model_columns
 
     class Old(mlflow.pyfunc.PythonModel):
         def predict(self, context, model_input, params=None):
@@ -169,7 +169,7 @@ def _spark_tables(spark, folder: Path) -> dict:
 
 @pytest.mark.slow
 def test_a_users_spark_job_scores_like_the_local_bundle(mlflow_env, spark, tmp_path) -> None:
-    from serving.spark import ORPHAN_REASON, pack_runs, score_runs
+    from serving.batch.spark import ORPHAN_REASON, pack_runs, score_runs
 
     folder = tmp_path / "set"
     shutil.copytree(SAMPLE, folder)
@@ -203,7 +203,7 @@ def test_a_users_spark_job_scores_like_the_local_bundle(mlflow_env, spark, tmp_p
 
 
 def test_text_in_a_measurement_column_is_refused_before_scoring(spark) -> None:
-    from serving.spark import pack_runs
+    from serving.batch.spark import pack_runs
 
     samples = spark.createDataFrame(
         pd.DataFrame({"run_id": ["R1"], "day": [1.0], "vcd_e6_ml": ["4,2"]})

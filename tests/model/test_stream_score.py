@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 
 from clonescout_cli.main import main
-from serving.stream import ScoreOutputs, tty_progress
+from serving.batch.pipeline import tty_progress
+from serving.batch.write import ScoreOutputs
 from tests.conftest import REPO
 from tests.model.test_messy_data import messy_folder
 

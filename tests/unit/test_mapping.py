@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from features.contract.violations import ContractError
 from features.contract.mapping import MappingError, import_mapped, load_mapping
+from features.contract.violations import ContractError
 from tests.conftest import REPO
 
 PEER = REPO.parent / "shared" / "datasets" / "peer-emulator"

@@ -1,7 +1,7 @@
-"""The chunks of runs a scoring pass (:mod:`serving.stream`) goes through, held to the contract.
+"""The chunks of runs a scoring pass goes through, each held to the data contract.
 
-A chunk comes out either as the :class:`features.contract.loader.CampaignData` of its kept runs, or,
-when the contract set every one of its runs aside, as the frame of their rejects.
+A chunk comes out either as the :class:`features.contract.loader.CampaignData` of its kept
+runs, or, when the contract set every one of its runs aside, as the frame of their rejects.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pandas as pd
 from features.contract.loader import CampaignData
 from features.contract.validate import validate_tables
 from features.contract.violations import ContractError, Source, Violation
-from serving.stream_read import ORPHAN, Folder, Partition, give_back_memory
+from serving.batch.read import ORPHAN, Folder, Partition, give_back_memory
 
 Chunk = CampaignData | pd.DataFrame  # the kept runs of a chunk, or the rejects of all of them
 

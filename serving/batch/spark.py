@@ -9,7 +9,7 @@ Two ways in:
 * :func:`score_runs` in a user's own Spark job, on Spark DataFrames of the contract's
   tables (after :func:`pack_runs`)::
 
-      from serving.spark import pack_runs, score_runs, spark_session
+      from serving.batch.spark import pack_runs, score_runs, spark_session
 
       spark = spark_session("local[4]")  # or the job's own session
       packed = pack_runs(samples_df, runs_df, clones_df)

@@ -1,4 +1,4 @@
-"""Reading a campaign folder for the chunked scorer (:mod:`serving.stream`).
+"""Reading a campaign folder for the chunked scorer (:mod:`serving.batch.pipeline`).
 
 The runs and clones tables are read whole; the samples table, most of the data, is read in
 record batches with pyarrow (:meth:`Folder.sample_batches`) and routed to the chunk of its

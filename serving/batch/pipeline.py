@@ -41,22 +41,10 @@ from features.contract.loader import CampaignData
 from features.contract.rejects import REJECT_COLUMNS
 from models.predictor import FLAG_OK, FLAG_RISK, FLAG_UNKNOWN, RISK_GROUPS
 from models.ranking import RankingConfig, clone_table
-from serving.stream_chunks import Chunk, data_chunks, folder_chunks
-from serving.stream_read import Folder, give_back_memory, preflight
-from serving.stream_score import ChunkScorer, ServedBundle
-from serving.stream_write import ScoreOutputs, TableWriter, publish, scratch_folder
-
-__all__ = [  # what `clonescout score` and the tests use, wherever it is defined
-    "CHUNK_RUNS",
-    "Folder",
-    "ScoreOutputs",
-    "ServedBundle",
-    "StreamResult",
-    "preflight",
-    "score_data",
-    "score_folder",
-    "tty_progress",
-]
+from serving.batch.chunks import Chunk, data_chunks, folder_chunks
+from serving.batch.read import Folder, give_back_memory
+from serving.batch.score import ChunkScorer, ServedBundle
+from serving.batch.write import ScoreOutputs, TableWriter, publish, scratch_folder
 
 CHUNK_RUNS = 20_000  # ~300k sample rows: a few hundred MB at most while featurised
 FLAGS = (FLAG_OK, FLAG_RISK, FLAG_UNKNOWN)

@@ -1,4 +1,4 @@
-"""Writing the files of ``clonescout score --out OUT`` (:mod:`serving.stream`).
+"""Writing the files of ``clonescout score --out OUT`` (:mod:`serving.batch.pipeline`).
 
 Everything is written in a hidden scratch folder beside ``OUT`` (:func:`scratch_folder`)
 and moved into place only once whole (:func:`publish`), so a run that is killed leaves no

@@ -1,6 +1,6 @@
-"""Scoring one chunk of runs for :mod:`serving.stream`: features, model and provenance.
+"""Scoring one chunk of runs for :mod:`serving.batch.pipeline`: features, model and provenance.
 
-A chunk arrives already held to the data contract (:mod:`serving.stream_chunks`). The
+A chunk arrives already held to the data contract (:mod:`serving.batch.chunks`). The
 model runs in this process (:meth:`models.bundle.Bundle.score_features`) or, through an
 :class:`Engine`, somewhere else (Spark).
 """
