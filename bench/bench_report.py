@@ -1,6 +1,6 @@
 """Benchmark: ``clonescout report`` for 1,000 and 10,000 clones (target < 5 s at 10,000).
 
-The inputs are synthetic but schema-exact (``tests/report_fixture.py``: 3 runs per clone,
+The inputs are synthetic but schema-exact (``tests/helpers/report_set.py``: 3 runs per clone,
 50 clones per campaign, 5 % unknown clones, 1 rejected run per 20 clones), written once
 per size outside the timing. Timed: :func:`serving.report.write_report`, i.e. reading and
 checking the four files, building the tables and the three figures, and writing the page
@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # tests/report_fixture.py makes the inputs
+sys.path.insert(0, str(REPO))  # tests/helpers/report_set.py makes the inputs
 from benchio import finish, row  # noqa: E402  (bench/ is on the path when a benchmark runs)
 
 from serving.report import write_report  # noqa: E402
-from tests.report_fixture import write_report_set  # noqa: E402
+from tests.helpers.report_set import write_report_set  # noqa: E402
 
 TARGET_S = 5.0  # for the largest size; a campaign lead re-runs it after every scoring
 

@@ -31,7 +31,7 @@ from models.whatif import space_filling, whatif
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from simulator.closedloop import true_outcomes
 from training.process import fit_process_model
-from training.process_eval import (
+from twineval.process import (
     closed_loop,
     experiment_loop,
     loop_summary,

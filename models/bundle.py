@@ -12,16 +12,18 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
+from features.assemble import too_late, too_late_reason
 from features.contract.spec import load_spec
 from features.early import EarlyFeatures
 from models.applicability import ApplicabilityDomain
 from models.conformal import load_calibrators, save_calibrators
 from models.estimators import TargetModel
 from models.fingerprint import fingerprints, seen_in_training
-from models.packed import SAMPLES_COLUMN, score_packed
+from models.packed import FLAG_REJECTED, SAMPLES_COLUMN, unpack
 from models.predictor import FLAG_OK, FLAG_RISK, FLAG_UNKNOWN, Predictor
 from models.process import FOLDER as PROCESS_FOLDER
 from models.process import ProcessModel
@@ -67,6 +69,50 @@ class Bundle:
         out["seen_in_training"] = seen_in_training(seen, self.training_runs)
         out["model_id"] = self.manifest.get("model_id", "")
         return out.reset_index()
+
+    def score_packed(
+        self, packed: pd.DataFrame, explain: bool = True, top_k: int = 3
+    ) -> pd.DataFrame:
+        """Score packed runs (:mod:`models.packed`): one output row per input row, in order.
+
+        Runs with no sample at or before the horizon (the batch's own rule,
+        :func:`features.assemble.too_late`), or whose id appears twice in the batch, come
+        back with ``flag = "rejected"``, the reason in ``flag_reason`` and no numbers.
+        """
+        ids = packed["run_id"].astype(str).reset_index(drop=True)
+        dup = ids.duplicated(keep=False).to_numpy()
+        long = unpack(packed[~dup].reset_index(drop=True))
+        X = self.features(long) if len(long) else None
+        if X is not None:  # the batch's own rule for what is scorable: a sample up to the horizon
+            X = X.drop(index=too_late(X))
+        if X is not None and len(X):
+            frame = long[long["run_id"].isin(X.index)]
+            scored = self.score_features(frame, X, explain, top_k).set_index("run_id")
+        else:  # nothing scorable: the columns of an empty score
+            scored = self._no_scores(explain, top_k)
+        out = scored.reindex(ids)
+        out.index = pd.RangeIndex(len(ids))
+        missing = ~ids.isin(scored.index).to_numpy()
+        out.loc[missing, "flag"] = FLAG_REJECTED
+        why = np.where(
+            dup,
+            "run id appears more than once in this batch",
+            too_late_reason(self.featurizer.horizon_day),
+        )
+        out.loc[missing, "flag_reason"] = why[missing]
+        for c in out.columns:
+            if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
+                out[c] = out[c].where(out[c].notna(), "")
+        out["model_id"] = self.manifest.get("model_id", "")
+        out.insert(0, "run_id", ids.to_numpy())
+        return out
+
+    def _no_scores(self, explain: bool, top_k: int) -> pd.DataFrame:
+        """An empty score table with the columns (and dtypes) a real one has."""
+        names = self.predictor.feature_names
+        X = pd.DataFrame(np.nan, index=pd.Index(["_"], name="run_id"), columns=names, dtype=float)
+        frame = pd.DataFrame({"run_id": ["_"], "day": [0.0]})
+        return self.score_features(frame, X, explain, top_k).set_index("run_id").iloc[:0]
 
     # -- persistence ------------------------------------------------------------------
     def save(self, folder: Path) -> Path:
@@ -137,7 +183,7 @@ class ClonescoutModel(PythonModel):
     ) -> pd.DataFrame:
         explain = bool((params or {}).get("explain", True))
         if SAMPLES_COLUMN in model_input.columns:
-            return score_packed(self.bundle, model_input, explain=explain)
+            return self.bundle.score_packed(model_input, explain=explain)
         if "day" not in model_input.columns:
             raise ValueError(
                 "input has neither a 'day' column (long layout: one row per sample with "

@@ -8,25 +8,20 @@ attributes as columns, and its samples as a JSON list of records in ``samples_js
 
 :func:`pack` and :func:`unpack` are exact inverses on the numbers (Python's JSON writes the
 shortest repr of a float, which reads back bit for bit), so a packed run scores exactly as
-the same run in the long layout. :func:`score_packed` gives one output row per input row,
-in input order; a run that cannot be scored gets ``flag = "rejected"`` and the reason, never
-a missing row.
+the same run in the long layout. :meth:`models.bundle.Bundle.score_packed` gives one output
+row per input row, in input order; a run that cannot be scored gets ``flag = "rejected"``
+and the reason, never a missing row.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from features.assemble import too_late, too_late_reason
 from features.early import CLONE_PREFIX, RUN_PREFIX
-
-if TYPE_CHECKING:
-    from models.bundle import Bundle
 
 SAMPLES_COLUMN = "samples_json"
 FLAG_REJECTED = "rejected"
@@ -110,50 +105,3 @@ def unpack(packed: pd.DataFrame) -> pd.DataFrame:
     if "day" not in long.columns:
         long["day"] = pd.Series(dtype=float)
     return long
-
-
-def score_packed(
-    bundle: Bundle, packed: pd.DataFrame, explain: bool = True, top_k: int = 3
-) -> pd.DataFrame:
-    """Score packed runs: one output row per input row, in input order.
-
-    Runs with no sample at or before the horizon (the batch's own rule, :func:`features.
-    assemble.too_late`), or whose id appears twice in the batch, come back with ``flag =
-    "rejected"``, the reason in ``flag_reason`` and no numbers.
-    """
-    ids = packed["run_id"].astype(str).reset_index(drop=True)
-    dup = ids.duplicated(keep=False).to_numpy()
-    long = unpack(packed[~dup].reset_index(drop=True))
-    horizon = bundle.featurizer.horizon_day
-    X = bundle.features(long) if len(long) else None
-    if X is not None:  # the batch's own rule for what is scorable: a sample up to the horizon
-        X = X.drop(index=too_late(X))
-    if X is not None and len(X):
-        frame = long[long["run_id"].isin(X.index)]
-        scored = bundle.score_features(frame, X, explain, top_k).set_index("run_id")
-    else:  # nothing scorable: the columns of an empty score
-        scored = _no_scores(bundle, explain, top_k)
-    out = scored.reindex(ids)
-    out.index = pd.RangeIndex(len(ids))
-    missing = ~ids.isin(scored.index).to_numpy()
-    out.loc[missing, "flag"] = FLAG_REJECTED
-    why = np.where(
-        dup,
-        "run id appears more than once in this batch",
-        too_late_reason(horizon),
-    )
-    out.loc[missing, "flag_reason"] = why[missing]
-    for c in out.columns:
-        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
-            out[c] = out[c].where(out[c].notna(), "")
-    out["model_id"] = bundle.manifest.get("model_id", "")
-    out.insert(0, "run_id", ids.to_numpy())
-    return out
-
-
-def _no_scores(bundle: Bundle, explain: bool, top_k: int) -> pd.DataFrame:
-    """An empty score table with the columns (and dtypes) a real one has."""
-    names = bundle.predictor.feature_names
-    X = pd.DataFrame(np.nan, index=pd.Index(["_"], name="run_id"), columns=names, dtype=float)
-    frame = pd.DataFrame({"run_id": ["_"], "day": [0.0]})
-    return bundle.score_features(frame, X, explain, top_k).set_index("run_id").iloc[:0]

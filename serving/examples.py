@@ -1,14 +1,20 @@
 """A realistic example run for the OpenAPI description and the README (simulated).
 
-A run under the twin's platform conditions (:data:`simulator.design.PLATFORM`).
+A run of the digital twin under its platform conditions (the values of
+:data:`simulator.design.PLATFORM`, written out here because the service does not ship the
+twin; a test holds the two equal).
 """
-
-from simulator.design import PLATFORM
 
 EXAMPLE_RUN = {
     "run_id": "K042-R1",
     "scale": "ambr15",
-    **PLATFORM,
+    "temp_after_shift_c": 34.0,
+    "temp_shift_day": 6.0,
+    "ph_setpoint": 7.0,
+    "feed_pct": 4.0,
+    "mn_um": 0.0,
+    "galactose_mm": 0.0,
+    "seed_density_e6_ml": 0.6,
     "clone": {
         "campaign_id": "CAMP-2026-11",
         "molecule": "mAb-A",

@@ -36,10 +36,10 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.storages.journal import JournalFileBackend
 
+from training.objective import FIRST_TRIAL, Objective, make_pruner, make_sampler
+
 if TYPE_CHECKING:
     import numpy as np
-
-    from training.tuning import Objective
 
 JOURNAL_PREFIX = "journal:"
 WARM_S = 0.5  # each worker holds its warm-up task this long (once per training)
@@ -168,8 +168,6 @@ class Tuner:
         self, name: str, objective: Objective, trials: int, seed: int
     ) -> tuple[optuna.Study, dict[int, np.ndarray]]:
         """The finished study of ``trials`` trials and each completed trial's predictions."""
-        from training.tuning import FIRST_TRIAL, make_pruner, make_sampler
-
         url = self._url()
         storage = None if url is None else open_storage(url)
         study = optuna.create_study(
@@ -201,7 +199,7 @@ def _warm(seconds: float) -> int:
     """Import what a share needs, then hold the process briefly so the others warm too."""
     import time
 
-    import training.tuning  # noqa: F401  (the import is the point)
+    import training.objective  # noqa: F401  (the import is the point)
 
     time.sleep(seconds)
     return os.getpid()
@@ -211,8 +209,6 @@ def _work(
     url: str, study_name: str, objective: Objective, n_trials: int, seed: int
 ) -> dict[int, np.ndarray]:
     """One worker's share of a study: load it from the storage and run ``n_trials``."""
-    from training.tuning import make_pruner
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(
         study_name=study_name,

@@ -2,7 +2,7 @@
 
 Each check perturbs the inputs of real runs of the default set and compares the trained
 model's predictions, on runs that stay inside its experience, with the direction the
-literature (and the twin, tests/data/test_directions.py) gives.
+literature (and the twin, tests/contract/test_directions.py) gives.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import pytest
 from features.contract.loader import load_campaign
 from features.contract.spec import load_spec
 from simulator.campaign import SimulationConfig, simulate_set, write_set
-from tests.conftest import REPO
+from tests.helpers.paths import REPO
 from training.dataset import prepare
 from training.experiment import evaluate
 from training.nested import outer_folds

@@ -7,9 +7,8 @@ import pytest
 
 from features.assemble import long_frame
 from features.contract.mapping import import_mapped, load_mapping
-from tests.conftest import REPO
-from tests.model.conftest import use_tmp_mlflow
-from tests.unit.test_mapping import MAPPING, PEER, needs_peer
+from tests.helpers.mlflow_store import use_tmp_mlflow
+from tests.helpers.paths import MAPPING, PEER, REPO, needs_peer
 from training.cv import regression_metrics
 from training.pipeline import train
 from training.settings import TrainSettings

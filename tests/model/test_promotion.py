@@ -16,8 +16,8 @@ import pytest
 
 from features.contract.loader import load_campaign
 from simulator.campaign import SimulationConfig, simulate_set, write_set
-from tests.conftest import REPO
-from tests.model.conftest import use_tmp_mlflow
+from tests.helpers.mlflow_store import use_tmp_mlflow
+from tests.helpers.paths import REPO
 from training.gate import failed
 from training.pipeline import train
 from training.promote import ALIAS, promote

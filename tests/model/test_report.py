@@ -7,12 +7,9 @@ The browser test opens the page in Debian's Chromium driven by Playwright
 from __future__ import annotations
 
 import argparse
-import contextlib
 import html
 import json
-import os
 import re
-from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import ClassVar
@@ -22,10 +19,8 @@ import pytest
 
 from clonescout_cli.reportcmd import add_report_parser
 from serving.report import render_report, sibling, write_report
-from tests.conftest import REPO
-from tests.report_fixture import NASTY_ID, NASTY_REASON, ReportSet, write_report_set
-
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.helpers.browser import PLOTS_JS, opened, shoot
+from tests.helpers.report_set import NASTY_ID, NASTY_REASON, ReportSet, write_report_set
 
 
 @pytest.fixture()
@@ -186,63 +181,8 @@ def test_cli_prints_one_line(report_set: ReportSet, tmp_path: Path, capsys) -> N
 
 
 # -- in headless Chromium ---------------------------------------------------------------
-PLOTS_JS = """() => Array.from(document.querySelectorAll('div.plot')).map(d => ({
-  id: d.id,
-  svg: d.querySelectorAll('svg.main-svg').length,
-  traces: (d.data || []).length,
-  points: d.querySelectorAll('.scatterlayer .trace .point').length,
-  heatmaps: d.querySelectorAll('.heatmaplayer image').length,
-}))"""
 COLUMN_JS = """([table, col]) => Array.from(document.querySelectorAll('#' + table + ' tbody tr'))
   .map(r => r.cells[col].getAttribute('data-v'))"""
-
-
-def _browser():
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: `make test` installs Debian's chromium "
-            "(apt-get install -y --no-install-recommends chromium)"
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail(
-            "playwright is not installed: `make test` installs it (pip install -e '.[dev]')"
-        )
-    return sync_playwright()
-
-
-@dataclass
-class Seen:
-    """What the browser reported while the page was open."""
-
-    problems: list[str] = field(default_factory=list)  # console errors, page errors
-    requests: list[str] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-
-    def fetched(self) -> set[str]:
-        return {u for u in self.requests if not u.startswith(("data:", "blob:"))}
-
-
-@contextlib.contextmanager
-def opened(path: Path):
-    """The page open in headless Chromium, once every plot has drawn, and what it reported."""
-    seen = Seen()
-    with _browser() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM))
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.on(
-                "console", lambda m: seen.problems.append(m.text) if m.type == "error" else None
-            )
-            page.on("pageerror", lambda e: seen.problems.append(str(e)))
-            page.on("request", lambda r: seen.requests.append(r.url))
-            page.on("dialog", lambda d: (seen.dialogs.append(d.message), d.dismiss()))
-            page.goto(path.as_uri())
-            page.wait_for_selector("body[data-plots=drawn]", timeout=60_000)
-            yield page, seen
-        finally:
-            browser.close()
 
 
 def _sorted_by(page, header: str, col: int) -> list[str]:
@@ -263,21 +203,6 @@ def _check_sorting(page, n_ranked: int) -> None:
         assert known == sorted(known, reverse=reverse)
 
 
-def _shoot(page, tmp_path: Path, readme: bool = False) -> Path:
-    """A full-page screenshot; the README's (docs/report.png) when asked and allowed.
-
-    Only a real campaign's page goes in the README (test_stream_score renders one); set
-    CLONESCOUT_UPDATE_SCREENSHOT=1 to rewrite it.
-    """
-    if readme and os.environ.get("CLONESCOUT_UPDATE_SCREENSHOT") == "1":
-        shot = REPO / "docs" / "report.png"
-        shot.parent.mkdir(exist_ok=True)
-    else:
-        shot = tmp_path / "report.png"
-    page.screenshot(path=str(shot), full_page=True)
-    return shot
-
-
 @pytest.mark.slow
 def test_page_in_headless_chromium(report_set: ReportSet, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)  # paths as a user types them: the page shows them
@@ -296,7 +221,7 @@ def test_page_in_headless_chromium(report_set: ReportSet, tmp_path: Path, monkey
             "() => Array.from(document.querySelectorAll('#risk .ytick text'))"
             ".map(t => t.textContent)"
         )
-        shot = _shoot(page, tmp_path)  # in rank order, as the lead first sees it
+        shot = shoot(page, tmp_path)  # in rank order, as the lead first sees it
         _check_sorting(page, len(report_set.ranked_ids))
     assert seen.problems == [] and seen.dialogs == []
     assert seen.fetched() == {out.as_uri()}

@@ -19,8 +19,8 @@ import pytest
 from clonescout_cli.main import main
 from serving.batch.pipeline import tty_progress
 from serving.batch.write import ScoreOutputs
-from tests.conftest import REPO
-from tests.model.test_messy_data import messy_folder
+from tests.helpers.messy import messy_folder
+from tests.helpers.paths import REPO
 
 MODEL = "models:/clonescout-test/1"
 
@@ -202,7 +202,7 @@ def test_report_of_a_real_campaign_in_headless_chromium(mlflow_env, tmp_path, ca
 
     With CLONESCOUT_UPDATE_SCREENSHOT=1 the screenshot becomes the README's docs/report.png.
     """
-    from tests.model.test_report import PLOTS_JS, _shoot, opened
+    from tests.helpers.browser import PLOTS_JS, opened, shoot
 
     out = tmp_path / "scores.parquet"
     assert _score(mlflow_env.data.folder, out) == 0
@@ -217,7 +217,7 @@ def test_report_of_a_real_campaign_in_headless_chromium(mlflow_env, tmp_path, ca
             "() => Array.from(document.querySelectorAll("
             "'#ranked-table td.clone, #unknown-table td.clone')).map(td => td.textContent)"
         )
-        shot = _shoot(page, tmp_path, readme=True)
+        shot = shoot(page, tmp_path, readme=True)
     assert seen.problems == [] and seen.dialogs == []
     assert seen.fetched() == {page_path.as_uri()}
     assert len(plots) == 3 and all(p["svg"] and p["traces"] for p in plots), plots

@@ -18,10 +18,10 @@ from models.process import ProcessModel
 from models.whatif import EPP, P_SPEC, WhatIfError, pareto_front, space_filling, whatif
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from simulator.closedloop import experiments, resimulate, true_outcomes
-from tests.conftest import REPO
+from tests.helpers.paths import REPO
 from training.process import fit_process_model
-from training.process_eval import closed_loop, experiment_loop, loop_summary, summary
 from training.surface import LENGTHS
+from twineval.process import closed_loop, experiment_loop, loop_summary, summary
 
 SPEC = load_spec(REPO / "data" / "spec.yaml")
 CONFIG = SimulationConfig(n_campaigns=5, clones_per_campaign=24, seed=5)
@@ -303,7 +303,7 @@ def test_whatif_cli_prints_the_recommendation_and_writes_json(
 
 
 def test_whatif_endpoint_answers_as_the_function_and_refuses_bad_requests(monkeypatch, trained):
-    from tests.model.test_serving_api import _client, _wait_ready
+    from tests.helpers.service import app_client, wait_ready
 
     data, pm = trained.data, trained.bundle.process
     clone = data.clones.iloc[2]
@@ -321,8 +321,8 @@ def test_whatif_endpoint_answers_as_the_function_and_refuses_bad_requests(monkey
         ],
         "candidates": [{"seed_density_e6_ml": 0.9}, {"seed_density_e6_ml": 3.0}],
     }
-    with _client(monkeypatch, trained) as c:
-        _wait_ready(c)
+    with app_client(monkeypatch, trained) as c:
+        wait_ready(c)
         resp = c.post("/whatif", json={"request": {**body, "next_experiments": 2}})
         assert resp.status_code == 200, resp.text
         got = resp.json()

@@ -13,8 +13,7 @@ from clonescout_cli.main import main
 from features.assemble import featurize, long_frame
 from features.contract.loader import load_campaign
 from features.contract.mapping import import_mapped, load_mapping
-from tests.conftest import REPO
-from tests.unit.test_mapping import MAPPING, PEER, needs_peer
+from tests.helpers.paths import MAPPING, PEER, REPO, needs_peer
 
 
 def test_sample_set_featurises_with_zero_rejects() -> None:

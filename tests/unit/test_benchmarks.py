@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers.paths import REPO
 
 sys.path.insert(0, str(REPO / "bench"))
 from benchio import row

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from clonescout_cli.main import main
-from tests.conftest import REPO
+from tests.helpers.paths import REPO
 
 
 def test_simulate_writes_valid_set_and_summary(tmp_path: Path, capsys, monkeypatch) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from features.contract.loader import load_campaign
 from simulator.campaign import SimulationConfig, simulate_set, write_set
-from tests.conftest import REPO
+from tests.helpers.paths import REPO
 from training import recipe
 from training.dataset import prepare
 from training.pipeline import train

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from clonescout_cli.main import build_parser
-from tests.conftest import REPO
+from tests.helpers.paths import REPO
 
 README = REPO / "README.md"
 MARK = "<!-- runnable -->"

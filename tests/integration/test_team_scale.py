@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 
 from simulator.campaign import SimulationConfig, simulate_set, write_set
-from tests.model.pgcluster import REQUIRE_ENV, Cluster, free_port, server_bin, start_cluster
+from tests.helpers.pgcluster import REQUIRE_ENV, Cluster, free_port, server_bin, start_cluster
 
 pytestmark = pytest.mark.slow
 TRIALS = 4  # per family and tuning: two per worker

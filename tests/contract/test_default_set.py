@@ -15,7 +15,7 @@ from features.contract.spec import load_spec
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from simulator.ceiling import noise_ceiling_r2
 from simulator.ranges import FINAL_TITER_MEDIAN_G_L, RANGES, range_report
-from tests.conftest import REPO
+from tests.helpers.paths import REPO
 
 GLYCANS = ["g0f_pct", "g1f_pct", "g2f_pct", "man5_pct", "afucosylated_pct"]
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from features.contract.spec import SpecError, load_spec
-from tests.conftest import REPO
+from tests.helpers.paths import REPO
 
 
 def test_default_spec_loads() -> None:

@@ -11,12 +11,7 @@ import yaml
 
 from features.contract.mapping import MappingError, import_mapped, load_mapping
 from features.contract.violations import ContractError
-from tests.conftest import REPO
-
-PEER = REPO.parent / "shared" / "datasets" / "peer-emulator"
-MAPPING = REPO / "data" / "mappings" / "peer_emulator.yaml"
-
-needs_peer = pytest.mark.skipif(not PEER.exists(), reason="../shared/datasets not beside repo")
+from tests.helpers.paths import MAPPING, PEER, needs_peer
 
 
 @needs_peer

@@ -18,9 +18,9 @@ import pytest
 from clonescout_cli.main import main
 from features.assemble import long_frame
 from features.contract.loader import load_campaign
-from models.packed import FLAG_REJECTED, SAMPLES_COLUMN, pack, score_packed, unpack
+from models.packed import FLAG_REJECTED, SAMPLES_COLUMN, pack, unpack
 from serving.batch.write import ScoreOutputs
-from tests.conftest import REPO
+from tests.helpers.paths import REPO
 
 MODEL = "models:/clonescout-test/1"
 SAMPLE = REPO / "data" / "sample"
@@ -74,14 +74,14 @@ def test_packed_scores_equal_long_scores_and_keep_every_row(trained) -> None:
     frame = long_frame(load_campaign(SAMPLE))
     packed = pack(frame)
     want = bundle.score(frame)
-    got = score_packed(bundle, packed.iloc[::-1])  # any input order
+    got = bundle.score_packed(packed.iloc[::-1])  # any input order
     assert got["run_id"].tolist() == packed["run_id"].iloc[::-1].tolist()
     assert_same_scores(want, got)
     # a run with no samples and a run id sent twice: rejected, with reasons, never dropped
     broken = packed.copy()
     broken.loc[0, SAMPLES_COLUMN] = "[]"
     broken = pd.concat([broken, broken.iloc[[1]]], ignore_index=True)
-    out = score_packed(bundle, broken)
+    out = bundle.score_packed(broken)
     assert len(out) == len(broken)
     rejected = out[out["flag"] == FLAG_REJECTED].set_index("run_id")["flag_reason"]
     assert rejected.loc[packed["run_id"][0]] == "no samples at or before horizon day 7"
@@ -90,7 +90,7 @@ def test_packed_scores_equal_long_scores_and_keep_every_row(trained) -> None:
     ).all()
     assert out.loc[out["flag"] == FLAG_REJECTED, "dsp_yield_pct"].isna().all()
     with pytest.raises(ValueError, match=r"run .*samples_json must be a JSON list"):
-        score_packed(bundle, packed.head(1).assign(samples_json='{"day": 1}'))
+        bundle.score_packed(packed.head(1).assign(samples_json='{"day": 1}'))
 
 
 def test_the_pyfunc_takes_either_layout_and_says_so_when_it_gets_neither(trained) -> None:
@@ -147,7 +147,7 @@ def test_spark_engine_equals_local_engine_on_the_sample_set(mlflow_env, spark, t
 
 @pytest.mark.slow
 def test_spark_engine_sets_aside_the_same_broken_runs(mlflow_env, spark, tmp_path) -> None:
-    from tests.model.test_messy_data import messy_folder
+    from tests.helpers.messy import messy_folder
 
     folder, bad = messy_folder(tmp_path / "messy")
     outs = {}

@@ -20,38 +20,11 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("bentoml")
-from starlette.testclient import TestClient
 
 from serving.engine import runs_from_campaign
 from serving.examples import EXAMPLE_RUN
-from tests.unit.test_mapping import PEER, needs_peer
-
-KEY = "k" * 8 + "-test-key-0123456789"
-
-
-_APP: list = []  # BentoML registers its Prometheus metrics once per process: one app
-
-
-def _client(monkeypatch, trained, keys: str = "", model: str | None = None) -> TestClient:
-    """A client of the one app; each `with` starts a new service instance from the env."""
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained.tracking_uri)
-    monkeypatch.setenv("CLONESCOUT_MODEL", model or "models:/clonescout-test/1")
-    monkeypatch.setenv("CLONESCOUT_API_KEYS", keys)
-    monkeypatch.delenv("CLONESCOUT_API_KEYS_FILE", raising=False)
-    if not _APP:
-        from serving.service import Clonescout
-
-        _APP.append(Clonescout.to_asgi())
-    return TestClient(_APP[0], raise_server_exceptions=False)
-
-
-def _wait_ready(c: TestClient, headers=None, timeout: float = 60.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if c.get("/readyz").status_code == 200:
-            return
-        time.sleep(0.1)
-    raise AssertionError("service never became ready")
+from tests.helpers.paths import PEER, needs_peer
+from tests.helpers.service import _APP, KEY, app_client, wait_ready
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +34,8 @@ def runs(trained) -> list[dict]:
 
 @pytest.fixture()
 def client(monkeypatch, trained):
-    with _client(monkeypatch, trained) as c:
-        _wait_ready(c)
+    with app_client(monkeypatch, trained) as c:
+        wait_ready(c)
         yield c
 
 
@@ -77,9 +50,9 @@ def _problems(resp) -> list[dict]:
 
 # -- health and description --------------------------------------------------------------
 def test_livez_answers_and_readyz_waits_for_the_model(monkeypatch, trained):
-    with _client(monkeypatch, trained) as c:
+    with app_client(monkeypatch, trained) as c:
         assert c.get("/livez").status_code == 200
-        _wait_ready(c)
+        wait_ready(c)
         assert c.get("/readyz").status_code == 200
 
 
@@ -94,7 +67,7 @@ def test_the_served_app_times_requests_out_with_our_deadline(client):
 
 
 def test_a_model_that_cannot_load_is_never_ready_and_scoring_says_503(monkeypatch, trained):
-    with _client(monkeypatch, trained, model="models:/no-such-model/1") as c:
+    with app_client(monkeypatch, trained, model="models:/no-such-model/1") as c:
         time.sleep(2.0)
         assert c.get("/livez").status_code == 200
         assert c.get("/readyz").status_code == 503
@@ -428,8 +401,8 @@ def test_score_campaign_with_a_broken_folder_says_what_breaks_the_contract(clien
 
 # -- auth -----------------------------------------------------------------------------------
 def test_with_keys_configured_every_endpoint_but_health_needs_the_key(monkeypatch, trained):
-    with _client(monkeypatch, trained, keys=f"{KEY},{'z' * 20}") as c:
-        _wait_ready(c)
+    with app_client(monkeypatch, trained, keys=f"{KEY},{'z' * 20}") as c:
+        wait_ready(c)
         assert c.get("/livez").status_code == 200
         assert c.get("/readyz").status_code == 200
         for method, path, kw in (
@@ -451,9 +424,9 @@ def test_with_keys_configured_every_endpoint_but_health_needs_the_key(monkeypatc
 def test_keys_rotate_from_the_file_and_a_missing_file_fails_closed(monkeypatch, trained, tmp_path):
     keys = tmp_path / "keys.txt"
     keys.write_text(KEY + "\n")
-    with _client(monkeypatch, trained) as c:
+    with app_client(monkeypatch, trained) as c:
         monkeypatch.setenv("CLONESCOUT_API_KEYS_FILE", str(keys))
-        _wait_ready(c)
+        wait_ready(c)
         assert c.post("/model", json={}, headers={"X-API-Key": KEY}).status_code == 200
         new = "n" * 24
         keys.write_text(new + "\n")
