@@ -19,7 +19,8 @@ from clonescout_cli.args import (
     share,
 )
 from clonescout_cli.common import load_data
-from clonescout_cli.datacmds import cmd_demo, cmd_features, cmd_simulate, cmd_validate
+from clonescout_cli.datacmds import cmd_features, cmd_simulate, cmd_validate
+from clonescout_cli.demo import DEFAULT_DEMO_DIR, cmd_demo
 from clonescout_cli.modelcmds import cmd_promote, cmd_train
 from clonescout_cli.processcmd import add_process_parser
 from clonescout_cli.reportcmd import add_report_parser
@@ -30,8 +31,6 @@ from features.contract.loader import ContractError
 from features.contract.mapping import MappingError
 from features.contract.spec import DEFAULT_SPEC_PATH, SpecError
 from models.registry import DEFAULT_MODEL_URI, MODEL_NAME
-
-DEFAULT_DEMO_DIR = Path("data/generated/default")
 
 
 def _add_simulate_parser(sub: argparse._SubParsersAction) -> None:

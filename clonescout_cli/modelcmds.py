@@ -8,10 +8,14 @@ import json
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from clonescout_cli.common import fmt3, load_data, stages_text
 from features.contract.loader import CampaignData
 from models.registry import use_tracking
+
+if TYPE_CHECKING:
+    from training.settings import TrainSettings
 
 
 def _cov(block: dict, level: str) -> str:
@@ -94,10 +98,8 @@ def _print_risk(name: str, g: dict, out) -> None:
 
 
 def cmd_train(args: argparse.Namespace, data: CampaignData) -> int:
-    from training.pipeline import train
     from training.settings import CURVE_HORIZONS, TrainSettings
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     settings = TrainSettings(
         spec_path=args.spec,
         targets=tuple(args.target or ()),
@@ -112,6 +114,14 @@ def cmd_train(args: argparse.Namespace, data: CampaignData) -> int:
         optuna_storage=args.optuna_storage,
         threads=args.threads,
     )
+    return run_train(data, settings, json_only=args.json)
+
+
+def run_train(data: CampaignData, settings: TrainSettings, json_only: bool = False) -> int:
+    """Train, log and register; print the held-out metrics (or only their JSON)."""
+    from training.pipeline import train
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     use_tracking(settings.experiment)
     import mlflow
 
@@ -120,7 +130,7 @@ def cmd_train(args: argparse.Namespace, data: CampaignData) -> int:
         if os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run`: resume the project's run
             stack.enter_context(mlflow.start_run())
         report = train(data, settings)
-    if args.json:
+    if json_only:
         print(json.dumps(report.metrics))
         return 0
     d = report.metrics["data"]

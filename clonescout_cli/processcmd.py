@@ -11,7 +11,11 @@ import pandas as pd
 
 from features.contract.files import write_text
 from models.campaign_process import TOLERANCE, CampaignProcess
+from models.registry import DEFAULT_MODEL_URI
 from models.whatif import WhatIfError
+
+TOP_MAPS = 3  # design-space maps for this many top-ranked clones
+SHARED_CANDIDATES = 300  # space-filling candidates scored for every clone
 
 
 def add_process_parser(sub: argparse._SubParsersAction, default_model: str, positive_int) -> None:
@@ -30,13 +34,17 @@ def add_process_parser(sub: argparse._SubParsersAction, default_model: str, posi
         "--scores", type=Path, required=True, help="the per-run file of `clonescout score`"
     )
     p.add_argument(
-        "--top", type=positive_int, default=3, help="design-space maps for this many top clones"
+        "--top",
+        type=positive_int,
+        default=TOP_MAPS,
+        help="design-space maps for this many top clones",
     )
     p.add_argument(
         "--candidates",
         type=positive_int,
-        default=300,
-        help="shared space-filling candidates scored for every clone (default 300)",
+        default=SHARED_CANDIDATES,
+        help="shared space-filling candidates scored for every clone "
+        f"(default {SHARED_CANDIDATES})",
     )
     p.add_argument(
         "--tolerance",
@@ -51,45 +59,63 @@ def add_process_parser(sub: argparse._SubParsersAction, default_model: str, posi
 
 
 def cmd_process(args: argparse.Namespace) -> int:
+    return run_process(
+        args.data, args.scores, args.model, args.mapping, args.top, args.candidates,
+        args.tolerance, args.seed,
+    )  # fmt: skip
+
+
+def run_process(
+    data: Path,
+    scores: Path,
+    model: str = DEFAULT_MODEL_URI,
+    mapping: Path | None = None,
+    top: int = TOP_MAPS,
+    candidates: int = SHARED_CANDIDATES,
+    tolerance: float = TOLERANCE,
+    seed: int = 0,
+) -> int:
+    """Conditions for every clone of a scored campaign; writes SCORES' .process.json."""
     from clonescout_cli.common import load_data
     from models.campaign_process import campaign_process
     from models.registry import load_pinned, use_tracking
     from serving.batch.write import ScoreOutputs
     from serving.report import sibling
 
-    if not 0.0 <= args.tolerance < 1.0:
-        raise WhatIfError(f"--tolerance must lie in 0-1, got {args.tolerance}")
-    clones_file = ScoreOutputs.for_out(args.scores).clones
+    if not 0.0 <= tolerance < 1.0:
+        raise WhatIfError(f"--tolerance must lie in 0-1, got {tolerance}")
+    clones_file = ScoreOutputs.for_out(scores).clones
     if not clones_file.is_file():
-        raise WhatIfError(f"--scores {args.scores}: {clones_file} not found; run `score` first")
+        raise WhatIfError(f"--scores {scores}: {clones_file} not found; run `score` first")
     scored = (
         pd.read_parquet(clones_file)
         if clones_file.suffix == ".parquet"
         else pd.read_csv(clones_file)
     )
-    data = load_data(args.data, args.mapping, report=False)[0]
-    ids = set(data.clones["clone_id"].astype(str))
+    campaign = load_data(data, mapping, report=False)[0]
+    ids = set(campaign.clones["clone_id"].astype(str))
     absent = sorted(set(scored["clone_id"].astype(str)) - ids)
     if absent:
         raise WhatIfError(
-            f"--scores names clones that --data {args.data} does not have: {absent[:5]}"
+            f"--scores names clones that --data {data} does not have: {absent[:5]}"
             f"{' ...' if len(absent) > 5 else ''} (score and data must be the same campaign)"
         )
     use_tracking()
-    pinned = load_pinned(args.model)
+    pinned = load_pinned(model)
     bundle, uri = pinned.bundle, pinned.uri
     if bundle.process is None:
         raise WhatIfError(f"model {uri} has no process model: retrain with `clonescout train`")
     ranked = scored.dropna(subset=["rank"]).sort_values("rank")
-    top = ranked["clone_id"].astype(str).head(args.top).tolist()
-    clones = data.clones[data.clones["clone_id"].astype(str).isin(scored["clone_id"].astype(str))]
+    best = ranked["clone_id"].astype(str).head(top).tolist()
+    in_scores = campaign.clones["clone_id"].astype(str).isin(scored["clone_id"].astype(str))
+    clones = campaign.clones[in_scores]
     result = campaign_process(
-        bundle.process, bundle.predictor.spec, clones, data.runs, data.outcomes, top,
-        n_candidates=args.candidates, seed=args.seed, tolerance=args.tolerance,
+        bundle.process, bundle.predictor.spec, clones, campaign.runs, campaign.outcomes, best,
+        n_candidates=candidates, seed=seed, tolerance=tolerance,
     )  # fmt: skip
-    out = sibling(args.scores, "process.json")
+    out = sibling(scores, "process.json")
     write_text(out, json.dumps({"model": uri, **result.to_dict()}, indent=2))
-    print_campaign(result, top)
+    print_campaign(result, best)
     print(f"process recommendations for {len(clones)} clones -> {out}")
     return 0
 

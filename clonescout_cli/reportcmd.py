@@ -27,12 +27,16 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    return run_report(args.scores, args.out)
+
+
+def run_report(scores: Path, out: Path) -> int:
     """Render and write the page; a bad input is a ValueError (exit 2) and writes nothing."""
     from serving.report import sibling, write_report  # plotly only when a report is made
 
-    out = write_report(args.scores, args.out)
+    out = write_report(scores, out)
     # the summary was checked against the clone table while rendering: its counts are the page's
-    summary = json.loads(sibling(args.scores, "summary.json").read_text(encoding="utf-8"))
+    summary = json.loads(sibling(scores, "summary.json").read_text(encoding="utf-8"))
     print(
         f"report: {summary['clones_ranked']} clones ranked, {summary['clones_unknown']} "
         f"unknown -> {out}"

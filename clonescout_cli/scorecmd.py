@@ -4,13 +4,34 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import pandas as pd
 
 from clonescout_cli.common import fmt3, load_data, stages_text
+from models.registry import DEFAULT_MODEL_URI
+
+SPARK_MASTER = "local[*]"  # --spark-master's default: every core of this machine
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    return run_score(
+        args.data, args.out, args.model, args.mapping, args.ranking, args.chunk_runs,
+        args.reasons, args.engine, args.spark_master,
+    )  # fmt: skip
+
+
+def run_score(
+    data: Path,
+    out: Path,
+    model: str = DEFAULT_MODEL_URI,
+    mapping: Path | None = None,
+    ranking: Path | None = None,
+    chunk_runs: int | None = None,
+    reasons: str = "all",
+    engine: str = "local",
+    spark_master: str = SPARK_MASTER,
+) -> int:
     """Score a campaign in chunks of runs; every run scored or listed with its reason."""
     from models.ranking import DEFAULT_RANKING, load_ranking
     from models.registry import load_pinned, use_tracking
@@ -19,41 +40,39 @@ def cmd_score(args: argparse.Namespace) -> int:
     from serving.batch.write import ScoreOutputs
 
     # every precondition before the long passes: output name, ranking file, model
-    outputs = ScoreOutputs.for_out(args.out)
+    outputs = ScoreOutputs.for_out(out)
     outputs.runs.parent.mkdir(parents=True, exist_ok=True)
-    ranking = load_ranking(args.ranking or DEFAULT_RANKING)
-    if args.mapping is None and not args.data.is_dir():
-        raise ValueError(
-            f"--data {args.data}: not a campaign folder (a foreign file needs --mapping)"
-        )
+    criteria = load_ranking(ranking or DEFAULT_RANKING)
+    if mapping is None and not data.is_dir():
+        raise ValueError(f"--data {data}: not a campaign folder (a foreign file needs --mapping)")
     src = None
-    if args.mapping is None:
-        src = Folder(args.data)
+    if mapping is None:
+        src = Folder(data)
         preflight(src)  # the tables' structure, before the model and the long passes
     use_tracking()
-    pinned = load_pinned(args.model)
+    pinned = load_pinned(model)
     bundle, uri, version, name = pinned.bundle, pinned.uri, pinned.version, pinned.name
-    explain = args.reasons == "all"
-    engine = None
-    if args.engine == "spark":
+    explain = reasons == "all"
+    scorer = None
+    if engine == "spark":
         from serving.batch.spark import SparkScorer
 
-        engine = SparkScorer(uri, explain, args.spark_master)  # checks the model's signature
-    served = ServedBundle(bundle, name, str(version or uri), uri, explain, engine)
-    result = _run_scoring(args, src, outputs, served, ranking, engine)
+        scorer = SparkScorer(uri, explain, spark_master)  # checks the model's signature
+    served = ServedBundle(bundle, name, str(version or uri), uri, explain, scorer)
+    result = _run_scoring(data, mapping, chunk_runs, src, outputs, served, criteria, scorer)
     _print_scoring(result.summary, outputs, uri, bundle)
     if result.has_outcomes and result.summary["scored"]:
         _judge(result.judged, bundle, result.summary["scored"])
     return 0
 
 
-def _run_scoring(args, src, outputs, served, ranking, engine):
+def _run_scoring(data, mapping, chunk_runs, src, outputs, served, ranking, engine):
     """The long passes over the chunks, on a folder or on imported (mapped) data."""
     import signal
 
     from serving.batch.pipeline import CHUNK_RUNS, score_data, score_folder, tty_progress
 
-    chunk = args.chunk_runs or CHUNK_RUNS
+    chunk = chunk_runs or CHUNK_RUNS
     progress = tty_progress()
     # a TERM (kill, a scheduler's timeout) unwinds like Ctrl-C: the scratch folder goes too
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -61,8 +80,8 @@ def _run_scoring(args, src, outputs, served, ranking, engine):
         if src is not None:
             result = score_folder(src, outputs, served, ranking, chunk, progress)
         else:
-            data = load_data(args.data, args.mapping, report=False)[0]
-            result = score_data(data, outputs, served, ranking, chunk, progress)
+            loaded = load_data(data, mapping, report=False)[0]
+            result = score_data(loaded, outputs, served, ranking, chunk, progress)
     finally:
         if engine is not None:
             engine.stop()

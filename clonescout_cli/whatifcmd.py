@@ -12,7 +12,11 @@ import pandas as pd
 
 from features.contract.files import write_text
 from models.nextexp import NEXT_COLUMNS, Proposal, propose
+from models.registry import DEFAULT_MODEL_URI
 from models.whatif import DEFAULT_MAP, EPP, P_SPEC, WhatIfError, WhatIfResult, whatif
+
+CANDIDATES = 500  # space-filling candidates when no grid is given
+MAP_TEXT = ",".join(DEFAULT_MAP)  # --map's default
 
 
 def add_whatif_parser(sub: argparse._SubParsersAction, default_model: str, positive_int) -> None:
@@ -43,8 +47,8 @@ def add_whatif_parser(sub: argparse._SubParsersAction, default_model: str, posit
     p.add_argument(
         "--candidates",
         type=positive_int,
-        default=500,
-        help="space-filling candidates when no --grid is given (default 500)",
+        default=CANDIDATES,
+        help=f"space-filling candidates when no --grid is given (default {CANDIDATES})",
     )
     p.add_argument(
         "--min-spec-prob",
@@ -55,8 +59,8 @@ def add_whatif_parser(sub: argparse._SubParsersAction, default_model: str, posit
     )
     p.add_argument(
         "--map",
-        default=",".join(DEFAULT_MAP),
-        help=f"two factors for the design-space map (default {','.join(DEFAULT_MAP)})",
+        default=MAP_TEXT,
+        help=f"two factors for the design-space map (default {MAP_TEXT})",
     )
     p.add_argument(
         "--next",
@@ -99,19 +103,40 @@ def clone_tables(data, clone_id: str) -> tuple[pd.Series, pd.DataFrame]:
 
 
 def cmd_whatif(args: argparse.Namespace) -> int:
+    return run_whatif(
+        args.data, args.clone, args.model, args.mapping, args.grid, args.optimise,
+        args.candidates, args.min_spec_prob, args.map, args.next, args.out, args.seed,
+    )  # fmt: skip
+
+
+def run_whatif(
+    data: Path,
+    clone_id: str,
+    model: str = DEFAULT_MODEL_URI,
+    mapping: Path | None = None,
+    grid_file: Path | None = None,
+    optimise: bool = False,
+    candidates: int = CANDIDATES,
+    min_spec_prob: float = 0.0,
+    map_factors: str = MAP_TEXT,
+    next_k: int = 0,
+    out: Path | None = None,
+    seed: int = 0,
+) -> int:
+    """One clone under candidate conditions: the recommendation (and next runs); JSON to OUT."""
     from clonescout_cli.common import load_data
     from models.registry import load_pinned, use_tracking
 
-    if not 0 <= args.next <= 50:
-        raise WhatIfError(f"--next must be 0-50 experiments, got {args.next}")
-    factors = tuple(f.strip() for f in args.map.split(","))
+    if not 0 <= next_k <= 50:
+        raise WhatIfError(f"--next must be 0-50 experiments, got {next_k}")
+    factors = tuple(f.strip() for f in map_factors.split(","))
     if len(factors) != 2:
-        raise WhatIfError(f"--map needs two factors separated by a comma, got {args.map!r}")
-    grid = read_grid(args.grid) if args.grid else None  # before the model and the data
-    data = load_data(args.data, args.mapping, report=False)[0]
-    clone, runs = clone_tables(data, args.clone)
+        raise WhatIfError(f"--map needs two factors separated by a comma, got {map_factors!r}")
+    grid = read_grid(grid_file) if grid_file else None  # before the model and the data
+    campaign = load_data(data, mapping, report=False)[0]
+    clone, runs = clone_tables(campaign, clone_id)
     use_tracking()
-    pinned = load_pinned(args.model)
+    pinned = load_pinned(model)
     bundle, uri = pinned.bundle, pinned.uri
     if bundle.process is None:
         raise WhatIfError(
@@ -123,33 +148,33 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         bundle.predictor.spec,
         clone,
         runs,
-        data.outcomes,
+        campaign.outcomes,
         grid=grid,
-        optimise=args.optimise,
-        n_candidates=args.candidates,
-        seed=args.seed,
-        min_spec_prob=args.min_spec_prob,
+        optimise=optimise,
+        n_candidates=candidates,
+        seed=seed,
+        min_spec_prob=min_spec_prob,
         design_space=factors,  # type: ignore[arg-type]
     )
     print_result(result, uri)
     payload = {"model": uri, **result.to_dict()}
-    if args.next:
+    if next_k:
         plan = propose(
             bundle.process,
             bundle.predictor.spec,
             clone,
             runs,
-            data.outcomes,
-            k=args.next,
+            campaign.outcomes,
+            k=next_k,
             grid=grid,
-            n_candidates=args.candidates,
-            seed=args.seed,
+            n_candidates=candidates,
+            seed=seed,
         )
         print_plan(plan)
         payload["next_experiments"] = plan.to_dict()
-    if args.out:
-        write_text(args.out, json.dumps(payload, indent=2))
-        print(f"full result (candidates, Pareto set, design space) -> {args.out}")
+    if out:
+        write_text(out, json.dumps(payload, indent=2))
+        print(f"full result (candidates, Pareto set, design space) -> {out}")
     return 0
 
 

@@ -6,7 +6,7 @@
   platform and under the platform with one factor changed, through the noise-free twin;
   the mean effect against the published direction and size where one is at hand.
 - **Noise ceiling** per target: the R² a perfect model could reach against the measured
-  values (simulator.ceiling). The twin's outcome is a deterministic function of what is
+  values (features.contract.truth). The twin's outcome is a deterministic function of what is
   fixed on day 0 (latent biology, conditions, lots), so the ceiling is the same at every
   horizon; what a horizon changes is how much of that the data has revealed.
 """
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from simulator.ceiling import noise_ceiling_r2
+from features.contract.truth import noise_ceiling_r2
 from simulator.constants import STAGE_SPEARMAN
 from simulator.design import PLATFORM, design_set
 from simulator.inputs import with_value

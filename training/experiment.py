@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from features.contract.spec import ProductSpec
+from features.contract.truth import noise_ceiling_r2
 from models.applicability import BORDERLINE, OUTSIDE
-from simulator.ceiling import noise_ceiling_r2
 from training import baselines
 from training.cv import regression_metrics
 from training.dataset import TrainingSet

@@ -12,8 +12,8 @@ import pytest
 
 from features.contract.loader import load_campaign
 from features.contract.spec import load_spec
+from features.contract.truth import noise_ceiling_r2
 from simulator.campaign import SimulationConfig, simulate_set, write_set
-from simulator.ceiling import noise_ceiling_r2
 from simulator.ranges import FINAL_TITER_MEDIAN_G_L, RANGES, range_report
 from tests.helpers.paths import REPO
 

@@ -1,8 +1,10 @@
 """How much of an outcome is predictable at all: the noise ceiling from ``truth``.
 
-The measured outcome is the noise-free outcome plus assay noise and assay drift. No model
-can explain the noise, so the R² of the noise-free value against the measured one bounds
-what a perfect model could reach on that target.
+A ``truth`` table (optional in the contract, written by a digital twin such as
+:mod:`simulator`) holds each run's noise-free outcomes. The measured outcome is the
+noise-free outcome plus assay noise and assay drift. No model can explain the noise, so the
+R² of the noise-free value against the measured one bounds what a perfect model could reach
+on that target.
 """
 
 from __future__ import annotations
