@@ -233,7 +233,13 @@ def api(out: Path, store: Path, quirks: Path) -> None:
 
     from features.contract.loader import load_campaign
     from serving.engine import runs_from_campaign
-    from serving.service import Clonescout
+
+    try:  # the service is built by a function (no work at import) since issue 22
+        from serving.service import build
+
+        Clonescout = build()
+    except ImportError:
+        from serving.service import Clonescout  # type: ignore[attr-defined,no-redef]
 
     a = out / "api"
     a.mkdir(parents=True, exist_ok=True)

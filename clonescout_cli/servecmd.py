@@ -10,7 +10,7 @@ from pathlib import Path
 
 from models.registry import load_pinned, use_tracking
 
-SERVICE = "serving.service:Clonescout"
+SERVICE = "serving.app:Clonescout"
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 

@@ -12,7 +12,7 @@ garbage collection had those objects to walk, 30-130 ms pauses that set the p99 
 within the timeout is cancelled and answered 504 with a JSON error) and cancels its timer
 the moment the response starts or the request ends. :func:`install` puts it in place of
 BentoML's class; BentoML reads the class when it builds the app, so ``install`` must run
-before the service's app is built (``serving.service`` calls it at import).
+before the service's app is built (``serving.service.build`` calls it first).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """The clonescout HTTP API: a BentoML 1.4 class service around :class:`serving.engine.Engine`.
 
-Start it with ``clonescout serve`` (or ``bentoml serve serving.service:Clonescout``); it is
-configured through environment variables (:mod:`serving.config`). Each worker loads the
+Start it with ``clonescout serve`` (or ``bentoml serve serving.app:Clonescout``); it is
+configured through environment variables (:mod:`serving.config`), read when the service is
+built (:func:`build`, called by the server's entry module :mod:`serving.app`) and when each
+worker starts, never when this module is imported. Each worker loads the
 model once, in the background: ``/livez`` answers at once, ``/readyz`` only when the model
 is loaded, and the scoring endpoints answer 503 until then.
 
@@ -37,7 +39,8 @@ from serving.schemas import MAX_RUNS_PER_REQUEST, ExplainRequest, Run, ScoreRequ
 from serving.upload import UploadError, campaign, check_upload
 
 log = logging.getLogger("clonescout.serving")
-SETTINGS = Settings.from_env()
+NAME = "clonescout"
+REQUEST_TIMEOUT_S = 120  # a request not answered by then gets a 504 (serving.deadline)
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -55,23 +58,14 @@ def error_response(status: int, error: str, path: str = "", value: Any = None, e
     return json_response(error_body(error, problems), status)
 
 
-# BentoML's own timeout middleware keeps every request alive for the whole timeout
-install_deadline()
-
 NOT_READY = "the model is still loading (or failed to load: see the server log); retry shortly"
 
 
-@bentoml.service(
-    name="clonescout",
-    description=(
-        "Purification yield and glycosylation risk of CHO clones from early fed-batch data, "
-        "with conformal intervals, spec risk, an honest 'unknown' and reasons."
-    ),
-    workers=SETTINGS.workers,
-    traffic={"timeout": 120},
-)
 class Clonescout:
-    """Loads the model once per worker and scores runs, campaigns and explanations."""
+    """Loads the model once per worker and scores runs, campaigns and explanations.
+
+    The plain class: :func:`build` makes it a BentoML service.
+    """
 
     def __init__(self) -> None:
         self.settings = Settings.from_env()
@@ -225,7 +219,27 @@ class Clonescout:
         return json_response(body)  # type: ignore[return-value]
 
 
-Clonescout.add_asgi_middleware(  # type: ignore[attr-defined]
-    Guard,
-    models={"/score": ScoreRequest, "/explain": ExplainRequest},  # type: ignore[dict-item]
-)
+def build(settings: Settings | None = None) -> Any:
+    """The BentoML service: :class:`Clonescout` with its workers, deadline and guard.
+
+    ``settings`` default to the environment's (:meth:`Settings.from_env`). BentoML's own
+    timeout middleware keeps every request alive for the whole timeout, so the request
+    deadline (:mod:`serving.deadline`) is put in its place first: BentoML reads the class
+    when it builds the app, after this.
+    """
+    settings = Settings.from_env() if settings is None else settings
+    install_deadline()
+    service = bentoml.service(
+        name=NAME,
+        description=(
+            "Purification yield and glycosylation risk of CHO clones from early fed-batch "
+            "data, with conformal intervals, spec risk, an honest 'unknown' and reasons."
+        ),
+        workers=settings.workers,
+        traffic={"timeout": REQUEST_TIMEOUT_S},
+    )(Clonescout)
+    service.add_asgi_middleware(
+        Guard,
+        models={"/score": ScoreRequest, "/explain": ExplainRequest},  # type: ignore[dict-item]
+    )
+    return service

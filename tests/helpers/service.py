@@ -19,9 +19,9 @@ def app_client(monkeypatch, trained, keys: str = "", model: str | None = None) -
     monkeypatch.setenv("CLONESCOUT_API_KEYS", keys)
     monkeypatch.delenv("CLONESCOUT_API_KEYS_FILE", raising=False)
     if not _APP:
-        from serving.service import Clonescout
+        from serving.service import build
 
-        _APP.append(Clonescout.to_asgi())
+        _APP.append(build().to_asgi())
     return TestClient(_APP[0], raise_server_exceptions=False)
 
 
