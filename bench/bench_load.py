@@ -22,6 +22,7 @@ import pandas as pd
 from benchio import finish, row  # bench/ is on the path when a benchmark runs
 
 from features.contract.loader import load_campaign
+from features.contract.rejects import check_run_accounting
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from simulator.labexport import add_lab_quirks
 
@@ -63,7 +64,7 @@ def main() -> int:
             base.append(b)
             load.append(s)
     load_s, base_s = statistics.median(load), statistics.median(base)
-    assert data.n_runs_in == len(data.runs) + len(data.rejects)
+    check_run_accounting(data.n_runs_in, len(data.runs), len(data.rejects), "valid")
     result = {
         "benchmark": "load",
         "n_sample_rows": n_samples,

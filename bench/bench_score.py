@@ -146,12 +146,11 @@ def floor_inputs(
     root: Path, folder: Path, uri: str, tag: str = "throughput"
 ) -> tuple[Path, list[Path]]:
     """Precomputed features of ``folder`` and the model's boosters, for the floor."""
-    import mlflow
-
     from features.assemble import featurize
     from features.contract.loader import load_campaign
+    from models.registry import load_bundle
 
-    bundle = mlflow.pyfunc.load_model(uri).unwrap_python_model().bundle
+    bundle = load_bundle(uri)
     data = load_campaign(folder)
     X = featurize(data, transformer=bundle.featurizer).features
     features = root / f"features_{tag}.npy"

@@ -26,6 +26,8 @@ from features.assemble import long_frame
 from features.contract.loader import load_campaign
 from features.contract.spec import DEFAULT_SPEC_PATH, load_spec
 from models.fingerprint import fingerprints
+from models.flags import FLAG_UNKNOWN
+from models.registry import load_bundle
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from training import baselines
 from training.dataset import prepare
@@ -71,7 +73,7 @@ def main() -> int:
             lambda: [baselines.pls_path(A, ts.y[t].to_numpy(float), folds) for t in targets]
         )
 
-        bundle = mlflow.pyfunc.load_model(report.model_uri).unwrap_python_model().bundle
+        bundle = load_bundle(report.model_uri)
         frame = long_frame(data)
         scored, score_s = _timed(lambda: bundle.score(frame))
         _, score_plain_s = _timed(lambda: bundle.score(frame, explain=False))
@@ -96,7 +98,7 @@ def main() -> int:
         "score_without_reasons_s": round(score_plain_s, 2),
         "fingerprint_share_of_score": round(fingerprint_s / score_plain_s, 3),
         "unknown_share_when_scoring_training_runs": round(
-            float(np.mean(scored["flag"] == "unknown")), 4
+            float(np.mean(scored["flag"] == FLAG_UNKNOWN)), 4
         ),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "metrics": m,

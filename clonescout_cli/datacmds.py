@@ -14,7 +14,7 @@ from clonescout_cli.report import print_realism, print_set_summary
 from features.assemble import feature_table, featurize
 from features.contract.files import write_atomic, write_table
 from features.contract.loader import CampaignData, load_campaign
-from features.contract.rejects import reason_counts
+from features.contract.rejects import check_run_accounting, reason_counts
 from features.contract.spec import DEFAULT_SPEC_PATH, load_spec
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from simulator.labexport import add_lab_quirks
@@ -98,8 +98,7 @@ def run_validate(
     """Say how many runs came in, were kept and set aside (and why); 1 with --strict."""
     data, rejected_rows = load_data(folder, mapping, require_outcomes, report=False)
     n_in, kept, rejected = data.n_runs_in, len(data.runs), len(data.rejects)
-    if n_in != kept + rejected:
-        raise AssertionError(f"run accounting broken: {n_in} in != {kept} + {rejected}")
+    check_run_accounting(n_in, kept, rejected, "valid")
     print(f"{folder}: {n_in} runs in: {kept} valid, {rejected} rejected")
     counts = ", ".join(f"{len(df)} {name}" for name, df in data.tables().items())
     extra = f"; {rejected_rows} source rows rejected at import" if rejected_rows else ""

@@ -29,7 +29,7 @@ from clonescout_cli.whatifcmd import run_whatif
 from features.contract.files import write_table
 from features.contract.loader import load_campaign
 from features.contract.spec import DEFAULT_SPEC_PATH
-from models.registry import DEFAULT_MODEL_URI, MODEL_NAME
+from models.registry import DEFAULT_MODEL_URI, MODEL_NAME, version_uri
 from simulator.campaign import SimulationConfig
 from simulator.labexport import add_lab_quirks, relabel_campaigns
 
@@ -134,7 +134,7 @@ def _train_and_promote(s: DemoSettings, spec: Path) -> str:
     _step(3, "promote: the quality gate, then champion vs candidate on the same folds")
     decision = run_promote(MODEL_NAME)
     if not decision.promoted and decision.champion is None:
-        model = f"models:/{MODEL_NAME}/{decision.candidate}"
+        model = version_uri(MODEL_NAME, decision.candidate)
         print(f"(no champion: the demo scores with {model}, which the gate refused)")
         return model
     return DEFAULT_MODEL_URI

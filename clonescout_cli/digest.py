@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from models.predictor import FLAG_RISK, FLAG_UNKNOWN
+from models.flags import FLAG_RISK, FLAG_UNKNOWN
 
 SHOWN = 8  # clones listed per section; the rest are counted and left to the table
 

@@ -103,14 +103,14 @@ def _print_scoring(s: dict, outputs, uri: str, bundle) -> None:
 
 
 def _summarise(summary: dict, bundle) -> None:
-    from models.predictor import FLAG_OK, FLAG_RISK, FLAG_UNKNOWN
+    from models.flags import FLAGS
 
     if not summary["scored"]:
         return
     counts = summary["flags"]
     print(
         "flags: "
-        + ", ".join(f"{counts.get(f, 0)} {f}" for f in (FLAG_OK, FLAG_RISK, FLAG_UNKNOWN))
+        + ", ".join(f"{counts.get(f, 0)} {f}" for f in FLAGS)
         + " (unknown: outside the model's experience or missing a family it relies on; "
         "no prediction is given for them, see flag_reason and extrapolation)"
     )

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import pandas as pd
 
 from features.contract.loader import CampaignData
-from features.contract.rejects import REJECT_COLUMNS, make_rejects
+from features.contract.rejects import REJECT_COLUMNS, check_run_accounting, make_rejects
 from features.early import CLONE_PREFIX, RUN_PREFIX, EarlyFeatures
 
 GROUP_COLUMN = "campaign_id"
 ID_COLUMNS = ("run_id", "clone_id", "campaign_id")
+NO_SAMPLES = "no samples for this run"  # the reason of a kept run with no sample at all
 
 
 def long_frame(data: CampaignData) -> pd.DataFrame:
@@ -60,6 +61,11 @@ def too_late(feats: pd.DataFrame) -> pd.Index:
 
 
 def too_late_reason(horizon_day: float) -> str:
+    """Why a run of :func:`too_late` is not scored (files, the API and Spark say the same).
+
+    >>> too_late_reason(7.0)
+    'no samples at or before horizon day 7'
+    """
     return f"no samples at or before horizon day {horizon_day:g}"
 
 
@@ -68,7 +74,7 @@ def _feature_rejects(index: pd.DataFrame, feats: pd.DataFrame, horizon_day: floa
     unsampled = index.loc[~index["run_id"].isin(feats.index), "run_id"]
     return pd.concat(
         [
-            make_rejects(unsampled, "features", "no samples for this run"),
+            make_rejects(unsampled, "features", NO_SAMPLES),
             make_rejects(too_late(feats), "features", too_late_reason(horizon_day)),
         ],
         ignore_index=True,
@@ -93,13 +99,8 @@ def featurize(
     keep = feats.drop(index=own["run_id"].tolist(), errors="ignore")
     ids = index.set_index("run_id").loc[keep.index].reset_index()
     rejects = pd.concat([data.rejects, own], ignore_index=True)[list(REJECT_COLUMNS)]
-    result = FeatureResult(keep, ids, rejects, tr)
-    if result.n_runs_in != data.n_runs_in:
-        raise AssertionError(
-            f"run accounting broken: {data.n_runs_in} runs in, {len(keep)} featurised + "
-            f"{len(rejects)} rejected"
-        )
-    return result
+    check_run_accounting(data.n_runs_in, len(keep), len(rejects), "featurised")
+    return FeatureResult(keep, ids, rejects, tr)
 
 
 def numeric_outcomes(outcomes: pd.DataFrame) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,13 +24,14 @@ from models.applicability import ApplicabilityDomain
 from models.conformal import load_calibrators, save_calibrators
 from models.estimators import TargetModel
 from models.fingerprint import fingerprints, seen_in_training
-from models.packed import FLAG_REJECTED, SAMPLES_COLUMN, unpack
-from models.predictor import FLAG_OK, FLAG_RISK, FLAG_UNKNOWN, Predictor
+from models.flags import FLAG_REJECTED
+from models.packed import SAMPLES_COLUMN, unpack
+from models.predictor import Predictor
 from models.process import FOLDER as PROCESS_FOLDER
 from models.process import ProcessModel
 from models.titerline import TiterLine
 
-__all__ = ["FLAG_OK", "FLAG_RISK", "FLAG_UNKNOWN", "Bundle", "ClonescoutModel"]
+__all__ = ["Bundle", "ClonescoutModel"]
 
 
 @dataclass
@@ -65,10 +67,23 @@ class Bundle:
     ) -> pd.DataFrame:
         """:meth:`score` when the features ``X`` of ``frame``'s runs are already computed."""
         out = self.predictor.predict(X, explain=explain, top_k=top_k)
-        seen = fingerprints(frame, self.featurizer).reindex(X.index)
-        out["seen_in_training"] = seen_in_training(seen, self.training_runs)
+        out["seen_in_training"] = self.seen_in_training(frame, X.index)
         out["model_id"] = self.manifest.get("model_id", "")
         return out.reset_index()
+
+    def seen_in_training(
+        self, frame: pd.DataFrame, runs: pd.Index, run_ids: Sequence[str] | None = None
+    ) -> list[str]:
+        """Per run of ``runs`` (ids in ``frame``): how it relates to the training runs.
+
+        "" when not seen (:func:`models.fingerprint.seen_in_training`). ``run_ids`` are the
+        ids the runs are known by outside, when ``frame`` holds internal keys instead (the
+        HTTP engine's); by default ``runs`` themselves.
+        """
+        prints = fingerprints(frame, self.featurizer).reindex(runs)
+        if run_ids is not None:
+            prints = pd.Series(prints.to_numpy(), index=list(run_ids))
+        return seen_in_training(prints, self.training_runs)
 
     def score_packed(
         self, packed: pd.DataFrame, explain: bool = True, top_k: int = 3

@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from models.bounds import clip
+from models.flags import limit_risk_column
 from models.process import LEVEL, TITER, YIELD, ProcessModel
+from models.spec_risk import judge
 
 CHUNK = 256  # candidates scored per block (bounds the draw arrays' memory)
 EPP = "expected_product_g_l"
@@ -88,14 +90,14 @@ def score_candidates(
         product = draws[TITER] * draws[YIELD] / 100.0
         out[EPP] = product.mean(axis=1)
         out[f"{EPP}_lo"], out[f"{EPP}_hi"] = np.quantile(product, [lo_q, hi_q], axis=1)
-        meets, each = pm.spec_verdicts(draws, limits)
+        meets, each = judge(draws, limits)
         out[P_SPEC] = meets.mean(axis=1)
         out[IN_SPEC] = (product * meets).mean(axis=1)
         for t in pm.targets:
             out[t] = clip(point[t] + offsets[t], t)
             out[f"{t}_lo"], out[f"{t}_hi"] = np.quantile(draws[t], [lo_q, hi_q], axis=1)
         for attr, r in each.items():
-            out[f"risk__{attr}"] = r
+            out[limit_risk_column(attr)] = r
         parts.append(out)
     return pd.concat(parts, ignore_index=True)
 

@@ -35,10 +35,11 @@ quantile is *not estimable*: it is NaN, never an infinite width reported as cove
 The predictive distribution of a run's glycan profile is its prediction plus each
 calibration run's held-out residual *vector*: the correlation between attributes (G0F up
 when G2F down) is kept, and the probability of being out of spec is re-computed for any
-spec without retraining. The vectors are used as they are, not rescaled by sigma(x): on
-both twin sets measured, rescaling made the risk's Brier score worse (default set 0.0990
-vs 0.0983, 360 runs 0.141 vs 0.139) — for a probability pooled over four attributes the
-scale model's noise costs more than its conditioning gains.
+spec without retraining (:mod:`models.spec_risk` holds that one rule). The vectors are
+used as they are, not rescaled by sigma(x): on both twin sets measured, rescaling made the
+risk's Brier score worse (default set 0.0990 vs 0.0983, 360 runs 0.141 vs 0.139) — for a
+probability pooled over four attributes the scale model's noise costs more than its
+conditioning gains.
 
 >>> conformal_quantile(np.array([1.0, 2.0, 3.0, 4.0]), 0.5)
 3.0
@@ -57,7 +58,6 @@ import numpy as np
 import xgboost as xgb
 
 LEVELS = (0.8, 0.9)
-CHUNK_ROWS = 2000  # bounds memory: rows x residuals x attributes per chunk
 MIN_SCALE_RUNS = 100  # fewer calibration runs: constant scale (plain split-conformal)
 SCALE_FLOOR_QUANTILE = 0.10  # sigma(x) never below the 10th percentile of |residual|
 SCALE_PARAMS = {
@@ -257,25 +257,3 @@ def save_calibrators(calibrators: dict[str, IntervalCalibrator], folder: Path) -
 def load_calibrators(folder: Path) -> dict[str, IntervalCalibrator]:
     state = json.loads((folder / "intervals.json").read_text())
     return {t: IntervalCalibrator.load(folder, t, s) for t, s in state.items()}
-
-
-def out_of_spec_probability(
-    predictions: np.ndarray, residuals: np.ndarray, lower: np.ndarray, upper: np.ndarray
-) -> np.ndarray:
-    """P(any attribute outside [lower, upper]) per row.
-
-    ``predictions`` is (rows, attrs); ``residuals`` (calibration runs, attrs) holds held-out
-    residual vectors (complete rows are used).
-    """
-    predictions = np.asarray(predictions, dtype=float)
-    res = np.asarray(residuals, dtype=float)
-    res = res[~np.isnan(res).any(axis=1)]
-    out = np.full(predictions.shape[0], np.nan)
-    if res.size == 0:
-        return out
-    for start in range(0, predictions.shape[0], CHUNK_ROWS):
-        p = predictions[start : start + CHUNK_ROWS]
-        draws = p[:, None, :] + res[None, :, :]
-        bad = ((draws < lower) | (draws > upper)).any(axis=2)
-        out[start : start + CHUNK_ROWS] = np.where(np.isnan(p).any(axis=1), np.nan, bad.mean(1))
-    return out

@@ -24,7 +24,6 @@ import pandas as pd
 from features.early import CLONE_PREFIX, RUN_PREFIX
 
 SAMPLES_COLUMN = "samples_json"
-FLAG_REJECTED = "rejected"
 _PER_RUN = (RUN_PREFIX, CLONE_PREFIX)
 
 

@@ -23,14 +23,14 @@ import pandas as pd
 from features.contract.spec import Limit, ProductSpec
 from models.applicability import BORDERLINE, OUTSIDE, ApplicabilityDomain
 from models.bounds import clip
-from models.conformal import LEVELS, IntervalCalibrator, out_of_spec_probability
+from models.conformal import LEVELS, IntervalCalibrator
 from models.estimators import TargetModel
 from models.families import missing_required
+from models.flags import FLAG_OK, FLAG_RISK, FLAG_UNKNOWN, limit_risk_column
 from models.reasons import sentences_rows
+from models.spec_risk import out_of_spec_probability
 
-FLAG_OK, FLAG_RISK, FLAG_UNKNOWN = "ok", "at risk", "unknown"
 RISK_GROUPS = ("glycans", "downstream")
-LIMIT_RISK_PREFIX = "risk__"  # per-limit column: P(attribute outside its own spec range)
 
 
 def interval_columns(target: str) -> list[str]:
@@ -139,17 +139,11 @@ class Predictor:
                 continue
             cols = [lim.attribute for lim in limits]
             risk[group] = out_of_spec_probability(
-                np.column_stack([point[c] for c in cols]),
-                self.residuals(cols),
-                np.array([lim.min for lim in limits]),
-                np.array([lim.max for lim in limits]),
+                np.column_stack([point[c] for c in cols]), self.residuals(cols), limits
             )
             for lim in limits:  # each limit on its own: which attribute drives the risk
                 limit_risk[lim.attribute] = out_of_spec_probability(
-                    point[lim.attribute][:, None],
-                    self.residuals([lim.attribute]),
-                    np.array([lim.min]),
-                    np.array([lim.max]),
+                    point[lim.attribute][:, None], self.residuals([lim.attribute]), [lim]
                 )
         t2, dmodx, status = self.domain.score(A)
         missing = missing_required(X, self.required)
@@ -191,7 +185,7 @@ class Predictor:
         for group, r in raw.risk.items():
             out[f"{group}_risk"] = np.where(unknown, np.nan, r)
         for attribute, r in raw.limit_risk.items():
-            out[f"{LIMIT_RISK_PREFIX}{attribute}"] = np.where(unknown, np.nan, r)
+            out[limit_risk_column(attribute)] = np.where(unknown, np.nan, r)
         out["t2"], out["dmodx"], out["applicability"] = raw.t2, raw.dmodx, raw.status
         out["missing_families"] = [", ".join(m) for m in raw.missing]
         out["flag"], out["flag_reason"] = self._flags(raw)

@@ -19,7 +19,8 @@ campaigns (grouped CV), one table without an anchor and one with a one-run ancho
 ordered pair of runs of a clone: anchor on one, predict the other). With two or more
 anchor runs the one-run table overstates the spread a little: it errs on the wide side.
 Expected purified product (titer x purification yield) and the probability of meeting
-every spec limit are read off the same draws, so they are consistent with each other.
+every spec limit are read off the same draws, so they are consistent with each other; the
+draws and the spec verdicts follow the one rule of :mod:`models.spec_risk`.
 The training history's range of each factor is the box the model may be asked about;
 outside it, or outside the applicability domain of its feature space, it gives no number.
 """
@@ -36,6 +37,7 @@ import pandas as pd
 from models.applicability import OUTSIDE, ApplicabilityDomain
 from models.bounds import clip
 from models.estimators import TargetModel
+from models.spec_risk import predictive_draws
 
 TITER = "final_titer_g_l"
 YIELD = "dsp_yield_pct"
@@ -154,28 +156,9 @@ class ProcessModel:
         """Predictive draws (rows x draws) of every target around the anchored points."""
         res = self.draws(anchored)
         return {
-            t: clip(point[t][:, None] + offsets[t] + res[t].to_numpy(float)[None, :], t)
+            t: predictive_draws(point[t] + offsets[t], res[t].to_numpy(float), t)
             for t in self.targets
         }
-
-    @staticmethod
-    def spec_verdicts(
-        draws: dict[str, np.ndarray], limits
-    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Spec verdicts read off the draws of :meth:`distribution`.
-
-        Returns, per row and draw, whether every judged limit is met, and per judged limit
-        the probability that it alone is missed.
-        """
-        ok = np.ones(1, bool)
-        each = {}
-        for lim in limits:
-            if lim.attribute in draws:
-                d = draws[lim.attribute]
-                inside = (d >= lim.min) & (d <= lim.max)
-                each[lim.attribute] = 1.0 - inside.mean(axis=1)
-                ok = ok & inside
-        return ok, each
 
     # -- persistence ------------------------------------------------------------------
     def save(self, folder: Path) -> Path:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.predictor import FLAG_RISK, FLAG_UNKNOWN, LIMIT_RISK_PREFIX
+from models.flags import FLAG_OK, FLAG_RISK, FLAG_UNKNOWN, LIMIT_RISK_PREFIX
 from models.ranking_file import (
     DEFAULT_RANKING,
     Criterion,
@@ -168,7 +168,7 @@ def pool_clones(runs: pd.DataFrame) -> pd.DataFrame:
     out["flag"] = np.where(
         n_known == 0,
         FLAG_UNKNOWN,
-        np.where(risky.reindex(out.index, fill_value=False), FLAG_RISK, "ok"),
+        np.where(risky.reindex(out.index, fill_value=False), FLAG_RISK, FLAG_OK),
     )
     out["reasons"] = _reasons(r, out).to_numpy()
     return out.reset_index()

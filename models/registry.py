@@ -22,7 +22,8 @@ from models.bundle import Bundle
 
 DEFAULT_STORE = "mlflow.db"  # MLflow's embedded default: sqlite:///mlflow.db + ./mlruns
 MODEL_NAME = "clonescout"  # the registered model `train` registers and `promote` promotes
-DEFAULT_MODEL_URI = f"models:/{MODEL_NAME}@champion"
+CHAMPION = "champion"  # the alias `promote` moves and every command serves by default
+DEFAULT_MODEL_URI = f"models:/{MODEL_NAME}@{CHAMPION}"
 
 
 def use_tracking(experiment: str | None = None) -> str:
@@ -53,6 +54,15 @@ def registered_name(uri: str) -> str:
     'runs:/abc/model'
     """
     return uri[len("models:/") :].split("/", 1)[0] if uri.startswith("models:/") else uri
+
+
+def version_uri(name: str, version: str) -> str:
+    """The pinned URI of one registered version.
+
+    >>> version_uri("clonescout", "3")
+    'models:/clonescout/3'
+    """
+    return f"models:/{name}/{version}"
 
 
 def alias_of(uri: str) -> str | None:
@@ -103,7 +113,7 @@ def load_pinned(uri: str) -> Pinned:
         if alias is not None:
             name = registered_name(uri.split("@", 1)[0])
             version = str(mlflow.MlflowClient().get_model_version_by_alias(name, alias).version)
-            uri = f"models:/{name}/{version}"
+            uri = version_uri(name, version)
         elif uri.startswith("models:/") and uri.rsplit("/", 1)[-1].isdigit():
             version = uri.rsplit("/", 1)[-1]  # already pinned
         model = mlflow.pyfunc.load_model(uri)

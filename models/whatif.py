@@ -39,6 +39,7 @@ from models.candidates import (
     space_filling,
     split_candidates,
 )
+from models.flags import LIMIT_RISK_PREFIX
 from models.process import LEVEL, ProcessModel
 
 # A recommendation never has a lower P(meet every spec limit) than the platform has for the
@@ -211,7 +212,11 @@ def _reasons(pm, clone, best, platform, offsets, anchored, limits, required) -> 
             )
     else:
         out.append("the platform condition is already the best candidate")
-    risks = {k[6:]: v for k, v in best.items() if str(k).startswith("risk__")}
+    risks = {
+        str(k).removeprefix(LIMIT_RISK_PREFIX): v
+        for k, v in best.items()
+        if str(k).startswith(LIMIT_RISK_PREFIX)
+    }
     if risks:
         worst = max(risks, key=lambda k: risks[k])
         out.append(f"limit closest to failing: {worst} (P(out) {risks[worst]:.2f})")

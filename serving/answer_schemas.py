@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from models.flags import Flag
 from serving.schemas import ApiModel
 
 
@@ -57,7 +58,7 @@ class ScoredRun(ApiModel):
     run_id: str
     clone_id: str
     campaign_id: str
-    flag: Literal["ok", "at risk", "unknown"]
+    flag: Flag
     flag_reason: str
     predictions: dict[str, Prediction]
     risk: dict[str, float | None]
@@ -132,7 +133,7 @@ class ClonePlace(ApiModel):
     clone_id: str
     campaign_id: str
     status: Literal["ranked", "unknown"]
-    flag: Literal["ok", "at risk", "unknown"]
+    flag: Flag
     runs: int
     runs_unknown: int
     titer_g_l: float | None = Field(description="latest measured titer, mean over known runs, g/L")

@@ -14,7 +14,7 @@ import pandas as pd
 
 from features.contract.spec import Limit
 from models.conformal import LEVELS
-from models.predictor import LIMIT_RISK_PREFIX
+from models.flags import LIMIT_RISK_PREFIX, limit_risk_column
 
 # the text columns of the ranking frame; the others are numbers
 _TEXT_COLUMNS = ("clone_id", "campaign_id", "flag", "flag_reason")
@@ -59,7 +59,7 @@ def limit_risks(
             "min": num(lim.min),
             "max": num(lim.max),
             "unit": lim.unit,
-            "probability_out": num(cols[LIMIT_RISK_PREFIX + lim.attribute][j]),
+            "probability_out": num(cols[limit_risk_column(lim.attribute)][j]),
         }
         for g, lim in limits
     ]
@@ -88,7 +88,7 @@ def ranking_frame(results: list[dict[str, Any]], titer: pd.DataFrame) -> pd.Data
                 "glycans_risk": r["risk"].get("glycans"),
                 "downstream_risk": r["risk"].get("downstream"),
                 **{
-                    LIMIT_RISK_PREFIX + lim["attribute"]: lim["probability_out"]
+                    limit_risk_column(lim["attribute"]): lim["probability_out"]
                     for lim in r["limits"]
                 },
             }
@@ -110,7 +110,7 @@ def clone_places(table: pd.DataFrame) -> list[dict[str, Any]]:
         for key, v in rec.items():
             k = str(key)
             if k.startswith(LIMIT_RISK_PREFIX):
-                place["limit_risks"][k[len(LIMIT_RISK_PREFIX) :]] = num(v)
+                place["limit_risks"][k.removeprefix(LIMIT_RISK_PREFIX)] = num(v)
             elif k.startswith("d_"):
                 place["desirabilities"][k[2:]] = num(v)
             elif k == "rank":

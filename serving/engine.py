@@ -18,13 +18,20 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from features.assemble import GROUP_COLUMN, long_frame, run_index
+from features.assemble import (
+    GROUP_COLUMN,
+    NO_SAMPLES,
+    long_frame,
+    run_index,
+    too_late,
+    too_late_reason,
+)
 from features.contract.loader import CampaignData
+from features.contract.rejects import check_run_accounting
 from models.bundle import Bundle
-from models.fingerprint import fingerprints, seen_in_training
+from models.flags import FLAG_UNKNOWN
 from models.predictor import RISK_GROUPS
 from models.ranking import DEFAULT_RANKING, clone_table, latest_titer, load_ranking
 from serving.answers import (
@@ -36,7 +43,7 @@ from serving.answers import (
     split_list,
     target_explanation,
 )
-from serving.intake import NO_SAMPLES, Prepared, prepare, runs_from_campaign
+from serving.intake import Prepared, prepare, runs_from_campaign
 
 # runs_from_campaign is imported from here by the CLI, the tests, the bench and the README
 __all__ = ["Engine", "ServedModel", "load_engine", "runs_from_campaign"]
@@ -123,21 +130,16 @@ class Engine:
             return {}, pd.DataFrame()
         b = self.bundle
         X = b.features(prep.frame)
-        early = X["n_samples"].fillna(0).to_numpy() if "n_samples" in X else np.zeros(len(X))
-        late = X.index[early == 0]
-        h = b.featurizer.horizon_day
+        late = too_late(X)
+        why = too_late_reason(b.featurizer.horizon_day)
         for key in late:
-            prep.rejected[prep.keys[key]] = (
-                "features",
-                [f"no samples at or before horizon day {h:g}"],
-            )
+            prep.rejected[prep.keys[key]] = ("features", [why])
         X = X.drop(index=late)
         if X.empty:
             return {}, X
         cols = b.predictor.predict_columns(X, explain=True)
-        fps = fingerprints(prep.frame, b.featurizer).reindex(X.index)
         real_ids = [runs[prep.keys[k]]["run_id"] for k in X.index]
-        seen = seen_in_training(pd.Series(fps.to_numpy(), index=real_ids), b.training_runs)
+        seen = b.seen_in_training(prep.frame, X.index, real_ids)
         results = {}
         for j, key in enumerate(X.index):
             i = prep.keys[key]
@@ -200,11 +202,7 @@ class Engine:
         ]
         last = latest_titer(data.samples)  # by the campaign's own run ids
         runs_in = data.n_runs_in
-        if runs_in != len(results) + len(rejects):
-            raise AssertionError(
-                f"run accounting broken: {runs_in} in, {len(results)} scored, "
-                f"{len(rejects)} rejected"
-            )
+        check_run_accounting(runs_in, len(results), len(rejects), "scored")
         return {
             "model": self.ref,
             "runs_in": runs_in,
@@ -230,7 +228,7 @@ class Engine:
         results, X = self._score([run])
         result = results[0]
         explanations: list[dict[str, Any]] = []
-        if result["status"] != "scored" or result["flag"] == "unknown":
+        if result["status"] != "scored" or result["flag"] == FLAG_UNKNOWN:
             return {"model": self.ref, "run": result, "explanations": explanations}
         p = self.bundle.predictor
         A = p.matrix(X)

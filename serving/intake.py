@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.assemble import long_frame
+from features.assemble import NO_SAMPLES, long_frame
 from features.contract.loader import CampaignData
 from features.contract.schemas import CONTRACTS
 from features.contract.validate import validate_tables
@@ -32,7 +32,6 @@ from features.early import CLONE_PREFIX, RUN_PREFIX
 
 RUN_KEYS = ("run_id", "scale", "clone", "samples")
 CLONE_KEYS = ("clone_id", "campaign_id", "molecule")
-NO_SAMPLES = "no samples for this run"
 
 
 def _is_number(v: object) -> bool:

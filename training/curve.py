@@ -18,8 +18,9 @@ import pandas as pd
 
 from features.contract.loader import CampaignData
 from features.contract.spec import ProductSpec
-from models.conformal import conformal_quantile, out_of_spec_probability
+from models.conformal import conformal_quantile
 from models.estimators import fit_model
+from models.spec_risk import out_of_spec_probability
 from training.cv import regression_metrics
 from training.dataset import TrainingSet, prepare
 from training.evaluate import risk_metrics
@@ -50,12 +51,11 @@ def cross_risk(pred: pd.DataFrame, observed: pd.DataFrame, folds, spec: ProductS
     """Glycan out-of-spec probability of each run from residual vectors of the other folds."""
     limits = [lim for lim in spec.glycans if lim.attribute in pred.columns]
     cols = [lim.attribute for lim in limits]
-    lo, hi = np.array([x.min for x in limits]), np.array([x.max for x in limits])
     resid = (observed[cols] - pred[cols]).to_numpy(float)
     out = np.full(len(pred), np.nan)
     for _, test in folds:
         others = np.setdiff1d(np.arange(len(pred)), test)
-        out[test] = out_of_spec_probability(pred[cols].to_numpy(float)[test], resid[others], lo, hi)
+        out[test] = out_of_spec_probability(pred[cols].to_numpy(float)[test], resid[others], limits)
     return out
 
 

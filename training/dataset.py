@@ -14,6 +14,7 @@ import pandas as pd
 
 from features.assemble import GROUP_COLUMN, featurize, numeric_outcomes
 from features.contract.loader import CampaignData
+from features.contract.rejects import check_run_accounting
 from features.early import EarlyFeatures
 from training import preconditions
 from training.cv import Grouping, choose_grouping
@@ -98,10 +99,5 @@ def prepare(
     )
     if problems:
         raise preconditions.TrainingRefused(problems)
-    ts = TrainingSet(X, y, ids, grouping, rejects, fr.n_runs_in, fr.transformer, tuple(warnings))
-    if len(ts.X) + len(ts.rejects) != ts.n_runs_in:
-        raise AssertionError(
-            f"run accounting broken: {len(ts.X)} used + {len(ts.rejects)} rejected "
-            f"!= {ts.n_runs_in} in"
-        )
-    return ts
+    check_run_accounting(fr.n_runs_in, len(X), len(rejects), "used")
+    return TrainingSet(X, y, ids, grouping, rejects, fr.n_runs_in, fr.transformer, tuple(warnings))

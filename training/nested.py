@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from models.conformal import LEVELS, out_of_spec_probability
+from models.conformal import LEVELS
+from models.spec_risk import out_of_spec_probability
 from training.cv import fold_index, make_folds
 from training.dataset import TrainingSet
 from training.recipe import FittedRecipe, Recipe, fit_recipe
@@ -82,10 +83,7 @@ def _pls_risk(fitted: FittedRecipe, pls_pred: pd.DataFrame, group: str) -> np.nd
         return None
     cols = [lim.attribute for lim in limits]
     return out_of_spec_probability(
-        pls_pred[cols].to_numpy(float),
-        fitted.pls_residuals[cols].to_numpy(float),
-        np.array([lim.min for lim in limits]),
-        np.array([lim.max for lim in limits]),
+        pls_pred[cols].to_numpy(float), fitted.pls_residuals[cols].to_numpy(float), limits
     )
 
 

@@ -24,9 +24,9 @@ import mlflow
 from mlflow.exceptions import MlflowException
 
 from features.contract.loader import CampaignData
+from models.registry import CHAMPION
 from training.gate import Row, compare, failed, quality_gate
 
-ALIAS = "champion"
 log = logging.getLogger(__name__)
 
 
@@ -82,7 +82,7 @@ def _version(client: mlflow.MlflowClient, name: str, number: str) -> Version:
 
 def _champion(client: mlflow.MlflowClient, name: str) -> Version | None:
     try:
-        mv = client.get_model_version_by_alias(name, ALIAS)
+        mv = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         return None
     return _version(client, name, str(mv.version))
@@ -146,7 +146,7 @@ def promote(
         why = "the candidate fails the quality gate: " + "; ".join(failed(gate))
         return Decision(False, number, champ_no, [why], gate)
     if champ is None:
-        client.set_registered_model_alias(model_name, ALIAS, number)
+        client.set_registered_model_alias(model_name, CHAMPION, number)
         why = "no champion yet: the candidate passes the quality gate and becomes champion"
         return Decision(True, number, None, [why], gate)
     if champ.number == number:
@@ -165,7 +165,7 @@ def promote(
     rows = compare(cand.metrics, champ_metrics)
     promoted, verdict = _verdict(rows)
     if promoted:
-        client.set_registered_model_alias(model_name, ALIAS, number)
+        client.set_registered_model_alias(model_name, CHAMPION, number)
     return Decision(promoted, number, champ_no, [*reasons, verdict], gate + rows)
 
 

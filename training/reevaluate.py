@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from features.contract.loader import CampaignData
-from models.registry import load_bundle
+from models.registry import load_bundle, version_uri
 from training.dataset import prepare
 from training.experiment import evaluate
 from training.pipeline import families
@@ -27,8 +27,8 @@ def champion_on_candidate_folds(name: str, champ, cand, data: CampaignData) -> d
             f"--data is not the candidate's training data (hash {got[:12]}, the candidate "
             f"was trained on {str(want)[:12]}); give the folder it was trained on"
         )
-    champ_bundle = load_bundle(f"models:/{name}/{champ.number}")
-    spec = load_bundle(f"models:/{name}/{cand.number}").predictor.spec
+    champ_bundle = load_bundle(version_uri(name, champ.number))
+    spec = load_bundle(version_uri(name, cand.number)).predictor.spec
     shared = [t for t in cand.metrics["targets"] if t in champ_bundle.manifest["params"]]
     if not shared:
         raise ValueError("the champion models none of the candidate's targets")

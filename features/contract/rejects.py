@@ -3,7 +3,8 @@
 A run that breaks the contract is set aside with a reason a person can act on (file, line,
 column, rule, value found), and everything read in a non-obvious way (flags, censored
 values, instrument overshoot, rows that cannot be placed) is counted in a
-:class:`DataNote`. ``runs in = runs kept + runs rejected`` holds at every stage.
+:class:`DataNote`. ``runs in = runs kept + runs rejected`` holds at every stage
+(:func:`check_run_accounting`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,25 @@ import pandas as pd
 REJECT_COLUMNS = ("run_id", "stage", "reason")
 MAX_PROBLEMS_SHOWN = 3  # per rejected run; the rest are counted
 MAX_LINES_NOTED = 5
+
+
+def check_run_accounting(runs_in: int, used: int, rejected: int, used_as: str) -> None:
+    """Hold ``runs in = runs used + runs rejected``: no run vanished or was counted twice.
+
+    Every stage that sets runs aside checks it (load, features, training, batch and API
+    scoring), with ``used_as`` saying what became of the runs not rejected ("valid",
+    "featurised", "used", "scored"). A failure is a bug, never bad data: it raises
+    ``AssertionError``.
+
+    >>> check_run_accounting(5, 3, 2, "scored")
+    >>> check_run_accounting(5, 3, 1, "scored")
+    Traceback (most recent call last):
+    AssertionError: run accounting broken: 5 runs in != 3 scored + 1 rejected
+    """
+    if runs_in != used + rejected:
+        raise AssertionError(
+            f"run accounting broken: {runs_in} runs in != {used} {used_as} + {rejected} rejected"
+        )
 
 
 def empty_rejects() -> pd.DataFrame:

@@ -38,8 +38,9 @@ import pandas as pd
 
 from features.contract.files import write_frame
 from features.contract.loader import CampaignData
-from features.contract.rejects import REJECT_COLUMNS
-from models.predictor import FLAG_OK, FLAG_RISK, FLAG_UNKNOWN, RISK_GROUPS
+from features.contract.rejects import REJECT_COLUMNS, check_run_accounting
+from models.flags import FLAGS, LIMIT_RISK_PREFIX
+from models.predictor import RISK_GROUPS
 from models.ranking import RankingConfig, clone_table
 from serving.batch.chunks import Chunk, data_chunks, folder_chunks
 from serving.batch.read import Folder, give_back_memory
@@ -47,7 +48,6 @@ from serving.batch.score import ChunkScorer, ServedBundle
 from serving.batch.write import ScoreOutputs, TableWriter, publish, scratch_folder
 
 CHUNK_RUNS = 20_000  # ~300k sample rows: a few hundred MB at most while featurised
-FLAGS = (FLAG_OK, FLAG_RISK, FLAG_UNKNOWN)
 POOL_COLUMNS = (
     "clone_id",
     "campaign_id",
@@ -90,7 +90,7 @@ class Tally:
         for f, n in scored["flag"].value_counts().items():
             self.flags[str(f)] = self.flags.get(str(f), 0) + int(n)
         pool = [c for c in POOL_COLUMNS if c in scored.columns]
-        pool += [c for c in scored.columns if c.startswith("risk__")]
+        pool += [c for c in scored.columns if c.startswith(LIMIT_RISK_PREFIX)]
         self.pooled.append(scored[pool])
 
 
@@ -200,11 +200,7 @@ def _finish(job: _Job, tally: Tally, tmp: dict[Path, Path]) -> StreamResult:
         if tally.rejects
         else pd.DataFrame(columns=list(REJECT_COLUMNS))
     )
-    if tally.runs_in != tally.scored + len(rejects):
-        raise AssertionError(
-            f"run accounting broken: {tally.runs_in} runs in, {tally.scored} scored, "
-            f"{len(rejects)} rejected"
-        )
+    check_run_accounting(tally.runs_in, tally.scored, len(rejects), "scored")
     pooled = pd.concat(tally.pooled, ignore_index=True) if tally.pooled else None
     clones = clone_table(pooled, job.ranking) if pooled is not None else pd.DataFrame()
     write_frame(clones, tmp[outputs.clones])

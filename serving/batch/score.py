@@ -16,7 +16,7 @@ from features.assemble import GROUP_COLUMN, featurize, long_frame, run_index
 from features.contract.loader import CampaignData
 from features.contract.rejects import REJECT_COLUMNS
 from models.bundle import Bundle
-from models.predictor import FLAG_UNKNOWN
+from models.flags import FLAG_UNKNOWN
 from models.ranking import latest_titer
 
 

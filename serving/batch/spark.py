@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from features.early import CLONE_PREFIX, RUN_PREFIX
-from models.packed import FLAG_REJECTED, SAMPLES_COLUMN, pack
+from models.flags import FLAG_REJECTED
+from models.packed import SAMPLES_COLUMN, pack
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame as SparkFrame

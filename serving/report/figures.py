@@ -14,8 +14,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from models.flags import FLAG_OK, FLAG_RISK, limit_risk_column
 from serving.report.formatting import Row, esc, limit_range, limit_text, num, share, sig
-from serving.report.reading import RISK_PREFIX, ReportInputs
+from serving.report.reading import ReportInputs
 
 FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif'
 LABELLED_ROWS = 60  # a risk heatmap with more clones than this hides its row labels
@@ -161,7 +162,7 @@ def _yield_figure(ranked: pd.DataFrame, limits: Sequence[Mapping[str, Any]]) -> 
     fig = go.Figure(
         [
             _yield_trace(ranked[ranked["flag"] == flag], flag, colour)
-            for flag, colour in (("ok", "#1f6fb2"), ("at risk", "#d9730d"))
+            for flag, colour in ((FLAG_OK, "#1f6fb2"), (FLAG_RISK, "#d9730d"))
         ]
     )
     for lim in limits:
@@ -180,7 +181,7 @@ def _yield_figure(ranked: pd.DataFrame, limits: Sequence[Mapping[str, Any]]) -> 
 
 
 def _risk_figure(ranked: pd.DataFrame, limits: Sequence[Mapping[str, Any]]) -> go.Figure:
-    z = ranked[[RISK_PREFIX + lim["attribute"] for lim in limits]].to_numpy(float)
+    z = ranked[[limit_risk_column(lim["attribute"]) for lim in limits]].to_numpy(float)
     xs = [f"{esc(lim['attribute'])}<br>{esc(limit_range(lim))}" for lim in limits]
     rows = ranked.to_dict("records")
     ys = [_label(r, width=28) for r in rows]  # short axis labels, the whole id on hover

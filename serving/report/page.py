@@ -12,6 +12,7 @@ from pathlib import Path
 from plotly.offline import get_plotlyjs
 
 from features.contract.files import write_text
+from models.ranking import RANKED, UNKNOWN
 from serving.report.figures import plots
 from serving.report.formatting import esc
 from serving.report.process import process_section, read_process
@@ -138,7 +139,7 @@ def render_page(inp: ReportInputs, process: dict | None = None) -> str:
     ``process`` is the checked ``process.json`` of ``clonescout process`` (section 8).
     """
     c = inp.clones
-    ranked, unknown = c[c["status"] == "ranked"], c[c["status"] == "unknown"]
+    ranked, unknown = c[c["status"] == RANKED], c[c["status"] == UNKNOWN]
     s = inp.summary
     title = f"clonescout report: {len(ranked)} clones ranked, {len(unknown)} unknown"
     nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in NAV)

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.ranking import CLONE_COLUMNS
+from models.flags import FLAGS, LIMIT_RISK_PREFIX, limit_risk_column
+from models.ranking import CLONE_COLUMNS, RANKED, UNKNOWN
 
 TEXT_COLUMNS = ("clone_id", "campaign_id", "status", "flag", "reasons")
 OPTIONAL_NUMBER_COLUMNS = ("downstream_risk",)
@@ -46,7 +47,6 @@ SUMMARY_KEYS: dict[str, str] = {
 MODEL_KEYS = ("name", "version", "uri", "model_id", "training_data_hash", "horizon_day")
 LIMIT_KEYS = ("attribute", "group", "min", "max", "unit", "judged")
 CRITERION_KEYS = ("name", "column", "goal", "low", "high", "weight")
-RISK_PREFIX = "risk__"
 WRITTEN_BY = "written by `clonescout score`; score the campaign again to rebuild it"
 
 
@@ -155,13 +155,13 @@ def _read_clones(path: Path, summary: dict[str, Any]) -> pd.DataFrame:
     for c in TEXT_COLUMNS:
         out[c] = [("" if _missing(v) else str(v)) for v in raw[c]]
     numbers = [c for c in raw.columns if c in NUMBER_COLUMNS or c in OPTIONAL_NUMBER_COLUMNS]
-    numbers += [c for c in raw.columns if c.startswith((RISK_PREFIX, "d_"))]
+    numbers += [c for c in raw.columns if c.startswith((LIMIT_RISK_PREFIX, "d_"))]
     for c in numbers:
         out[c] = _numbers(raw[c], path, c)
     out["pareto"] = [_truthy(v) for v in raw["pareto"]]
     _check_clone_values(out, path, summary)
-    ranked = out[out["status"] == "ranked"].sort_values("rank", kind="stable")
-    unknown = out[out["status"] == "unknown"].sort_values(["campaign_id", "clone_id"])
+    ranked = out[out["status"] == RANKED].sort_values("rank", kind="stable")
+    unknown = out[out["status"] == UNKNOWN].sort_values(["campaign_id", "clone_id"])
     return pd.concat([ranked, unknown], ignore_index=True)
 
 
@@ -194,19 +194,19 @@ def _is_number(v: Any) -> bool:
 
 
 def _check_clone_values(clones: pd.DataFrame, path: Path, summary: dict[str, Any]) -> None:
-    for col, allowed in (("status", ("ranked", "unknown")), ("flag", ("ok", "at risk", "unknown"))):
+    for col, allowed in (("status", (RANKED, UNKNOWN)), ("flag", FLAGS)):
         bad = clones[~clones[col].isin(allowed)]
         if len(bad):
             raise ValueError(
                 f"{path}: clone {bad['clone_id'].iloc[0]!r}, column '{col}': "
                 f"{bad[col].iloc[0]!r} is not one of {', '.join(repr(a) for a in allowed)}"
             )
-    no_rank = clones[(clones["status"] == "ranked") & clones["rank"].isna()]
+    no_rank = clones[(clones["status"] == RANKED) & clones["rank"].isna()]
     if len(no_rank):
         raise ValueError(
             f"{path}: clone {no_rank['clone_id'].iloc[0]!r} is ranked but has no 'rank'"
         )
-    n_ranked = int((clones["status"] == "ranked").sum())
+    n_ranked = int((clones["status"] == RANKED).sum())
     found = (len(clones), n_ranked, len(clones) - n_ranked)
     said = (summary["clones"], summary["clones_ranked"], summary["clones_unknown"])
     if found != said:
@@ -232,7 +232,9 @@ def _read_rejects(path: Path, summary: dict[str, Any], summary_path: Path) -> pd
 def _judged_limits(summary: dict[str, Any], clones: pd.DataFrame, path: Path) -> list[dict]:
     limits = [lim for lim in summary["spec"]["limits"] if lim["judged"]]
     absent = [
-        RISK_PREFIX + x["attribute"] for x in limits if RISK_PREFIX + x["attribute"] not in clones
+        limit_risk_column(x["attribute"])
+        for x in limits
+        if limit_risk_column(x["attribute"]) not in clones
     ]
     if absent and len(clones):
         raise ValueError(

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.flags import FLAG_RISK, limit_risk_column
 from serving.report.formatting import (
     Row,
     esc,
@@ -18,7 +19,7 @@ from serving.report.formatting import (
     sig,
     unknown_causes,
 )
-from serving.report.reading import RISK_PREFIX, ReportInputs
+from serving.report.reading import ReportInputs
 
 MAX_LISTED = 200  # rejected runs and at-risk clones listed by name; the rest are counted
 
@@ -80,7 +81,7 @@ def _criteria(s: Mapping[str, Any]) -> str:
 
 def _at_risk_item(r: Row, limits: Sequence[Mapping[str, Any]]) -> str:
     """One at-risk clone: its glycan risk, the limit most likely missed, and why."""
-    risks = [(r[RISK_PREFIX + lim["attribute"]], lim) for lim in limits]
+    risks = [(r[limit_risk_column(lim["attribute"])], lim) for lim in limits]
     worst = max(((p, lim) for p, lim in risks if np.isfinite(p)), key=lambda t: t[0], default=None)
     top = f"; highest: {esc(limit_text(worst[1]))} {share(worst[0])}" if worst else ""
     why = reasons_cell(r["reasons"])
@@ -91,7 +92,7 @@ def _at_risk_item(r: Row, limits: Sequence[Mapping[str, Any]]) -> str:
 
 
 def flags_section(inp: ReportInputs, ranked: pd.DataFrame, unknown: pd.DataFrame) -> str:
-    at_risk = ranked[ranked["flag"] == "at risk"]
+    at_risk = ranked[ranked["flag"] == FLAG_RISK]
     items = [_at_risk_item(r, inp.limits) for r in at_risk.head(MAX_LISTED).to_dict("records")]
     risk_html = f"<ul>{''.join(items)}</ul>" if items else "<p>No ranked clone is at risk.</p>"
     if len(at_risk) > MAX_LISTED:
@@ -129,7 +130,9 @@ def not_judged_section(inp: ReportInputs, ranked: pd.DataFrame, unknown: pd.Data
     nj = "".join(
         f"<li>{esc(limit_text(by_attr[a]) if a in by_attr else a)}</li>" for a in s["not_judged"]
     )
-    blind = [lim for lim in inp.limits if not ranked[RISK_PREFIX + lim["attribute"]].notna().any()]
+    blind = [
+        lim for lim in inp.limits if not ranked[limit_risk_column(lim["attribute"])].notna().any()
+    ]
     blind_html = "".join(
         f"<li>{esc(limit_text(lim))}: judged, but no ranked clone has an estimate</li>"
         for lim in blind

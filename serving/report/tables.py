@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.flags import FLAG_OK, FLAG_RISK, FLAG_UNKNOWN, limit_risk_column
 from serving.report.formatting import Row, esc, limit_text, reasons_cell, share, sig
-from serving.report.reading import RISK_PREFIX, ReportInputs
+from serving.report.reading import ReportInputs
 
 
 def _td(sort_value: float | str | None, shown: str, cls: str = "", title: str = "") -> str:
@@ -31,7 +32,7 @@ def _ranged(value: float, lo: float, hi: float) -> str:
     return sig(value) + inner
 
 
-FLAG_CLASS = {"ok": "ok", "at risk": "risk", "unknown": "unknown"}
+FLAG_CLASS = {FLAG_OK: "ok", FLAG_RISK: "risk", FLAG_UNKNOWN: "unknown"}  # CSS class per flag
 
 
 def _flag(flag: str) -> str:
@@ -86,7 +87,7 @@ def _ranged_td(r: Row, col: str, lo: str, hi: str) -> str:
 
 def _ranked_row(r: Row, limits: Sequence[Mapping[str, Any]], d_cols: list[str], ds: bool) -> str:
     risk_tip = "; ".join(
-        f"{limit_text(lim)}: {share(r[RISK_PREFIX + lim['attribute']])}" for lim in limits
+        f"{limit_text(lim)}: {share(r[limit_risk_column(lim['attribute'])])}" for lim in limits
     )
     d_tip = "; ".join(f"{c}: {sig(r[c])}" for c in d_cols if c in r)
     cells = [

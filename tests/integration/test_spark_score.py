@@ -18,7 +18,8 @@ import pytest
 from clonescout_cli.main import main
 from features.assemble import long_frame
 from features.contract.loader import load_campaign
-from models.packed import FLAG_REJECTED, SAMPLES_COLUMN, pack, unpack
+from models.flags import FLAG_REJECTED
+from models.packed import SAMPLES_COLUMN, pack, unpack
 from serving.batch.write import ScoreOutputs
 from tests.helpers.paths import REPO
 

@@ -12,7 +12,7 @@ import pytest
 
 from features.assemble import long_frame
 from models.bounds import physical_bounds
-from models.predictor import FLAG_UNKNOWN
+from models.flags import FLAG_UNKNOWN
 
 NOMINAL = 0.9
 TOLERANCE = 0.05

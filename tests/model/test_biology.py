@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from features.assemble import long_frame
-from models.predictor import FLAG_UNKNOWN
+from models.flags import FLAG_UNKNOWN
 
 
 @pytest.fixture(scope="module")

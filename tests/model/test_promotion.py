@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 
 from features.contract.loader import load_campaign
+from models.registry import CHAMPION
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from tests.helpers.mlflow_store import use_tmp_mlflow
 from tests.helpers.paths import REPO
 from training.gate import failed
 from training.pipeline import train
-from training.promote import ALIAS, promote
+from training.promote import promote
 from training.settings import TrainSettings
 
 TARGET = "aggregation_index"
@@ -65,7 +66,7 @@ def store(tmp_path_factory):
 
 
 def _alias() -> str:
-    return str(mlflow.MlflowClient().get_model_version_by_alias(NAME, ALIAS).version)
+    return str(mlflow.MlflowClient().get_model_version_by_alias(NAME, CHAMPION).version)
 
 
 @pytest.mark.slow
@@ -104,7 +105,7 @@ def test_an_incomparable_candidate_is_refused_unless_re_evaluated(store) -> None
 @pytest.mark.slow
 def test_a_clearly_better_candidate_is_promoted(store) -> None:
     client = mlflow.MlflowClient()
-    client.set_registered_model_alias(NAME, ALIAS, "2")  # a weak model was champion
+    client.set_registered_model_alias(NAME, CHAMPION, "2")  # a weak model was champion
     d = promote(NAME, "1")
     assert d.promoted, d.render()
     assert _alias() == "1"

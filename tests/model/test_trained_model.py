@@ -13,7 +13,8 @@ from features.assemble import long_frame
 from models.applicability import OUTSIDE
 from models.bounds import physical_bounds
 from models.fingerprint import SEEN_ID_ONLY, SEEN_SAME
-from models.predictor import FLAG_OK, FLAG_UNKNOWN, interval_columns
+from models.flags import FLAG_OK, FLAG_UNKNOWN
+from models.predictor import interval_columns
 from training.gate import failed
 from training.promote import promote
 

@@ -8,18 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.contract.spec import Limit
 from models import conformal
 from models.applicability import INSIDE, OUTSIDE, ApplicabilityDomain
 from models.bounds import clip, physical_bounds
-from models.conformal import (
-    IntervalCalibrator,
-    conformal_quantile,
-    min_calibration_runs,
-    out_of_spec_probability,
-)
+from models.conformal import IntervalCalibrator, conformal_quantile, min_calibration_runs
 from models.families import CLONE_ASSAYS, missing_required, required_families
 from models.fingerprint import SEEN_ID_ONLY, SEEN_SAME, fingerprints, seen_in_training
 from models.reasons import sentences
+from models.spec_risk import judge, out_of_spec_probability, predictive_draws
 from training.curve import cross_conformal_coverage
 from training.cv import make_folds
 
@@ -130,17 +127,45 @@ def test_cross_conformal_coverage_near_nominal() -> None:
     assert abs(cross_conformal_coverage(y, pred, folds, 0.9) - 0.9) < 0.02
 
 
+def _limits(lo: float, hi: float) -> list[Limit]:
+    return [Limit("a", lo, hi), Limit("b", lo, hi)]  # unbounded names: nothing cut back
+
+
 def test_out_of_spec_probability_uses_joint_residuals() -> None:
     # residual vectors: the two attributes move together
     res = np.array([[1.0, 1.0], [-1.0, -1.0]])
     pred = np.array([[0.0, 0.0], [5.0, 0.0]])
-    p = out_of_spec_probability(pred, res, np.array([-0.5, -0.5]), np.array([0.5, 0.5]))
+    p = out_of_spec_probability(pred, res, _limits(-0.5, 0.5))
     assert p.tolist() == [1.0, 1.0]
-    p = out_of_spec_probability(pred, res, np.array([-2.0, -2.0]), np.array([2.0, 2.0]))
+    p = out_of_spec_probability(pred, res, _limits(-2.0, 2.0))
     assert p.tolist() == [0.0, 1.0]
-    assert np.isnan(
-        out_of_spec_probability(np.array([[np.nan, 0.0]]), res, -np.ones(2), np.ones(2))[0]
-    )
+    assert np.isnan(out_of_spec_probability(np.array([[np.nan, 0.0]]), res, _limits(-1, 1))[0])
+
+
+def test_impossible_draws_are_cut_back_before_they_are_judged() -> None:
+    # a yield draw above 100% cannot happen: at a limit on the bound it is 100, in spec
+    res = np.array([[-2.0], [0.5], [3.0], [-40.0]])
+    at_bound = [Limit("dsp_yield_pct", 65.0, 100.0)]
+    assert out_of_spec_probability(np.array([[99.0]]), res, at_bound).tolist() == [0.25]
+    # a limit inside the bounds: cutting back is monotone, no verdict changes
+    inside = [Limit("dsp_yield_pct", 65.0, 99.5)]
+    assert out_of_spec_probability(np.array([[99.0]]), res, inside).tolist() == [0.5]
+
+
+def test_process_and_culture_verdicts_are_one_rule() -> None:
+    rng = np.random.default_rng(4)
+    limits = [Limit("hmw_pct", 0.0, 3.0), Limit("dsp_yield_pct", 65.0, 100.0)]
+    points = np.column_stack([rng.uniform(0, 4, 50), rng.uniform(60, 100, 50)])
+    res = rng.normal(0, [1.5, 6.0], (200, 2))
+    drawn = {
+        lim.attribute: predictive_draws(points[:, j], res[:, j], lim.attribute)
+        for j, lim in enumerate(limits)
+    }
+    meets, missed = judge(drawn, limits)
+    assert np.array_equal((~meets).mean(axis=1), out_of_spec_probability(points, res, limits))
+    for j, lim in enumerate(limits):
+        alone = out_of_spec_probability(points[:, [j]], res[:, [j]], [lim])
+        assert np.array_equal(missed[lim.attribute], alone)
 
 
 def _latent(n: int, rng: np.random.Generator, loading: np.ndarray) -> np.ndarray:
