@@ -1,5 +1,12 @@
+"""Fixtures shared by every tier: the default set, a small set, and the two trained bundles.
+
+The bundles are trained once per test run (:func:`tests.helpers.shared.built_once`), also
+when xdist runs the suite in several worker processes, and read back by every worker.
+"""
+
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +19,7 @@ from models.bundle import Bundle
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from tests.helpers.mlflow_store import use_tmp_mlflow
 from tests.helpers.paths import REPO
+from tests.helpers.shared import built_once
 from training.pipeline import TrainReport, train
 from training.settings import TrainSettings
 
@@ -45,23 +53,37 @@ class Trained:
     tracking_uri: str
 
 
+def _train_into(root: Path, cfg: SimulationConfig, experiment: str, settings: TrainSettings):
+    """Simulate ``cfg`` into ``root/set``, train on it into ``root``'s MLflow store."""
+    write_set(simulate_set(cfg), root / "set", cfg, "parquet")
+    use_tmp_mlflow(root, experiment)
+    report = train(load_campaign(root / "set", require_outcomes=True), settings)
+    (root / "report.pkl").write_bytes(pickle.dumps(report))
+
+
+def _read_back(root: Path, experiment: str) -> tuple[CampaignData, TrainReport, object, str]:
+    """The set, the training report and the logged model, as a later worker sees them."""
+    data = load_campaign(root / "set", require_outcomes=True)
+    uri = use_tmp_mlflow(root, experiment)
+    report = pickle.loads((root / "report.pkl").read_bytes())
+    return data, report, mlflow.pyfunc.load_model(report.model_uri), uri
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory) -> Trained:
     """A small but real training run: 6 campaigns, 3 trials per family, no curve."""
-    root = tmp_path_factory.mktemp("model_tier")
     cfg = SimulationConfig(n_campaigns=6, clones_per_campaign=30, seed=21, deep_clone_share=0.0)
-    write_set(simulate_set(cfg), root / "set", cfg, "parquet")
-    data = load_campaign(root / "set", require_outcomes=True)
-    uri = use_tmp_mlflow(root, "model-tier")
     settings = TrainSettings(
         spec_path=REPO / "data" / "spec.yaml",
         trials=3,
         curve_horizons=(),
         model_name="clonescout-test",
     )
-    report = train(data, settings)
-    model = mlflow.pyfunc.load_model(report.model_uri)
-    return Trained(data, report, model.unwrap_python_model().bundle, model, uri)
+    root = built_once(
+        tmp_path_factory, "model_tier", lambda r: _train_into(r, cfg, "model-tier", settings)
+    )
+    data, report, model, uri = _read_back(root, "model-tier")
+    return Trained(data, report, model.unwrap_python_model().bundle, model, uri)  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -75,14 +97,31 @@ class TrainedDefault:
 @pytest.fixture(scope="session")
 def trained_default(tmp_path_factory) -> TrainedDefault:
     """The model users get: the default set at day 7 with the demo budget (~5 min)."""
-    root = tmp_path_factory.mktemp("default_model")
-    cfg = SimulationConfig()
-    write_set(simulate_set(cfg), root / "set", cfg, "parquet")
-    use_tmp_mlflow(root, "default")
     settings = TrainSettings(
         spec_path=REPO / "data" / "spec.yaml", trials=15, curve_horizons=(), model_name="default"
     )
-    data = load_campaign(root / "set", require_outcomes=True)
-    report = train(data, settings)
-    model = mlflow.pyfunc.load_model(report.model_uri)
-    return TrainedDefault(data, report, model, model.unwrap_python_model().bundle)
+    root = built_once(
+        tmp_path_factory,
+        "default_model",
+        lambda r: _train_into(r, SimulationConfig(), "default", settings),
+    )
+    data, report, model, _ = _read_back(root, "default")
+    return TrainedDefault(data, report, model, model.unwrap_python_model().bundle)  # type: ignore[attr-defined]
+
+
+# what each test needs most decides where it runs and when: the default bundle's tests run
+# first, together in one xdist worker (`--dist loadgroup`), so that it is trained once and
+# its long training overlaps the rest of the suite on the other worker; the small bundle's
+# tests come next, so that it is ready early for the many tiers that share it
+FIRST = ("trained_default", "trained")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        names = getattr(item, "fixturenames", ())
+        return next((i for i, f in enumerate(FIRST) if f in names), len(FIRST))
+
+    for item in items:
+        if "trained_default" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("default_bundle"))
+    items.sort(key=rank)  # stable: the collection order within each rank
