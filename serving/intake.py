@@ -25,7 +25,7 @@ import pandas as pd
 
 from features.assemble import NO_SAMPLES, long_frame
 from features.contract.loader import CampaignData
-from features.contract.schemas import CONTRACTS
+from features.contract.schemas import CONTRACTS, FLOAT32_MAX
 from features.contract.validate import validate_tables
 from features.contract.violations import ContractError, Source
 from features.early import CLONE_PREFIX, RUN_PREFIX
@@ -47,6 +47,7 @@ def _bounds(table: str) -> dict[str, tuple[float, float]]:
 
 
 _BOUNDS = {t: _bounds(t) for t in ("clones", "runs", "samples")}
+_ANY = (-FLOAT32_MAX, FLOAT32_MAX)  # a column the contract does not bound (ANY_NUMBER)
 
 
 def _plain(record: dict[str, Any], table: str, skip: Sequence[str]) -> bool:
@@ -56,7 +57,7 @@ def _plain(record: dict[str, Any], table: str, skip: Sequence[str]) -> bool:
         if v is None or k in skip:
             continue
         if isinstance(v, float | int) and not isinstance(v, bool):
-            lo, hi = bounds.get(k, (-math.inf, math.inf))
+            lo, hi = bounds.get(k, _ANY)
             if not lo <= v <= hi:
                 return False
         elif k in bounds or table == "samples":

@@ -41,7 +41,7 @@ from features.contract.rejects import (
     problem_frame,
     quoted_forms,
 )
-from features.contract.schemas import CONTRACTS, TABLE_NAMES, Bound
+from features.contract.schemas import ANY_NUMBER, CONTRACTS, TABLE_NAMES, Bound
 from features.contract.violations import Source, Violation, numeric_columns
 
 KEY_ID = {"clones": "clone_id", "runs": "run_id", "samples": "run_id", "outcomes": "run_id"}
@@ -195,7 +195,7 @@ def _read_numbers(t: Table, col: str, found: Findings) -> pd.Series:
     raw = t.frame[col]
     parsed = parse_cells(raw)
     contract = CONTRACTS[t.name]
-    bound = contract.known_numeric.get(col) or contract.required_numeric.get(col) or Bound()
+    bound = contract.known_numeric.get(col) or contract.required_numeric.get(col) or ANY_NUMBER
     found.notes += token_notes(t.source, col, raw, parsed.kind, t.frame.index)
     text = parsed.kind == TEXT
     judged = parsed.kind.isin((NUMBER, BELOW, ABOVE, TEXT))

@@ -50,7 +50,9 @@ class Bound:
 
     def describe(self) -> str:
         """The accepted range in words, e.g. 'a number in 0-100 (g/L (not mg/L))'."""
-        if self.low is not None and self.high is not None:
+        if self.low is not None and self.low == -(self.high or 0.0) != 0.0:
+            span = f"a finite number within ±{self.high:.3g}"
+        elif self.low is not None and self.high is not None:
             span = f"a number in {self.low:g}-{self.high:g}"
         elif self.low is not None:
             span = f"a number >= {self.low:g}"
@@ -59,6 +61,13 @@ class Bound:
         else:
             span = "a number"
         return span + (f" ({self.why})" if self.why else "")
+
+
+# What a number no bound of the contract covers (a screen assay, a generic sample column)
+# may be: finite and within what a 32-bit float holds, since the models (XGBoost) read
+# 32-bit floats and refuse the rest. Values beyond are set aside as any out-of-range value.
+FLOAT32_MAX = 3.4028234663852886e38
+ANY_NUMBER = Bound(-FLOAT32_MAX, FLOAT32_MAX, "the models read 32-bit floats")
 
 
 def _conc(high: float) -> Bound:
@@ -174,7 +183,7 @@ def build_schema(table: str, numeric_columns: list[str]) -> pa.DataFrameSchema:
     for name in numeric_columns:
         if name in columns:
             continue
-        bound = contract.known_numeric.get(name, Bound())
+        bound = contract.known_numeric.get(name, ANY_NUMBER)
         columns[name] = pa.Column(
             float, nullable=True, coerce=True, checks=_checks(bound), required=False
         )
