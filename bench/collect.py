@@ -18,7 +18,17 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-ORDER = ("simulate", "features", "load", "train", "serve", "score", "report", "whatif")
+ORDER = (
+    "simulate",
+    "features",
+    "load",
+    "train",
+    "serve",
+    "score",
+    "report",
+    "whatif",
+    "fuzz",
+)
 COLUMNS = ("figure", "ours", "unit", "baseline", "baseline is", "ours / baseline", "target", "met")
 
 

@@ -9,17 +9,26 @@ A pure ASGI middleware, in front of BentoML's own handling:
   model before BentoML sees it. A bad body gets a 4xx whose ``detail`` lists, per problem,
   the field path (``runs[0].samples[3].day``), the value found and what was expected —
   BentoML's own 400 leaves the value out. Never a 500, never a stack trace.
+- **form bodies** (uploads): a multipart body is parsed as BentoML will parse it, first,
+  so one that does not parse gets a 400 saying why (BentoML answers those with a 500);
+  and each file field of an upload endpoint (``uploads``) must be a file: BentoML reads a
+  text value there as a URL to download, which this service never does (no internet at
+  run time), so it gets a 422 naming the field.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import math
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+import tempfile
+from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
+from typing import IO, Any
 
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import Headers, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from serving.config import API_KEY_HEADER, OPEN_PATHS, ConfigError, Settings
 
@@ -30,6 +39,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
+MAX_FORM_BYTES = 513 * 1024 * 1024  # an upload (at most 512 MiB: serving.upload) and its form
+SPOOL_BYTES = 1024 * 1024  # a form body is held in memory up to this, on disk beyond
+CHUNK_BYTES = 64 * 1024
+MULTIPART = b"multipart/form-data"
 MAX_VALUE_CHARS = 120
 _HEADER = API_KEY_HEADER.lower().encode()
 
@@ -52,7 +65,15 @@ def field_path(loc: tuple[Any, ...]) -> str:
 
 
 def shown_value(value: Any) -> Any:
-    """The offending value, shortened: an object or list is summarised, not echoed whole."""
+    """The offending value, shortened: an object or list is summarised, not echoed whole.
+
+    NaN and the infinities come back as text: JSON has no such numbers.
+
+    >>> shown_value(float("-inf")), shown_value([1, 2])
+    ('-inf', 'a list of 2 items')
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
     if isinstance(value, dict):
         keys = list(value)[:8]
         return f"an object with keys {keys}" + (" ..." if len(value) > 8 else "")
@@ -148,16 +169,22 @@ async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
 
 
 class Guard:
-    """ASGI middleware: auth, then JSON body validation for ``models`` (path -> model)."""
+    """ASGI middleware: auth, then body checks before BentoML parses the body.
+
+    ``models``: path -> the model its JSON body must fit; ``uploads``: path -> its file
+    fields (a multipart body to any other path is checked to parse, too).
+    """
 
     def __init__(
         self,
         app: ASGIApp,
         models: dict[str, type[BaseModel]],
         api_keys: tuple[str, ...] | None = None,
+        uploads: dict[str, tuple[str, ...]] | None = None,
     ):
         self.app = app
         self.models = models
+        self.uploads = uploads or {}  # path -> its file fields
         self.fixed = None if api_keys is None else tuple(k.encode() for k in api_keys)
         self._source: tuple[str, str, float] | None = None
         self._keys: tuple[bytes, ...] = ()
@@ -210,10 +237,55 @@ class Guard:
             )
             return
         model = self.models.get(path)
-        if model is None or scope.get("method") != "POST":
+        if scope.get("method") != "POST":
             await self.app(scope, receive, send)
+        elif model is not None:
+            await self._checked(model, scope, receive, send)
+        elif path in self.uploads or _media_type(scope) == MULTIPART:
+            await self._form(self.uploads.get(path, ()), scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _form(
+        self, files: tuple[str, ...], scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """A form body checked (:func:`form_problem`), then passed on as it came."""
+        if files and _media_type(scope) != MULTIPART:
+            names = ", ".join(files)
+            await send_json(
+                send, 415, error_body(f"send the file ({names}) as multipart/form-data")
+            )
             return
-        await self._checked(model, scope, receive, send)
+        with tempfile.SpooledTemporaryFile(SPOOL_BYTES) as spool:
+            size = 0
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                size += spool.write(message.get("body", b""))
+                if size > MAX_FORM_BYTES:
+                    await send_json(
+                        send, 413, error_body(f"upload over {MAX_FORM_BYTES // 2**20} MiB")
+                    )
+                    return
+                if not message.get("more_body", False):
+                    break
+            problem = await form_problem(Headers(scope=scope), spool, files)
+            if problem is not None:
+                await send_json(send, *problem)
+                return
+            spool.seek(0)
+            sent = False
+
+            async def replay() -> Message:
+                nonlocal sent
+                if sent:
+                    return await receive()
+                chunk = spool.read(CHUNK_BYTES)
+                sent = spool.tell() >= size
+                return {"type": "http.request", "body": chunk, "more_body": not sent}
+
+            await self.app(scope, replay, send)
 
     async def _checked(
         self, model: type[BaseModel], scope: Scope, receive: Receive, send: Send
@@ -283,3 +355,45 @@ class Guard:
         if dups:
             return 422, error_body("run ids must be unique within a request", dups)
         return None
+
+
+def _media_type(scope: Scope) -> bytes:
+    ctype = dict(scope.get("headers", ())).get(b"content-type", b"")
+    return ctype.split(b";")[0].strip().lower()
+
+
+async def form_problem(
+    headers: Headers, body: IO[bytes], files: tuple[str, ...]
+) -> tuple[int, dict[str, Any]] | None:
+    """Why a form body cannot be read as the endpoint's input (status and body), or None.
+
+    ``body`` is read from its start with Starlette's parser, BentoML's own; ``files``
+    are the fields that must each be one uploaded file.
+    """
+    body.seek(0)
+
+    async def chunks() -> AsyncGenerator[bytes, None]:
+        while chunk := body.read(CHUNK_BYTES):
+            yield chunk
+
+    try:
+        form = await MultiPartParser(headers, chunks()).parse()
+    except MultiPartException as exc:
+        where = {"path": "(body)", "value": None, "expected": "a multipart/form-data body"}
+        return 400, error_body(f"the form body cannot be read: {exc.message}", [where])
+    try:
+        for name in files:
+            values = form.getlist(name)
+            text = [v for v in values if not isinstance(v, UploadFile)]
+            if values and not text:
+                continue
+            expected = (
+                "a file, sent as a multipart part with a filename (a text value is not read "
+                "as a URL: the service downloads nothing)"
+            )
+            found = shown_value(text[0]) if text else None
+            problem = {"path": name, "value": found, "expected": expected}
+            return 422, error_body(f"{name}: expected an uploaded file", [problem])
+    finally:
+        await form.close()
+    return None

@@ -275,3 +275,16 @@ class WhatIfRequest(ApiModel):
             "the clone's own surface, see models.nextexp); 0 for none",
         ),
     ]
+
+
+class WhatIfBody(ApiModel):
+    """The ``/whatif`` body as it arrives: the request under ``request``.
+
+    BentoML keys a body by the endpoint's parameter names; this is what
+    :class:`serving.guard.Guard` validates, so a misshapen what-if request gets the 422
+    /score gets (``request.runs[0].conditions``: value found, what was expected). Other
+    top-level keys are ignored, as BentoML ignores them.
+    """
+
+    model_config = ConfigDict(strict=True, extra="ignore", json_schema_extra=openapi30)
+    request: WhatIfRequest

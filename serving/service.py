@@ -35,7 +35,14 @@ from serving.config import Settings
 from serving.deadline import install as install_deadline
 from serving.examples import EXAMPLE_RUN
 from serving.guard import Guard, error_body
-from serving.schemas import MAX_RUNS_PER_REQUEST, ExplainRequest, Run, ScoreRequest, WhatIfRequest
+from serving.schemas import (
+    MAX_RUNS_PER_REQUEST,
+    ExplainRequest,
+    Run,
+    ScoreRequest,
+    WhatIfBody,
+    WhatIfRequest,
+)
 from serving.upload import UploadError, campaign, check_upload
 
 log = logging.getLogger("clonescout.serving")
@@ -172,15 +179,16 @@ class Clonescout:
         is at least the platform's (and ``min_spec_prob``).
         """
         from models.whatif import WhatIfError
-        from serving.whatif_api import NoProcessModel, answer
+        from serving.whatif_api import NoProcessModel, RequestError, answer
 
         if self.engine is None:
             return error_response(503, NOT_READY)  # type: ignore[return-value]
-        body = request.model_dump(exclude_unset=True)
         try:
-            out = await self._run(answer, self.engine.bundle, self.engine.ref, body)
+            out = await self._run(answer, self.engine.bundle, self.engine.ref, request)
         except NoProcessModel as exc:
             return error_response(501, str(exc))  # type: ignore[return-value]
+        except RequestError as exc:
+            return error_response(422, str(exc), exc.path, exc.value, exc.expected)  # type: ignore[return-value]
         except WhatIfError as exc:
             return error_response(422, str(exc), "request", None, "see the error")  # type: ignore[return-value]
         return json_response(out)  # type: ignore[return-value]
@@ -240,6 +248,7 @@ def build(settings: Settings | None = None) -> Any:
     )(Clonescout)
     service.add_asgi_middleware(
         Guard,
-        models={"/score": ScoreRequest, "/explain": ExplainRequest},  # type: ignore[dict-item]
+        models={"/score": ScoreRequest, "/explain": ExplainRequest, "/whatif": WhatIfBody},  # type: ignore[dict-item]
+        uploads={"/score_campaign": ("file",)},
     )
     return service

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from tests.helpers.paths import REPO
 
 sys.path.insert(0, str(REPO / "bench"))
 from benchio import row
-from collect import COLUMNS, cell, collect, markdown
+from collect import COLUMNS, ORDER, cell, collect, markdown
 
 
 def _tables(md: str) -> dict[str, list[list[str]]]:
@@ -52,15 +53,7 @@ def test_markdown_prints_every_figure_as_the_json_does(tmp_path: Path) -> None:
     ]
     (folder / "whatif.json").write_text(json.dumps({"meets_target": False, "table": table}))
     results = collect(folder)
-    assert results["missing"] == [
-        "simulate",
-        "features",
-        "load",
-        "train",
-        "serve",
-        "score",
-        "report",
-    ]
+    assert results["missing"] == [name for name in ORDER if name != "whatif"]
     md = markdown(results)
     _check(json.loads(json.dumps(results)), md)
     assert "1.2345678901" in md and "**no**" in md and "a target is NOT met" in md
@@ -79,3 +72,10 @@ def test_committed_benchmarks_md_equals_results_json() -> None:
     _check(results, md)
     assert md == markdown(results)  # written from that JSON, not edited by hand
     assert not results["missing"], f"make bench did not run: {results['missing']}"
+
+
+def test_the_table_gathers_every_benchmark_make_bench_runs() -> None:
+    """A benchmark added to ``make bench`` but not to ``collect.ORDER`` would go unreported."""
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    written = re.findall(r"--out bench/results/(\w+)\.json", makefile)
+    assert sorted(written) == sorted(ORDER)
