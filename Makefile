@@ -57,8 +57,13 @@ postgres:
 
 # pytest exits 5 when it collects no tests: that is a failure of the suite, said plainly.
 # CLONESCOUT_REQUIRE_POSTGRES: the PostgreSQL test fails, never skips, once its server is here.
+# Two xdist workers, one per core, each with one XGBoost/BLAS thread (two workers with a
+# thread pool each would fight for the cores); tests/conftest.py trains each shared bundle
+# once for both and keeps the default bundle's tests on one worker. The 15 slowest are shown.
+TEST_WORKERS ?= 2
 test: $(STAMP) $(CHROMIUM) java postgres
-	@CLONESCOUT_REQUIRE_POSTGRES=1 $(PY) -m pytest; rc=$$?; \
+	@CLONESCOUT_REQUIRE_POSTGRES=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
+	    $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is missing" >&2; fi; \
 	exit $$rc
 
@@ -83,6 +88,7 @@ bench: $(STAMP) java
 	$(PY) bench/bench_score.py --out bench/results/score.json
 	$(PY) bench/bench_report.py --out bench/results/report.json
 	$(PY) bench/bench_whatif.py --out bench/results/whatif.json
+	$(PY) bench/bench_fuzz.py --out bench/results/fuzz.json
 	$(PY) bench/collect.py
 
 # Regenerate the committed sample set (tests check it is exactly reproducible).
