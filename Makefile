@@ -58,12 +58,13 @@ postgres:
 # pytest exits 5 when it collects no tests: that is a failure of the suite, said plainly.
 # CLONESCOUT_REQUIRE_POSTGRES: the PostgreSQL test fails, never skips, once its server is here.
 # Two xdist workers, one per core, each with one XGBoost/BLAS thread (two workers with a
-# thread pool each would fight for the cores); tests/conftest.py trains each shared bundle
-# once for both and keeps the default bundle's tests on one worker. The 15 slowest are shown.
+# thread pool each would fight for the cores). Each module runs whole on one worker, in the
+# order tests/conftest.py gives (the default bundle's modules first: the longest chain), not
+# reordered by size; each shared bundle is trained once for both. The 15 slowest are shown.
 TEST_WORKERS ?= 2
 test: $(STAMP) $(CHROMIUM) java postgres
 	@CLONESCOUT_REQUIRE_POSTGRES=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
-	    $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15; rc=$$?; \
+	    $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is missing" >&2; fi; \
 	exit $$rc
 

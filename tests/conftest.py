@@ -109,19 +109,29 @@ def trained_default(tmp_path_factory) -> TrainedDefault:
     return TrainedDefault(data, report, model, model.unwrap_python_model().bundle)  # type: ignore[attr-defined]
 
 
-# what each test needs most decides where it runs and when: the default bundle's tests run
-# first, together in one xdist worker (`--dist loadgroup`), so that it is trained once and
-# its long training overlaps the rest of the suite on the other worker; the small bundle's
-# tests come next, so that it is ready early for the many tiers that share it
+# What each test needs most decides where it runs and when (`--dist loadgroup`):
+# - the default bundle's tests run first, together on one worker, so that it is trained
+#   once and its long training overlaps the rest of the suite on the other worker;
+# - every other module's tests stay together on one worker, in their order: a module's
+#   fixtures (a service client, a registry with its champion, files a README block leaves
+#   for the next) are built once and its tests may build on each other;
+# - the small bundle's modules come next, so that it is ready early for the many tiers
+#   that share it.
+# tryfirst: xdist turns the marks into groups in its own hook, which would otherwise run first.
 FIRST = ("trained_default", "trained")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        names = getattr(item, "fixturenames", ())
-        return next((i for i, f in enumerate(FIRST) if f in names), len(FIRST))
+    def module(item: pytest.Item) -> str:
+        return item.nodeid.split("::")[0]
 
+    rank: dict[str, int] = {}  # a module's rank: what its most demanding test needs
     for item in items:
-        if "trained_default" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("default_bundle"))
-    items.sort(key=rank)  # stable: the collection order within each rank
+        names = getattr(item, "fixturenames", ())
+        need = next((i for i, f in enumerate(FIRST) if f in names), len(FIRST))
+        rank[module(item)] = min(need, rank.get(module(item), need))
+    for item in items:
+        group = "default_bundle" if rank[module(item)] == 0 else module(item)
+        item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: rank[module(item)])  # stable: each module's order is kept
