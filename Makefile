@@ -64,7 +64,7 @@ postgres:
 TEST_WORKERS ?= 2
 test: $(STAMP) $(CHROMIUM) java postgres
 	@CLONESCOUT_REQUIRE_POSTGRES=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
-	    $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=15; rc=$$?; \
+	    $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is missing" >&2; fi; \
 	exit $$rc
 

@@ -109,29 +109,50 @@ def trained_default(tmp_path_factory) -> TrainedDefault:
     return TrainedDefault(data, report, model, model.unwrap_python_model().bundle)  # type: ignore[attr-defined]
 
 
-# What each test needs most decides where it runs and when (`--dist loadgroup`):
-# - the default bundle's tests run first, together on one worker, so that it is trained
-#   once and its long training overlaps the rest of the suite on the other worker;
-# - every other module's tests stay together on one worker, in their order: a module's
-#   fixtures (a service client, a registry with its champion, files a README block leaves
-#   for the next) are built once and its tests may build on each other;
+# What each test needs most decides where it runs and when (`make test`: `-n 2 --dist
+# loadscope`, not reordered by size):
+# - every module's tests stay together on one worker, in their order: a module's fixtures
+#   (a service client, a registry with its champion, files a README block leaves for the
+#   next) are built once, and its tests may build on each other;
+# - the default bundle's modules form one unit, scheduled first: the bundle is trained once,
+#   on one worker, while the other works through the rest of the suite (split over two
+#   workers, the second would wait idle for the first's training);
 # - the small bundle's modules come next, so that it is ready early for the many tiers
 #   that share it.
-# tryfirst: xdist turns the marks into groups in its own hook, which would otherwise run first.
+# (pytest 9 ignores xdist_group marks: xdist's loadgroup rewrites a node id pytest no longer
+# reads, so the grouping is the scheduler's, below.)
+DEFAULT_BUNDLE_MODULES = ("tests/model/test_acceptance.py", "tests/model/test_biology.py")
 FIRST = ("trained_default", "trained")
+
+
+def _module(nodeid: str) -> str:
+    return nodeid.split("::")[0]
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    def module(item: pytest.Item) -> str:
-        return item.nodeid.split("::")[0]
-
     rank: dict[str, int] = {}  # a module's rank: what its most demanding test needs
     for item in items:
         names = getattr(item, "fixturenames", ())
         need = next((i for i, f in enumerate(FIRST) if f in names), len(FIRST))
-        rank[module(item)] = min(need, rank.get(module(item), need))
-    for item in items:
-        group = "default_bundle" if rank[module(item)] == 0 else module(item)
-        item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: rank[module(item)])  # stable: each module's order is kept
+        rank[_module(item.nodeid)] = min(need, rank.get(_module(item.nodeid), need))
+    strays = sorted(m for m, r in rank.items() if r == 0 and m not in DEFAULT_BUNDLE_MODULES)
+    if strays:
+        raise pytest.UsageError(
+            f"{', '.join(strays)} use the default bundle: add them to DEFAULT_BUNDLE_MODULES "
+            "in tests/conftest.py, so that its tests share the worker that trains it"
+        )
+    items.sort(key=lambda item: rank[_module(item.nodeid)])  # stable: module order kept
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """xdist's scheduling by module, with the default bundle's modules as one unit."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = _module(nodeid)
+            return "the default bundle" if module in DEFAULT_BUNDLE_MODULES else module
+
+    return ModulesTogether(config, log)  # type: ignore[arg-type]
