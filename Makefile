@@ -62,6 +62,9 @@ postgres:
 # order tests/conftest.py gives (the default bundle's modules first: the longest chain), not
 # reordered by size; each shared bundle is trained once for both. The 15 slowest are shown.
 TEST_WORKERS ?= 2
+PROPERTY_TESTS := tests/contract/test_rejects.py tests/unit/test_early_features.py \
+	tests/unit/test_ranking.py \
+	tests/model/test_whatif.py::test_the_pareto_front_is_exactly_the_undominated_points
 test: $(STAMP) $(CHROMIUM) java postgres
 	@CLONESCOUT_REQUIRE_POSTGRES=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
 	    $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15; rc=$$?; \
@@ -90,6 +93,8 @@ bench: $(STAMP) java
 	$(PY) bench/bench_report.py --out bench/results/report.json
 	$(PY) bench/bench_whatif.py --out bench/results/whatif.json
 	$(PY) bench/bench_fuzz.py --out bench/results/fuzz.json
+	@echo "property tests with new random examples (CI replays one fixed draw)"
+	CLONESCOUT_HYPOTHESIS=explore $(PY) -m pytest -q -p no:cacheprovider $(PROPERTY_TESTS)
 	$(PY) bench/collect.py
 
 # Regenerate the committed sample set (tests check it is exactly reproducible).

@@ -2,10 +2,15 @@
 
 The bundles are trained once per test run (:func:`tests.helpers.shared.built_once`), also
 when xdist runs the suite in several worker processes, and read back by every worker.
+
+Property tests (hypothesis) draw the same examples on every run (the ``seeded`` profile):
+a CI run does not pass or fail by chance. ``CLONESCOUT_HYPOTHESIS=explore`` draws new ones
+each run; ``make bench`` runs them that way.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +18,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+from hypothesis import settings
 
 from features.contract.loader import CampaignData, load_campaign
 from models.bundle import Bundle
@@ -22,6 +28,10 @@ from tests.helpers.paths import REPO
 from tests.helpers.shared import built_once
 from training.pipeline import TrainReport, train
 from training.settings import TrainSettings
+
+settings.register_profile("seeded", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", derandomize=False, database=None, print_blob=True)
+settings.load_profile(os.environ.get("CLONESCOUT_HYPOTHESIS", "seeded"))
 
 
 @pytest.fixture(scope="session")

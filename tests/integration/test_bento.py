@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from serving.engine import runs_from_campaign
 from serving.ready import wait_until_ready
@@ -30,10 +31,20 @@ EXCLUDED = ("training", "simulator", "clonescout_cli", "twineval", "tests", "ben
 
 @pytest.fixture(scope="module")
 def bento_src(tmp_path_factory) -> Path:
+    """bentofile.yaml built as it is, except that the package versions are not locked.
+
+    Locking (``python.lock_packages``, on by default) resolves the requirements against the
+    package index, which takes a minute and the network; the Bento's contents and the
+    service's start do not depend on it.
+    """
     home = tmp_path_factory.mktemp("bentoml_home")
+    config = yaml.safe_load((REPO / "bentofile.yaml").read_text())
+    config["python"]["lock_packages"] = False
+    bentofile = home / "bentofile.yaml"
+    bentofile.write_text(yaml.safe_dump(config))
     env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True"}
     done = subprocess.run(
-        [str(BIN / "bentoml"), "build", "-f", "bentofile.yaml", "."],
+        [str(BIN / "bentoml"), "build", "-f", str(bentofile), "."],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
