@@ -8,10 +8,12 @@ CHROMIUM := /usr/bin/chromium
 
 .PHONY: install demo test lint format bench sample clean java postgres
 
+# --no-compile: Python compiles each module it imports on first use; compiling every module
+# of every package up front took 83 s of a 2-core machine's install, 47 s without.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,serve,spark,team]"
+	$(PY) -m pip install --quiet --no-compile -e ".[dev,serve,spark,team]"
 	touch $(STAMP)
 
 install: $(STAMP)
