@@ -164,7 +164,7 @@ def serve_and_score(model: str, data) -> None:
     import bentoml
 
     from serving.engine import runs_from_campaign
-    from serving.ready import wait_until_ready
+    from serving.ready import stop, wait_until_ready
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
 
@@ -204,8 +204,4 @@ def serve_and_score(model: str, data) -> None:
         print("the same from a shell: see README 'Score clones from your own code'")
         client.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)

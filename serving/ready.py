@@ -48,3 +48,13 @@ def wait_until_ready(
         if time.monotonic() - start > timeout:
             raise ServerNotReady(f"server at {url} not ready after {timeout:.0f} s ({last})")
         time.sleep(poll)
+
+
+def stop(proc: subprocess.Popen, grace: float = 30.0) -> None:
+    """Ask a server process to stop (SIGTERM); kill it if it has not within ``grace`` s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from serving.engine import runs_from_campaign
-from serving.ready import wait_until_ready
+from serving.ready import stop, wait_until_ready
 from tests.helpers.paths import REPO
 
 pytest.importorskip("bentoml")
@@ -110,8 +110,4 @@ def test_the_service_starts_from_the_built_bento(bento_src, isolated_python, tra
         print(log.read_text()[-5000:])
         raise
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)

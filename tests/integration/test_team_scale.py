@@ -25,6 +25,7 @@ import optuna
 import pandas as pd
 import pytest
 
+from serving.ready import stop
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from tests.helpers.pgcluster import REQUIRE_ENV, Cluster, free_port, server_bin, start_cluster
 
@@ -63,8 +64,7 @@ def tracking_server(cluster: Cluster, tmp_path_factory) -> Iterator[str]:
         _wait_healthy(url, proc, artifacts / "server.log")
         yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc)
         log.close()
 
 
