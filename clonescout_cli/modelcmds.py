@@ -65,6 +65,8 @@ def print_metrics_table(metrics: dict, out=sys.stdout) -> None:
     for name in ("glyco_risk", "downstream_risk"):
         if name in metrics:
             _print_risk(name, metrics[name], out)
+    _print_families(metrics, out)
+    _print_decision(metrics.get("decision", {}), out)
     a = metrics["applicability"]
     print(
         f"applicability: {a['held_out_outside']:.1%} of held-out runs outside (nominal "
@@ -81,6 +83,41 @@ def print_metrics_table(metrics: dict, out=sys.stdout) -> None:
         print(f"titer-rank baseline skipped ({line.split(': ', 1)[1]})", file=out)
     for w in ev["warnings"]:
         print(f"warning: {w}", file=out)
+
+
+def _print_families(metrics: dict, out) -> None:
+    """Each target's learner family: the final model's choice, and each outer fold's."""
+    final = metrics.get("model_families", {})
+    print(
+        "\nlearner family per target (chosen on grouped inner folds; outer folds chose):", file=out
+    )
+    for t, b in metrics["targets"].items():
+        folds = "/".join(b["model"].get("family_per_outer_fold", []))
+        why = final.get(t, {}).get("why", "")
+        print(f"  {t:<18} {why or '(final fit not yet made)'}  [outer: {folds}]", file=out)
+
+
+def _print_decision(decision: dict, out) -> None:
+    """Clone choice within campaigns: the model beside PLS, titer rank and the noise-free truth."""
+    if not decision:
+        return
+    print(
+        "\nclone choice within campaigns (clone means of held-out runs): pairs ordered right "
+        "(pairs apart by more than the noise of a clone mean) | top-10% captured in the "
+        "top 10% / top 20%",
+        file=out,
+    )
+    for what, block in decision.items():
+        parts = []
+        for name in ("model", "pls", "titer_rank", "truth"):
+            if name in block:
+                f = block[name]
+                parts.append(
+                    f"{name} {fmt3(f['pairwise'])} | {fmt3(f['top10_in_top10'])} / "
+                    f"{fmt3(f['top10_in_top20'])}"
+                )
+        gap = block["noise_gap"]
+        print(f"  {what:<18} (gap {fmt3(gap)}) " + "; ".join(parts), file=out)
 
 
 def _print_risk(name: str, g: dict, out) -> None:

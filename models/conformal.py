@@ -29,7 +29,21 @@ up to four bins at the quartiles of the calibration predictions, each with at le
 Fewer runs per bin would trade the drift for the sampling noise of the bin's own quantile
 (on a 200-run set, bins of ~53 runs gave a held-out 80% coverage of 0.74).
 
-With too few calibration runs for a level (fewer than level/(1-level), i.e. 9 at 90%) the
+Calibration runs are not independent draws: runs of one campaign share its offset (a media
+lot, an assay's drift), which the campaign's own runs cannot reveal, and a new campaign
+brings a new one. Grouped calibration folds put that offset into the held-out residuals,
+but a quantile of n runs from K campaigns knows the offsets' spread only as well as K
+draws allow. The finite-sample correction therefore uses the *effective* number of runs,
+n_eff = n / deff (the quantile is taken at level (1 - a)(1 + 1 / n_eff) of the scores),
+with Kish's design effect deff = 1 + (m - 1) ICC (Kish 1965, *Survey Sampling* §5.4; m the
+size-weighted mean runs per group, ICC the one-way ANOVA intra-class
+correlation of the signed normalised residuals). Without a shared offset (ICC 0) this is
+the plain conformal quantile; the more of the error a group shares and the fewer groups
+there are, the higher the quantile is taken: the interval widens by what a new group's
+offset costs, and no more.
+
+With too few effective calibration runs for a level (fewer than level/(1-level), i.e. 9
+at 90%) the
 quantile is *not estimable*: it is NaN, never an infinite width reported as coverage 1.0.
 
 The predictive distribution of a run's glycan profile is its prediction plus each
@@ -85,11 +99,53 @@ def min_calibration_runs(level: float) -> int:
     return math.ceil(round(level / (1.0 - level), 9))
 
 
-def conformal_quantile(scores: np.ndarray, level: float) -> float:
-    """Finite-sample conformal quantile of ``scores`` (NaN ignored); NaN if not estimable."""
+def conformal_quantile(scores: np.ndarray, level: float, deff: float = 1.0) -> float:
+    """Finite-sample conformal quantile of ``scores`` (NaN ignored); NaN if not estimable.
+
+    With a design effect ``deff`` > 1 the rank is that of n / deff effective runs.
+
+    >>> s = np.arange(1.0, 101.0)
+    >>> conformal_quantile(s, 0.9), conformal_quantile(s, 0.9, deff=5.0)
+    (91.0, 95.0)
+    """
     s = np.sort(np.asarray(scores, dtype=float)[~np.isnan(scores)])
-    rank = math.ceil((s.size + 1) * level)
+    if not s.size:
+        return float("nan")
+    n_eff = s.size / max(float(deff), 1.0)
+    share = (n_eff + 1) * level / n_eff  # deff 1: rank ceil((n + 1) level), as always
+    rank = math.ceil(round(share * s.size, 9))
     return float(s[rank - 1]) if 0 < rank <= s.size else float("nan")
+
+
+def design_effect(resid: np.ndarray, groups: np.ndarray | None) -> float:
+    """Kish's design effect 1 + (m - 1) ICC of residuals clustered in ``groups``.
+
+    ICC from the one-way ANOVA (unequal group sizes: m0 of Snedecor & Cochran), clipped
+    at 0; m is the size-weighted mean group size.
+
+    >>> g = np.repeat(np.arange(10), 10)
+    >>> offsets = np.repeat(np.linspace(-1.0, 1.0, 10), 10)
+    >>> round(design_effect(offsets + 0.01 * np.tile(np.arange(10), 10), g), 1)
+    10.0
+    >>> design_effect(np.tile(np.arange(10.0), 10), g)
+    1.0
+    """
+    if groups is None:
+        return 1.0
+    r, g = np.asarray(resid, float), np.asarray(groups)
+    ok = ~np.isnan(r)
+    r, g = r[ok], g[ok]
+    _, inv, counts = np.unique(g, return_inverse=True, return_counts=True)
+    k, n = counts.size, r.size
+    if k < 2 or n <= k:
+        return 1.0
+    means = np.bincount(inv, weights=r) / counts
+    msb = float(np.sum(counts * (means - r.mean()) ** 2)) / (k - 1)
+    msw = float(np.sum((r - means[inv]) ** 2)) / (n - k)
+    m0 = (n - float(np.sum(counts**2)) / n) / (k - 1)
+    denom = msb + (m0 - 1.0) * msw
+    icc = min(max((msb - msw) / denom, 0.0), 1.0) if denom > 0 else 0.0
+    return 1.0 + (float(np.sum(counts**2)) / n - 1.0) * icc
 
 
 def scale_inputs(pred: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -144,6 +200,7 @@ class IntervalCalibrator:
     edges: list[float]
     quantiles: dict[str, list[float]]
     n_calibration: int
+    design_effect: float = 1.0  # of the calibration groups (1: runs independent)
     adaptive: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -151,11 +208,18 @@ class IntervalCalibrator:
 
     @classmethod
     def fit(
-        cls, pred: np.ndarray, y: np.ndarray, X: np.ndarray, folds, seed: int
+        cls,
+        pred: np.ndarray,
+        y: np.ndarray,
+        X: np.ndarray,
+        folds,
+        seed: int,
+        groups: np.ndarray | None = None,
     ) -> IntervalCalibrator:
         """Calibrate on held-out predictions ``pred`` of ``y``; ``folds`` index ``pred``.
 
-        Each run's score |y - pred| / sigma comes from a scale model that did not see it.
+        Each run's score |y - pred| / sigma comes from a scale model that did not see it;
+        ``groups`` (campaigns) set the design effect of the quantiles (module doc).
         """
         pred, y = np.asarray(pred, float), np.asarray(y, float)
         ok = ~np.isnan(pred) & ~np.isnan(y)
@@ -177,13 +241,16 @@ class IntervalCalibrator:
             sigma = adaptive if final.booster is not None else constant
         scores = np.abs(resid) / sigma
         scored = ~np.isnan(scores)
+        deff = design_effect(resid / sigma, groups)
         edges = bin_edges(pred[scored])
         which = np.searchsorted(edges, pred, side="right")
         quantiles = {
-            str(lv): [conformal_quantile(scores[which == b], lv) for b in range(len(edges) + 1)]
+            str(lv): [
+                conformal_quantile(scores[which == b], lv, deff) for b in range(len(edges) + 1)
+            ]
             for lv in LEVELS
         }
-        return cls(final, edges, quantiles, int(scored.sum()))
+        return cls(final, edges, quantiles, int(scored.sum()), deff)
 
     def estimable(self, level: float) -> bool:
         return not any(math.isnan(q) for q in self.quantiles[str(level)])
@@ -204,6 +271,7 @@ class IntervalCalibrator:
             "edges": self.edges,
             "quantiles": self.quantiles,
             "n_calibration": self.n_calibration,
+            "design_effect": self.design_effect,
             "floor": self.scale.floor,
             "constant": self.scale.constant,
             "adaptive": self.adaptive,
@@ -218,7 +286,8 @@ class IntervalCalibrator:
         scale = ScaleModel(float(state["floor"]), float(state["constant"]), booster)
         edges = [float(e) for e in state["edges"]]
         quantiles = {k: [float(q) for q in v] for k, v in state["quantiles"].items()}
-        return cls(scale, edges, quantiles, int(state["n_calibration"]))
+        deff = float(state.get("design_effect", 1.0))  # bundles before issue 23: none
+        return cls(scale, edges, quantiles, int(state["n_calibration"]), deff)
 
 
 def bin_edges(pred: np.ndarray) -> list[float]:

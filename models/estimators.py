@@ -1,4 +1,11 @@
-"""The per-target model: an optional ridge trend plus boosted trees on what it leaves.
+"""The per-target model: a linear model, or a ridge trend plus boosted trees on what it leaves.
+
+Four *learner families* compete for each target (:mod:`training.selection` chooses on
+grouped inner folds), simplest first: ``titer`` (a straight line on the titer at the
+horizon: ranking by titer, today's practice), ``pls`` (partial least squares, what SIMCA
+users have), ``ridge`` (the linear trend alone) and ``boosted`` (the trend, when tuned on,
+plus boosted trees on its residuals). The three linear families are stored the same way:
+one coefficient per standardised feature, so their reasons are their exact contributions.
 
 Culture-to-quality relations are largely additive (a screen G0F, an Mn²⁺ supplement and
 the ammonia level each move G0F by their own amount) with interactions and thresholds on
@@ -38,6 +45,7 @@ DEFAULT_PARAMS = {
     "linear_base": False,
     "trend_alpha": 30.0,
 }
+FAMILIES = ("titer", "pls", "ridge", "boosted")  # simplest first
 MAX_BIN = 64
 
 
@@ -104,23 +112,75 @@ def ridge_path(Z: np.ndarray, y: np.ndarray, alphas) -> np.ndarray:
     return np.stack([vt.T @ (s / (s**2 + a) * uty) for a in alphas])
 
 
+def pls_as_linear(X: np.ndarray, y: np.ndarray, n_components: int) -> LinearTrend:
+    """PLS on the median-imputed, standardised features, as a :class:`LinearTrend`.
+
+    PLS predicts linearly, so its fitted model is one coefficient per standardised feature
+    and an intercept: stored and explained like the ridge trend, without pickle.
+    """
+    from sklearn.cross_decomposition import PLSRegression
+
+    base = LinearTrend.standardiser(X)
+    Z = base.standardised(X)
+    k = max(1, min(int(n_components), len(y) - 1, X.shape[1]))
+    pls = PLSRegression(n_components=k, scale=False).fit(Z, y)
+    coef = np.asarray(pls.coef_, dtype=float).reshape(-1)
+    intercept = float(np.ravel(pls.intercept_)[0]) - float(pls._x_mean @ coef)
+    return LinearTrend(base.median, base.mean, base.scale, coef, intercept)
+
+
+def line_as_linear(X: np.ndarray, y: np.ndarray, column: int) -> LinearTrend:
+    """A least-squares line on one column (missing: its median), as a :class:`LinearTrend`.
+
+    >>> X = np.array([[1.0, 5.0], [2.0, 3.0], [3.0, np.nan]])
+    >>> line_as_linear(X, np.array([2.0, 4.0, 6.0]), 0).predict(np.array([[4.0, 0.0]]))
+    array([8.])
+    """
+    base = LinearTrend.standardiser(X)
+    z = base.standardised(X)[:, column]
+    coef = np.zeros(X.shape[1])
+    zc = z - z.mean()
+    denom = float(zc @ zc)
+    coef[column] = float(zc @ (y - y.mean())) / denom if denom > 0 else 0.0
+    intercept = float(y.mean()) - coef[column] * float(z.mean())
+    return LinearTrend(base.median, base.mean, base.scale, coef, intercept)
+
+
 @dataclass
 class TargetModel:
-    """Trend (optional) + boosted trees for one target."""
+    """One target's model: a linear part, boosted trees, or the trend plus the trees."""
 
-    booster: xgb.Booster
+    booster: xgb.Booster | None
     trend: LinearTrend | None = None
+
+    @property
+    def family(self) -> str:
+        """``linear`` (titer line, PLS or ridge: the manifest says which) or ``boosted``."""
+        return "linear" if self.booster is None else "boosted"
+
+    @property
+    def _linear(self) -> LinearTrend:
+        if self.trend is None:
+            raise ValueError("a model without trees needs its linear part")
+        return self.trend
 
     def _margin(self, X: np.ndarray) -> np.ndarray | None:
         return None if self.trend is None else self.trend.predict(X)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, np.float32)
+        if self.booster is None:
+            return self._linear.predict(X.astype(float)).astype(np.float32)
         return self.booster.predict(xgb.DMatrix(X, base_margin=self._margin(X)))
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
-        """Per-feature contributions: tree SHAP (Lundberg 2020) plus the ridge shares."""
+        """Per-feature contributions: tree SHAP (Lundberg 2020) plus the linear shares.
+
+        A linear model's contributions are exact: coefficient times standardised value.
+        """
         X = np.asarray(X, np.float32)
+        if self.booster is None:
+            return self._linear.contributions(X.astype(float))
         shap = self.booster.predict(
             xgb.DMatrix(X, base_margin=self._margin(X)), pred_contribs=True
         )[:, :-1]
@@ -128,33 +188,53 @@ class TargetModel:
             shap = shap + self.trend.contributions(X.astype(float))
         return shap
 
+    def set_threads(self, n: int) -> None:
+        if self.booster is not None:
+            self.booster.set_param("nthread", str(n))
+
     def save(self, folder: Path, name: str) -> None:
-        self.booster.save_model(folder / f"{name}.ubj")
+        if self.booster is not None:
+            self.booster.save_model(folder / f"{name}.ubj")
         if self.trend is not None:
             (folder / f"{name}.trend.json").write_text(json.dumps(self.trend.to_dict()))
 
     @classmethod
     def load(cls, folder: Path, name: str) -> TargetModel:
-        booster = xgb.Booster()
-        booster.load_model(folder / f"{name}.ubj")
+        booster = None
+        if (folder / f"{name}.ubj").exists():
+            booster = xgb.Booster()
+            booster.load_model(folder / f"{name}.ubj")
         trend_path = folder / f"{name}.trend.json"
         trend = (
             LinearTrend.from_dict(json.loads(trend_path.read_text()))
             if trend_path.exists()
             else None
         )
+        if booster is None and trend is None:
+            raise FileNotFoundError(f"no model for target {name!r} in {folder}")
         return cls(booster, trend)
 
 
 def fit_model(
     X: np.ndarray, y: np.ndarray, params: dict, seed: int, threads: int = 0
 ) -> TargetModel:
-    """Fit one target's model (hist trees; missing values handled natively).
+    """Fit one target's model of the family ``params["family"]`` (default ``boosted``).
 
+    ``pls`` takes ``n_components``, ``ridge`` its ``trend_alpha``; ``boosted`` fits hist
+    trees (missing values handled natively) on the optional trend's residuals.
     ``threads`` is XGBoost's ``nthread``: 0 uses every core; parallel tuning workers pass
     their share so that N workers do not run N x cores threads.
     """
-    p = {**DEFAULT_PARAMS, **params}
+    family = params.get("family", "boosted")
+    if family == "titer":
+        return TargetModel(None, line_as_linear(np.asarray(X, float), y, int(params["column"])))
+    if family == "pls":
+        return TargetModel(None, pls_as_linear(np.asarray(X, float), y, params["n_components"]))
+    if family == "ridge":
+        return TargetModel(None, LinearTrend.fit(np.asarray(X, float), y, params["trend_alpha"]))
+    if family != "boosted":
+        raise ValueError(f"unknown model family {family!r}; expected one of {FAMILIES}")
+    p = {**DEFAULT_PARAMS, **{k: v for k, v in params.items() if k != "family"}}
     X = np.asarray(X, np.float32)
     trend = (
         LinearTrend.fit(X.astype(float), y, float(p["trend_alpha"])) if p["linear_base"] else None

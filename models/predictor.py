@@ -37,6 +37,22 @@ def interval_columns(target: str) -> list[str]:
     return [f"{target}_{side}{round(lv * 100)}" for lv in LEVELS for side in ("lo", "hi")]
 
 
+def limit_side(lim: Limit, predicted: float) -> str:
+    """The side of ``lim`` a prediction is nearer to (or beyond), as a scientist says it.
+
+    >>> limit_side(Limit("g0f_pct", 30.0, 53.0, "% of N-glycans"), 50.0)
+    'g0f_pct above 53 %'
+    >>> limit_side(Limit("dsp_yield_pct", 65.0), 70.0)
+    'dsp_yield_pct below 65'
+    """
+    unit = "%" if lim.unit.startswith("%") else lim.unit.split(" ")[0]
+    upper = np.isfinite(lim.max) and (
+        not np.isfinite(lim.min) or predicted >= (lim.min + lim.max) / 2
+    )
+    side = f"above {lim.max:g}" if upper else f"below {lim.min:g}"
+    return f"{lim.attribute} {side} {unit}".rstrip()
+
+
 @dataclass
 class RawPrediction:
     """Unmasked arrays for every run (evaluation needs them even for unknown runs)."""
@@ -219,7 +235,7 @@ class Predictor:
                 why.append("; ".join(causes) + "; numbers would be extrapolation")
                 continue
             risky = [
-                f"{g} out-of-spec risk {r[i]:.2f}"
+                f"{g} out-of-spec risk {r[i]:.2f} ({self._drivers(raw, g, i)})"
                 for g, r in raw.risk.items()
                 if r[i] >= self.spec.risk_flag
             ]
@@ -227,6 +243,19 @@ class Predictor:
             flags.append(FLAG_RISK if risky else FLAG_OK)
             why.append("; ".join(risky + note))
         return flags, why
+
+    def _drivers(self, raw: RawPrediction, group: str, i: int) -> str:
+        """The limits behind a group's risk, e.g. ``g0f_pct above 53 % (P 0.61)``.
+
+        Each limit whose own risk reaches the flag is named; if none does, the largest.
+        """
+        limits, _ = self.judged(group)
+        own = [(float(raw.limit_risk[lim.attribute][i]), lim) for lim in limits]
+        own.sort(key=lambda pl: -pl[0])
+        named = [pl for pl in own if pl[0] >= self.spec.risk_flag] or own[:1]
+        return ", ".join(
+            f"{limit_side(lim, float(raw.point[lim.attribute][i]))} (P {p:.2f})" for p, lim in named
+        )
 
     def _reasons(self, values32: np.ndarray, top_k: int) -> list[str]:
         values = values32.astype(float)

@@ -88,7 +88,7 @@ class Engine:
         from serving.examples import EXAMPLE_RUN
 
         for m in self.bundle.predictor.models.values():
-            m.booster.set_param("nthread", "1")
+            m.set_threads(1)
         self.score([EXAMPLE_RUN])
 
     # -- scoring ---------------------------------------------------------------------

@@ -34,7 +34,10 @@ def coverage_report(
     if np.isnan(lo[ok]).any() or np.isnan(hi[ok]).any():
         return {
             "estimable": False,
-            "reason": "too few calibration runs for this level in at least one outer fold",
+            "reason": (
+                "too few effective calibration runs for this level in at least one outer "
+                "fold (runs of one campaign share its offset: n / design effect)"
+            ),
         }
     hit = pd.Series(((lo <= y) & (y <= hi))[ok])
     quartile = pd.qcut(point[ok], 4, labels=False, duplicates="drop")

@@ -23,6 +23,7 @@ from models.applicability import BORDERLINE, OUTSIDE
 from training import baselines
 from training.cv import regression_metrics
 from training.dataset import TrainingSet
+from training.decision import PRODUCT, decision_block
 from training.evaluate import (
     coverage_blocks,
     paired_difference,
@@ -83,6 +84,7 @@ def _target_block(ts: TrainingSet, outer: OuterPredictions, t: str, h: float) ->
             **flat,
             "coverage": detail,
             "per_fold": per_fold(y, point, outer.folds),
+            "family_per_outer_fold": [s[t]["family"] for s in outer.selection if t in s],
         },
         "baselines": {
             "titer_rank": _titer_block(ts, outer, t, y, h),
@@ -127,6 +129,42 @@ def _applicability(outer: OuterPredictions) -> dict:
         "held_out_unknown": float(np.mean(outer.unknown)),
         "limits_from": "held-out T² and DModX of inner folds (95th/99th percentiles)",
     }
+
+
+def decision_figures(
+    ts: TrainingSet,
+    outer: OuterPredictions,
+    h: float,
+    truth: pd.DataFrame | None,
+    outcomes: pd.DataFrame | None,
+) -> dict:
+    """Clone-choice figures for the yield and the expected product (:mod:`training.decision`)."""
+    y = "dsp_yield_pct"
+    if y not in ts.y.columns:
+        return {}
+    idx = ts.X.index
+    measured = ts.y[[y]].copy()
+    predicted = {
+        "model": outer.point[[y]].copy(),
+        "pls": outer.pls[[y]].copy(),
+        "titer_rank": outer.titer[[c for c in outer.titer.columns if c == y]].copy(),
+    }
+    true = None
+    if truth is not None and y in truth.columns:
+        true = truth.set_index("run_id").reindex(idx)[[y]].copy()
+    col = baselines.titer_feature(ts.X, h)
+    final = "final_titer_g_l"
+    if col is not None and outcomes is not None and final in outcomes.columns:
+        titer_h = ts.X[col].astype(float)
+        measured[PRODUCT] = outcomes.set_index("run_id")[final].reindex(idx) * ts.y[y] / 100
+        for frame in predicted.values():
+            frame[PRODUCT] = titer_h * frame[y] / 100 if y in frame.columns else titer_h
+        if true is not None and truth is not None and final in truth.columns:
+            true[PRODUCT] = truth.set_index("run_id").reindex(idx)[final] * true[y] / 100
+    campaigns = ts.campaigns.reindex(idx)
+    folds_of = [set(campaigns.iloc[te]) for _, te in outer.folds]
+    clones = ts.ids.set_index("run_id")["clone_id"].reindex(idx)
+    return decision_block(measured, predicted, clones, campaigns, folds_of, true)
 
 
 def evaluation_block(ts: TrainingSet, outer: OuterPredictions, recipe: Recipe) -> dict:
@@ -180,6 +218,9 @@ def build_metrics(
     downstream, _ = _risk_block(ts, outer, recipe.spec, "downstream")
     if downstream is not None:
         metrics["downstream_risk"] = downstream
+    decision = decision_figures(ts, outer, h, truth, outcomes)
+    if decision:
+        metrics["decision"] = decision
     metrics["applicability"] = _applicability(outer)
     metrics["evaluation"] = evaluation_block(ts, outer, recipe)
     rejected = ts.rejects["stage"].value_counts().to_dict() if len(ts.rejects) else {}

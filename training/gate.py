@@ -138,6 +138,7 @@ def quality_gate(metrics: dict) -> list[Row]:
         names = ["titer_rank", "pls"] if path.startswith("targets.") else ["pls"]
         rows += [_vs_baseline(label, block, metric, n) for n in names]
     rows += [r for r in (_beats(n, rows) for n in ("titer_rank", "pls")) if r is not None]
+    rows += decision_rows(metrics)
     for t, block in metrics["targets"].items():
         for lv in ("0.8", "0.9"):
             rep = block["model"]["coverage"][lv]
@@ -159,6 +160,33 @@ def quality_gate(metrics: dict) -> list[Row]:
         rows.append(
             Row(f"{t} runs", f">= {MIN_RUNS_PER_TARGET}", str(n), "", "", "pass" if ok else "fail")
         )
+    return rows
+
+
+def decision_rows(metrics: dict) -> list[Row]:
+    """Clone choice (pairwise, within campaigns) of yield and product beside the baselines.
+
+    Worse than PLS or the titer rank by more than one SE fails, as for the headline metrics.
+    """
+    rows = []
+    for what, block in metrics.get("decision", {}).items():
+        model = block["model"]
+        for name in ("pls", "titer_rank"):
+            if name not in block:
+                continue
+            base = block[name]
+            diff, se = paired(model["per_fold"]["pairwise"], base["per_fold"]["pairwise"])
+            verdict = judge("pairwise", diff, se)
+            rows.append(
+                Row(
+                    f"{what} clone choice vs {name}",
+                    _fmt(base["pairwise"]),
+                    _fmt(model["pairwise"]),
+                    _fmt(diff),
+                    f"{_fmt(se)} (1 SE)",
+                    "fail (worse)" if verdict == "worse" else f"pass ({verdict})",
+                )
+            )
     return rows
 
 

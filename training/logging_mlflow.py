@@ -36,6 +36,15 @@ def log_metrics_tree(metrics: dict) -> None:
     mlflow.log_metrics(flatten({k: v for k, v in metrics.items() if k != "mlflow_run_id"}))
 
 
+def log_families(selection: dict[str, dict]) -> None:
+    """Each target's chosen learner family (a tag, with why) and every family's inner scores."""
+    for t, sel in selection.items():
+        mlflow.set_tag(f"clonescout.family.{t}", sel["family"])
+        mlflow.set_tag(f"clonescout.family.{t}.why", sel["why"][:5000])
+    mlflow.log_metrics(flatten({t: sel["inner"] for t, sel in selection.items()}, "inner."))
+    mlflow.log_dict(selection, "evaluation/model_families.json")
+
+
 def _type(series: pd.Series) -> str:
     if pd.api.types.is_bool_dtype(series):
         return "boolean"

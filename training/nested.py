@@ -41,6 +41,7 @@ class OuterPredictions:
     titer: pd.DataFrame  # columns only for targets the titer line could be fitted on
     params: list[dict[str, dict]] = field(default_factory=list)  # per outer fold
     pls_components: list[dict[str, int]] = field(default_factory=list)
+    selection: list[dict[str, dict]] = field(default_factory=list)  # per outer fold
     not_judged: list[str] = field(default_factory=list)
 
     @property
@@ -113,6 +114,7 @@ def _store(out: OuterPredictions, fitted: FittedRecipe, X_test: pd.DataFrame, te
     _put(out.titer, te, fitted.titer_predict(X_test))
     out.params.append(fitted.params)
     out.pls_components.append(fitted.pls_components)
+    out.selection.append(fitted.selection)
     out.not_judged = fitted.predictor.not_judged()
 
 

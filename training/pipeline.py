@@ -30,7 +30,7 @@ from training.curve import horizon_curve
 from training.dataset import TrainingSet, prepare
 from training.evaluate import reliability_table
 from training.experiment import Evaluation, evaluate
-from training.logging_mlflow import log_baselines, log_bundle, log_metrics_tree
+from training.logging_mlflow import log_baselines, log_bundle, log_families, log_metrics_tree
 from training.nested import outer_folds
 from training.process import ProcessModelError, fit_process_model
 from training.provenance import code_commit, data_hash, library_versions
@@ -60,7 +60,11 @@ def choose_targets(data: CampaignData, spec: ProductSpec, asked: tuple[str, ...]
     if data.outcomes is None:
         return ["dsp_yield_pct"]  # prepare() refuses with the reason
     available = set(data.outcomes.columns)
-    default = [t for t in ("dsp_yield_pct", *spec.glycan_attributes) if t in available]
+    # every attribute the spec limits is judged: the yield, the downstream limits (HMW,
+    # HCP: what polishing pays for), the glycans
+    downstream = [lim.attribute for lim in spec.downstream]
+    wanted = ("dsp_yield_pct", *downstream, *spec.glycan_attributes)
+    default = [t for t in dict.fromkeys(wanted) if t in available]
     if not default:
         raise ValueError(
             "no default target in the outcomes (dsp_yield_pct or the spec's glycans); name "
@@ -98,7 +102,11 @@ def not_registrable(metrics: dict, final: FittedRecipe) -> str:
             if not rep["estimable"]:
                 why.append(f"{t}: {lv} coverage not estimable ({rep['reason']})")
     for t, cal in final.predictor.intervals.items():
-        why += [f"{t}: no {lv} interval (too few runs)" for lv in LEVELS if not cal.estimable(lv)]
+        why += [
+            f"{t}: no {lv} interval (too few effective runs)"
+            for lv in LEVELS
+            if not cal.estimable(lv)
+        ]
     return "; ".join(why)
 
 
@@ -149,6 +157,8 @@ def _train(
         log_baselines(metrics)
         log.info("nested evaluation done; fitting the recipe on all %d runs", len(ts.X))
         final = fit_recipe(ts.X, ts.y, ts.groups.reindex(ts.X.index), recipe, log_mlflow=True)
+        metrics["model_families"] = final.selection
+        log_families(final.selection)
         curve = horizon_curve(data, ts, ev, spec, s.curve_horizons, s.seed, s.exclude)
         process = _process_model(data, spec, s.seed, metrics)
         why_not = not_registrable(metrics, final)
@@ -207,6 +217,7 @@ def _bundle(
         "libraries": library_versions(),
         "params": final.params,
         "pls_components": final.pls_components,
+        "model_families": final.selection,
         "spec_name": final.predictor.spec.name,
         "recipe": {
             "trials_per_family": s.trials,

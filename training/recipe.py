@@ -3,7 +3,8 @@
 Given the runs it may see, the recipe makes every choice from them alone: which features
 carry information (constant and empty columns are dropped), the hyper-parameters (Optuna
 on inner folds grouped like the outer ones, with each target's ridge-trend penalty chosen
-beforehand), the interval scale and quantiles, the risk
+beforehand), each target's learner family (PLS, ridge or boosted:
+:mod:`training.selection`), the interval scale and quantiles, the risk
 residuals and the applicability limits (all from held-out predictions on calibration
 folds, also grouped), the measurement families the model relies on, and the baselines'
 own choices (PLS components). The calibration folds are more than the tuning folds so that
@@ -32,6 +33,7 @@ from models.predictor import Predictor
 from models.titerline import TiterLine
 from training import baselines
 from training.cv import make_folds, oof_predict
+from training.selection import choose_family
 from training.trend import choose_trend_alpha
 from training.tuning import tune_family
 from training.workers import SERIAL, Tuner
@@ -67,6 +69,7 @@ class FittedRecipe:
     pls_residuals: pd.DataFrame  # inner held-out residuals of PLS (for its risk)
     titer: dict[str, TiterLine] = field(default_factory=dict)
     tuning: dict[str, dict] = field(default_factory=dict)
+    selection: dict[str, dict] = field(default_factory=dict)  # target -> family, why, scores
 
     def pls_predict(self, X: pd.DataFrame) -> pd.DataFrame:
         A = self.predictor.matrix(X).astype(float)
@@ -163,16 +166,23 @@ def fit_recipe(
     pls = {
         t: baselines.best_pls(baselines.pls_path(A64, Y[t].to_numpy(float), folds)) for t in targets
     }
+    selection: dict[str, dict] = {}
     if fixed_params is None:
         trend = {
             t: {"trend_alpha": choose_trend_alpha(A, Y[t].to_numpy(float), folds)} for t in targets
         }
         tuning_folds = make_folds(groups, r.inner_folds)
-        params, oof, tuning = _tune(A, Y, tuning_folds, r, log_mlflow, trend)
+        boosted, oof, tuning = _tune(A, Y, tuning_folds, r, log_mlflow, trend)
         if len(tuning_folds) != len(folds):
-            oof = _fixed_oof(A, Y, folds, params, r.seed, r.tuner.threads)
+            oof = _fixed_oof(A, Y, folds, boosted, r.seed, r.tuner.threads)
+        titer = baselines.titer_feature(X[names], r.horizon_day)
+        line = None if titer is None else {"family": "titer", "feature": titer}
+        params, oof, selection = _select(
+            A, Y, folds, r, pls, trend, boosted, oof, line and _resolve(line, names)
+        )
     else:
-        params, tuning = {t: fixed_params[t] for t in Y.columns}, {}
+        params = {t: _resolve(fixed_params[t], names) for t in Y.columns}
+        tuning = {}
         oof = _fixed_oof(A, Y, folds, params, r.seed, r.tuner.threads)
     models: dict[str, TargetModel] = {}
     calibrators = {}
@@ -180,7 +190,9 @@ def fit_recipe(
         y = Y[t].to_numpy(float)
         ok = ~np.isnan(y)
         models[t] = fit_model(A[ok], y[ok], params[t], r.seed, r.tuner.threads)
-        calibrators[t] = IntervalCalibrator.fit(oof[t].to_numpy(), y, A, folds, r.seed)
+        calibrators[t] = IntervalCalibrator.fit(
+            oof[t].to_numpy(), y, A, folds, r.seed, groups.to_numpy()
+        )
     predictor = Predictor(
         feature_names=names,
         models=models,
@@ -192,9 +204,66 @@ def fit_recipe(
         horizon_day=r.horizon_day,
         constants=training_constants(X, dropped),
     )
-    fitted = FittedRecipe(predictor, params, dropped, oof, {}, {}, pd.DataFrame(), {}, tuning)
+    fitted = FittedRecipe(
+        predictor, params, dropped, oof, {}, {}, pd.DataFrame(), {}, tuning, selection
+    )
     _fit_baselines(fitted, X, A.astype(float), Y, pls, r.horizon_day)
     return fitted
+
+
+def _resolve(params: dict, names: list[str]) -> dict:
+    """A titer line's column in these features (another set of runs may keep others)."""
+    if params.get("family") != "titer":
+        return params
+    return {**params, "column": names.index(params["feature"])}
+
+
+def _select(
+    A: np.ndarray,
+    Y: pd.DataFrame,
+    folds,
+    r: Recipe,
+    pls: dict[str, tuple[int, np.ndarray]],
+    trend: dict[str, dict],
+    boosted: dict[str, dict],
+    boosted_oof: pd.DataFrame,
+    titer_line: dict | None,
+) -> tuple[dict[str, dict], pd.DataFrame, dict[str, dict]]:
+    """Each target's family, its parameters and its held-out predictions on ``folds``.
+
+    The titer line (when there is titer at the horizon), PLS (components chosen on these
+    folds), ridge (penalty chosen on these folds) and the tuned boosted model are compared
+    on the same held-out runs; the chosen family's predictions become the calibration
+    residuals of intervals, risk and domain.
+    """
+    candidates = {
+        t: {
+            "pls": {"family": "pls", "n_components": pls[t][0]},
+            "ridge": {"family": "ridge", **trend[t]},
+            "boosted": {"family": "boosted", **boosted[t]},
+        }
+        for t in Y.columns
+    }
+    if titer_line is not None:
+        for c in candidates.values():
+            c["titer"] = titer_line
+    linear = {
+        f: _fixed_oof(A, Y, folds, {t: c[f] for t, c in candidates.items()}, r.seed)
+        for f in ("ridge", "titer")
+        if f in candidates[Y.columns[0]]
+    }
+    params, oof, selection = {}, {}, {}
+    for t in Y.columns:
+        y = Y[t].to_numpy(float)
+        held_out: dict[str, np.ndarray] = {
+            "pls": pls[t][1],
+            "boosted": boosted_oof[t].to_numpy(),
+            **{f: frame[t].to_numpy() for f, frame in linear.items()},
+        }
+        sel = choose_family(y, held_out, folds)
+        params[t], oof[t], selection[t] = candidates[t][sel.chosen], held_out[sel.chosen], sel
+        log.info("%s: %s", t, sel.why)
+    return params, pd.DataFrame(oof, index=Y.index), {t: s.to_dict() for t, s in selection.items()}
 
 
 def _fit_baselines(

@@ -3,6 +3,7 @@ model users get is checked on the default-set model, in test_biology.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import mlflow
@@ -58,7 +59,8 @@ def test_json_metrics_contract(trained) -> None:
         g["baselines"]["pls"]
     )
     assert g["judged"] == ["g0f_pct", "g2f_pct", "man5_pct", "afucosylated_pct"]
-    assert m["downstream_risk"]["not_judged"] == ["hmw_pct", "hcp_ppm"]
+    assert m["downstream_risk"]["judged"] == ["dsp_yield_pct", "hmw_pct", "hcp_ppm"]
+    assert m["downstream_risk"]["not_judged"] == []
     d = m["data"]
     assert d["runs_in"] == d["runs_used"] + d["runs_rejected"] == 360
 
@@ -137,9 +139,22 @@ def test_a_condition_that_never_varied_in_training_makes_a_run_unknown(trained) 
     assert not same["flag_reason"].str.contains("never varied").any()
 
 
-def test_spec_attributes_it_does_not_predict_are_listed_not_judged(trained) -> None:
+def test_every_spec_attribute_is_judged_by_default(trained) -> None:
+    """HMW and HCP are downstream limits: the default model predicts and judges them."""
     scored = trained.bundle.score(_frame(trained, 5), explain=False)
-    assert (scored["not_judged"] == "hmw_pct, hcp_ppm").all()
+    assert (scored["not_judged"] == "").all()
+    for t in ("hmw_pct", "hcp_ppm"):
+        assert t in trained.bundle.targets and scored[t].notna().any()
+        assert scored[f"{t}_lo90"].le(scored[t]).all() and scored[t].le(scored[f"{t}_hi90"]).all()
+
+
+def test_spec_attributes_it_does_not_predict_are_listed_not_judged(trained) -> None:
+    """A model trained without HMW and HCP (say, a lab without SEC) lists them unjudged."""
+    p = trained.bundle.predictor
+    narrow = dataclasses.replace(
+        p, models={t: m for t, m in p.models.items() if t not in ("hmw_pct", "hcp_ppm")}
+    )
+    assert narrow.not_judged() == ["hmw_pct", "hcp_ppm"]
 
 
 def test_runs_it_was_trained_on_are_recognised(trained) -> None:

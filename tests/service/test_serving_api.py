@@ -101,7 +101,7 @@ def test_score_one_run_carries_every_part_and_the_model_version(client, trained)
             assert p["pi90"]["lo"] <= p["pi80"]["lo"] <= p["value"] <= p["pi80"]["hi"]
             assert p["pi80"]["hi"] <= p["pi90"]["hi"]
     assert {lim["attribute"] for lim in res["limits"]} >= {"g0f_pct", "dsp_yield_pct"}
-    assert set(res["not_judged"]) == {"hmw_pct", "hcp_ppm"}
+    assert res["not_judged"] == []  # every spec limit is judged by the default targets
     assert res["flag"] in ("ok", "at risk", "unknown")
 
 
@@ -303,7 +303,10 @@ def test_model_card_says_version_data_hash_metrics_spec_and_features(client, tra
     assert body["features"] == list(trained.bundle.predictor.feature_names)
     assert "dsp_yield_pct" in body["metrics"]["targets"]
     judged = {lim["attribute"]: lim["judged"] for lim in body["spec"]["limits"]}
-    assert judged["g0f_pct"] and not judged["hmw_pct"]
+    assert judged["g0f_pct"] and judged["hmw_pct"] and judged["hcp_ppm"]
+    families = body["manifest"]["model_families"]
+    assert set(families) == set(trained.bundle.targets)
+    assert all(f["family"] in ("titer", "pls", "ridge", "boosted") for f in families.values())
     assert body["training_runs"] == len(trained.bundle.training_runs)
 
 
