@@ -35,8 +35,8 @@ def coverage_report(
         return {
             "estimable": False,
             "reason": (
-                "too few effective calibration runs for this level in at least one outer "
-                "fold (runs of one campaign share its offset: n / design effect)"
+                "too few calibration runs or campaigns for this level in at least one "
+                "outer fold (a new campaign's offset cannot be calibrated at it)"
             ),
         }
     hit = pd.Series(((lo <= y) & (y <= hi))[ok])

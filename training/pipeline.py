@@ -103,7 +103,7 @@ def not_registrable(metrics: dict, final: FittedRecipe) -> str:
                 why.append(f"{t}: {lv} coverage not estimable ({rep['reason']})")
     for t, cal in final.predictor.intervals.items():
         why += [
-            f"{t}: no {lv} interval (too few effective runs)"
+            f"{t}: no {lv} interval (too few runs or campaigns)"
             for lv in LEVELS
             if not cal.estimable(lv)
         ]
