@@ -49,6 +49,26 @@ class Bundle:
     def targets(self) -> list[str]:
         return self.predictor.targets
 
+    def quality(self) -> dict:
+        """What the nested evaluation found, as a campaign lead reads it.
+
+        Each target's learner family (and why), and the clone choice of yield and expected
+        product on held-out campaigns beside PLS, the titer rank and (twin data) the
+        noise-free truth. Empty parts for bundles trained before they were recorded.
+        """
+        families = {
+            t: {"family": sel["family"], "why": sel["why"]}
+            for t, sel in self.manifest.get("model_families", {}).items()
+        }
+        keep = ("pairwise", "pairs", "pairwise_all", "top10_in_top10", "top10_in_top20")
+        choice = {}
+        for what, block in self.manifest.get("cv_metrics", {}).get("decision", {}).items():
+            choice[what] = {"noise_gap": block["noise_gap"], "best_by": block["best_by"]}
+            for name in ("model", "pls", "titer_rank", "truth"):
+                if name in block:
+                    choice[what][name] = {k: block[name][k] for k in keep}
+        return {"families": families, "clone_choice": choice}
+
     def features(self, frame: pd.DataFrame) -> pd.DataFrame:
         return self.featurizer.transform(frame)
 

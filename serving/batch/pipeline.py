@@ -240,6 +240,7 @@ def _summary(
         "model": served.provenance(),
         "spec": {"name": p.spec.name, "limits": limits},
         "not_judged": p.not_judged(),
+        "model_quality": served.bundle.quality(),
         "ranking": job.ranking.to_dict(),
         "files": {
             "runs": outputs.runs.name,

@@ -57,7 +57,47 @@ def summary_section(inp: ReportInputs) -> str:
             ("Scores file", f"<code>{esc(inp.scores)}</code>"),
         ]
     )
-    return f'<section id="summary"><h2>1. Campaign summary</h2>{facts}{_criteria(s)}</section>'
+    body = f"{facts}{_quality(s.get('model_quality', {}))}{_criteria(s)}"
+    return f'<section id="summary"><h2>1. Campaign summary</h2>{body}</section>'
+
+
+_CHOICE_NAMES = {"model": "this model", "pls": "PLS", "titer_rank": "titer rank"}
+
+
+def _quality(q: Mapping[str, Any]) -> str:
+    """The model's learner per target and its clone choice on held-out campaigns."""
+    if not q or not (q.get("families") or q.get("clone_choice")):
+        return ""
+    fams = ", ".join(
+        f"<code>{esc(t)}</code> {esc(f['family'])}" for t, f in q.get("families", {}).items()
+    )
+    rows = ""
+    for what, block in q.get("clone_choice", {}).items():
+        for name in ("model", "pls", "titer_rank", "truth"):
+            if name not in block:
+                continue
+            f = block[name]
+            label = _CHOICE_NAMES.get(name, "noise-free truth (the ceiling)")
+            rows += (
+                f"<tr><td>{esc(what.replace('_', ' '))}</td><td>{esc(label)}</td>"
+                f"<td>{esc(share(f['pairwise']))}</td><td>{esc(share(f['pairwise_all']))}</td>"
+                f"<td>{esc(share(f['top10_in_top10']))}</td>"
+                f"<td>{esc(share(f['top10_in_top20']))}</td></tr>"
+            )
+    table = (
+        '<table class="plain" id="clone-choice"><thead><tr><th>Outcome</th><th>Ranked by</th>'
+        "<th>Pairs ordered right (apart by more than the noise)</th><th>All pairs</th>"
+        "<th>Best 10% in top 10%</th><th>in top 20%</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+        if rows
+        else ""
+    )
+    return (
+        "<h3>How far to trust the ranking</h3><p>From the model's nested evaluation on "
+        "held-out campaigns of its training data: for two clones of one campaign, how often "
+        "the one it ranks higher was the better one, and how many of each campaign's best "
+        f"10% it put near the top. Learner per target: {fams or '–'}.</p>{table}"
+    )
 
 
 def _criteria(s: Mapping[str, Any]) -> str:

@@ -199,3 +199,15 @@ def test_manifest_pins_what_made_the_model(trained) -> None:
     for cal in trained.bundle.predictor.intervals.values():  # 360 runs: 3 bins of 120
         assert cal.estimable(0.8) and cal.estimable(0.9) and len(cal.edges) == 2
     assert len(trained.bundle.training_runs) == 360
+
+
+def test_an_at_risk_flag_names_the_attribute_and_limit_behind_it(trained) -> None:
+    """`glycans out-of-spec risk 0.59` alone sends a campaign lead to the scores file."""
+    scored = trained.bundle.score(_frame(trained, 400), explain=False)
+    risky = scored[scored["flag"] == "at risk"]
+    assert len(risky), "no run at risk in the tiny set"
+    pattern = r"(glycans|downstream) out-of-spec risk \d\.\d\d \(\w+ (above|below) [\d.]+"
+    assert risky["flag_reason"].str.contains(pattern).all(), risky["flag_reason"].head()
+    for reason, row in zip(risky["flag_reason"], risky.itertuples(), strict=True):
+        attribute = reason.split("(", 1)[1].split(" ", 1)[0]
+        assert getattr(row, f"risk__{attribute}") >= 0.0, reason  # a limit it judges
