@@ -92,6 +92,7 @@ bench: $(STAMP) java
 	$(PY) bench/bench_features.py --out bench/results/features.json
 	$(PY) bench/bench_load.py --out bench/results/load.json
 	$(PY) bench/bench_train.py --out bench/results/train.json
+	$(PY) bench/bench_regimes.py --out bench/results/regimes.json
 	$(PY) bench/bench_serve.py --out bench/results/serve.json
 	$(PY) bench/bench_score.py --out bench/results/score.json
 	$(PY) bench/bench_report.py --out bench/results/report.json

@@ -190,7 +190,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--trials", type=int, default=15)
-    parser.add_argument("--regimes", default="default,weak,peer")
+    parser.add_argument("--regimes", default="default,weak,peer,limit")
     args = parser.parse_args()
     results = regimes(args.trials, tuple(args.regimes.split(",")))
     limit = results.pop("limit", None)
@@ -203,7 +203,8 @@ def main() -> int:
     if limit is not None:
         slim["limit"] = limit
         rows += limit_rows(limit, results.get("default"))
-    return finish({"regimes": slim}, args.out, rows)
+    met = all(r["met"] is not False for r in rows)
+    return finish({"meets_target": met, "regimes": slim}, args.out, rows)
 
 
 def limit_rows(limit: dict, default: dict | None) -> list[dict]:

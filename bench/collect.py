@@ -4,6 +4,9 @@
 result and its ``table`` rows), then this. The Markdown table is written from the JSON it
 writes, each number printed exactly as JSON prints it, so the two files cannot disagree;
 ``tests/unit/test_benchmarks.py`` checks that they do not.
+
+``--update NAME`` puts one benchmark run on its own into the existing files (its section
+says when and at which commit it ran), for a benchmark added after the last full run.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ ORDER = (
     "features",
     "load",
     "train",
+    "regimes",
     "serve",
     "score",
     "report",
@@ -113,6 +117,9 @@ def markdown(results: dict) -> str:
     for name, block in results["benchmarks"].items():
         verdict = "every target met" if block["meets_target"] else "a target is NOT met"
         lines += [f"## {name} ({verdict})", ""]
+        if "run" in block:
+            run = block["run"]
+            lines += [f"Run on its own on {run['date']} at commit {run['commit']}.", ""]
         lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
         for r in block["table"]:
             values = (r["figure"], r["value"], r["unit"], r["baseline"], r["baseline_is"])
@@ -127,8 +134,21 @@ def main() -> int:
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results.json")
     ap.add_argument("--markdown", type=Path, default=REPO / "BENCHMARKS.md")
+    ap.add_argument("--update", metavar="NAME", help="add one benchmark run on its own")
     args = ap.parse_args()
-    results = collect(args.results)
+    if args.update:
+        results = json.loads(args.json.read_text())
+        one = collect(args.results)["benchmarks"].get(args.update)
+        if one is None:
+            raise SystemExit(f"no {args.results / args.update}.json: run that benchmark first")
+        one["run"] = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
+        one["run"]["commit"] = commit()
+        merged = {n: results["benchmarks"].get(n) for n in ORDER}
+        merged[args.update] = one
+        results["benchmarks"] = {n: b for n, b in merged.items() if b is not None}
+        results["missing"] = [n for n in ORDER if n not in results["benchmarks"]]
+    else:
+        results = collect(args.results)
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     args.markdown.write_text(markdown(results))
     met = sum(b["meets_target"] for b in results["benchmarks"].values())

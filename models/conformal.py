@@ -93,7 +93,9 @@ SCALE_ROUNDS = 100
 MAX_BINS = 4  # Mondrian bins of the predicted value (quartiles)
 MIN_BIN_RUNS = 100  # fewer calibration runs per bin: fewer bins (one bin = plain quantile)
 GROUP_LEVEL_STEP = 0.0025  # the quantile level is raised in these steps (module doc)
-MIN_LEVEL_GROUPS = 3  # fewer calibration groups: no leave-one-group-out check
+# fewer calibration groups: no leave-one-group-out check (each left-out quantile would come
+# from three groups or fewer: the check's own noise would set the level; training warns)
+MIN_LEVEL_GROUPS = 5
 
 
 def min_calibration_runs(level: float) -> int:
@@ -135,23 +137,42 @@ def group_level(scores: np.ndarray, groups: np.ndarray | None, level: float) -> 
     s, g = np.asarray(scores, float), np.asarray(groups)
     ok = ~np.isnan(s)
     s, g = s[ok], g[ok]
-    labels = np.unique(g)
+    labels, inverse = np.unique(g, return_inverse=True)
     if labels.size < MIN_LEVEL_GROUPS:
         return level
-    rest = {k: np.sort(s[g != k]) for k in labels}
-    own = {k: s[g == k] for k in labels}
+    every = np.sort(s)
+    own = [np.sort(s[inverse == k]) for k in range(labels.size)]
     p = level
     while p < 1.0:
         covered = 0
-        for k in labels:
-            q = conformal_quantile(rest[k], p)
+        for o in own:
+            q = _quantile_without(every, o, p)
             if math.isnan(q):
                 return float("nan")
-            covered += int(np.sum(own[k] <= q))
+            covered += int(np.searchsorted(o, q, side="right"))
         if covered / s.size >= level:
             return round(p, 6)
         p += GROUP_LEVEL_STEP
     return float("nan")
+
+
+def _quantile_without(every: np.ndarray, own: np.ndarray, level: float) -> float:
+    """:func:`conformal_quantile` of the sorted ``every`` without the sorted ``own`` in it.
+
+    The r-th smallest of the rest lies among ``every``'s r-th to (r + len(own))-th values,
+    so only that window is searched: memory O(n), time O(len(own) log len(own)).
+
+    >>> every = np.arange(1.0, 11.0)
+    >>> _quantile_without(every, np.array([9.0, 10.0]), 0.8), conformal_quantile(every[:8], 0.8)
+    (8.0, 8.0)
+    """
+    n_rest = every.size - own.size
+    rank = math.ceil(round((n_rest + 1) * level, 9))
+    if not 0 < rank <= n_rest:
+        return float("nan")
+    window = np.arange(rank - 1, min(every.size, rank + own.size))
+    below = window + 1 - np.searchsorted(own, every[window], side="right")
+    return float(every[window[np.argmax(below >= rank)]])
 
 
 def scale_inputs(pred: np.ndarray, X: np.ndarray) -> np.ndarray:

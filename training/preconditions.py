@@ -75,6 +75,8 @@ def check(
     elif n_campaigns < COMFORTABLE_CAMPAIGNS:
         warnings.append(
             f"only {n_campaigns} campaigns (comfortable: {COMFORTABLE_CAMPAIGNS}+): each "
-            "outer fold holds out one or two campaigns, so fold-to-fold spread is large"
+            "outer fold holds out one or two campaigns, so fold-to-fold spread is large, and "
+            "the intervals' level is not checked against a new campaign's offset (that "
+            "needs 5 calibration campaigns)"
         )
     return problems, warnings
