@@ -1,10 +1,11 @@
 """What a model must show before it may become champion, and how two models compare.
 
-Headline metrics: for each target that the glycan risk does not judge, MAE and Spearman;
-for the glycan attributes, the glycan out-of-spec risk's Brier score and AUROC (the risk
-is what a scientist acts on). "Beats a baseline" is judged with the same noise rule as
-promotion: on no headline metric worse than the baseline by more than one standard error
-of the paired fold-to-fold difference, and on at least one better by more than that. A
+Headline metrics: for each target that no risk judges, and for the purification yield,
+MAE and Spearman; for the glycan attributes, the glycan out-of-spec risk's Brier score and
+AUROC, and for HMW and HCP the downstream risk's (the risk is what a scientist acts on).
+"Beats a baseline" is judged with the same noise rule as promotion: on no headline metric
+worse than the baseline by more than one standard error of the paired fold-to-fold
+difference, and on at least one better by more than that. A
 difference inside one SE is a tie, not a win: a strict comparison of point estimates
 would let the fold noise decide. Interval coverage at 80% and 90% must be estimable and
 within ``COVERAGE_TOLERANCE`` of nominal, and every target must have at least the minimum
@@ -45,14 +46,22 @@ def _fmt(x: float | None) -> str:
 
 
 def headline(metrics: dict) -> list[tuple[str, str, str]]:
-    """(label, path, metric) of each headline metric: path is "targets.t" or "glyco_risk"."""
-    judged = set(metrics.get("glyco_risk", {}).get("judged", []))
+    """(label, path, metric) of each headline metric (path: "targets.t" or a risk block).
+
+    An attribute a spec limit judges counts through its risk, which is what a scientist acts
+    on: the glycans through the glycan risk, HMW and HCP through the downstream risk. The
+    purification yield, the headline target, keeps its own MAE and Spearman as well.
+    """
+    glycans = set(metrics.get("glyco_risk", {}).get("judged", []))
+    downstream = set(metrics.get("downstream_risk", {}).get("judged", [])) - {"dsp_yield_pct"}
     out = []
     for t in metrics["targets"]:
-        if t not in judged:
+        if t not in glycans | downstream:
             out += [(f"{t} {m}", f"targets.{t}", m) for m in ("mae", "spearman")]
-    if judged:
+    if glycans:
         out += [(f"glycan risk {m}", "glyco_risk", m) for m in ("brier", "auroc")]
+    if downstream:
+        out += [(f"downstream risk {m}", "downstream_risk", m) for m in ("brier", "auroc")]
     return out
 
 
