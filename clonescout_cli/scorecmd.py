@@ -160,3 +160,37 @@ def _judge(judged: pd.DataFrame, bundle, scored: int) -> None:
             f"{fmt3(n.get('r2', float('nan'))):>8} {fmt3(n.get('spearman', float('nan')))} "
             f"{n.get('mae', float('nan')):8.4f}"
         )
+    _clone_choice(judged)
+
+
+def _clone_choice(judged: pd.DataFrame) -> None:
+    """Which clones it would have picked, against what was measured (training.decision)."""
+    from training.decision import PRODUCT, decision_block
+
+    y = "dsp_yield_pct"
+    need = {"clone_id", "campaign_id", f"obs__{y}", f"pred__{y}"}
+    if not need <= set(judged.columns):
+        return
+    j = judged.set_index("run_id")
+    measured = pd.DataFrame({y: j[f"obs__{y}"]})
+    predicted = {"model": pd.DataFrame({y: j[f"pred__{y}"]})}
+    if f"naive__{y}" in j.columns:
+        predicted["titer_rank"] = pd.DataFrame({y: j[f"naive__{y}"]})
+    if "titer_g_l" in j.columns and "obs__final_titer_g_l" in j.columns:
+        titer = pd.to_numeric(j["titer_g_l"], errors="coerce")
+        measured[PRODUCT] = j["obs__final_titer_g_l"] * j[f"obs__{y}"] / 100
+        for name, frame in predicted.items():
+            frame[PRODUCT] = titer * frame[y] / 100 if name == "model" else titer
+    block = decision_block(measured, predicted, j["clone_id"], j["campaign_id"], [])
+    print(
+        "clone choice within campaigns (clone means): pairs ordered right, apart by more "
+        "than the noise of a clone mean (all pairs) | best 10% in the top 10% / 20%"
+    )
+    for what, b in block.items():
+        parts = [
+            f"{name} {fmt3(b[name]['pairwise'])} ({fmt3(b[name]['pairwise_all'])}) | "
+            f"{fmt3(b[name]['top10_in_top10'])} / {fmt3(b[name]['top10_in_top20'])}"
+            for name in ("model", "titer_rank")
+            if name in b
+        ]
+        print(f"  {what:<18} gap {fmt3(b['noise_gap'])}: " + "; ".join(parts))

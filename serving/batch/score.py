@@ -100,6 +100,13 @@ class ChunkScorer:
         obs = data.outcomes.set_index("run_id").reindex(ids)
         naive = self.bundle.naive(X).reindex(ids)
         cols: dict[str, Any] = {"run_id": ids.to_numpy()}
+        for c in ("clone_id", "campaign_id", "titer_g_l"):  # for the clone-choice figures
+            if c in fresh.columns:
+                cols[c] = fresh[c].to_numpy()
+        if "final_titer_g_l" in obs.columns:
+            cols["obs__final_titer_g_l"] = pd.to_numeric(
+                obs["final_titer_g_l"], errors="coerce"
+            ).to_numpy(float)
         for t in self.bundle.targets:
             cols[f"pred__{t}"] = fresh[t].to_numpy(float)
             if t in obs.columns:
