@@ -234,3 +234,42 @@ def test_page_in_headless_chromium(report_set: ReportSet, tmp_path: Path, monkey
     assert ranked == report_set.ranked_ids and sorted(unknown) == sorted(report_set.unknown_ids)
     assert any("<script>alert" in t for t in ticks)  # shown as text, not run, not "&lt;"
     assert shot.stat().st_size > 50_000
+
+
+def test_summary_says_how_far_to_trust_the_ranking(tmp_path: Path) -> None:
+    """The model's learner per target and its held-out clone choice, beside PLS and truth."""
+    rs = write_report_set(tmp_path, fmt="csv", n_rejects=0, downstream_judged=True, seed=4)
+    path = sibling(rs.scores, "summary.json")
+    summary = json.loads(path.read_text())
+    figures = {"pairwise": 0.807, "pairs": 1800, "pairwise_all": 0.75}
+    summary["model_quality"] = {
+        "families": {"dsp_yield_pct": {"family": "ridge", "why": "a tie"}},
+        "clone_choice": {
+            "dsp_yield_pct": {
+                "noise_gap": 2.3,
+                "best_by": "noise-free truth",
+                "model": {**figures, "top10_in_top10": 0.53, "top10_in_top20": 0.82},
+                "pls": {
+                    **figures,
+                    "pairwise": 0.794,
+                    "top10_in_top10": 0.48,
+                    "top10_in_top20": 0.75,
+                },
+                "truth": {
+                    **figures,
+                    "pairwise": 0.977,
+                    "top10_in_top10": 1.0,
+                    "top10_in_top20": 1.0,
+                },
+            }
+        },
+    }
+    path.write_text(json.dumps(summary))
+    page = render_report(rs.scores)
+    assert "How far to trust the ranking" in page and 'id="clone-choice"' in page
+    assert "<code>dsp_yield_pct</code> ridge" in page
+    for text in ("80.7 %", "79.4 %", "97.7 %", "noise-free truth (the ceiling)", "PLS"):
+        assert text in page, text
+    del summary["model_quality"]  # a model from before issue 23: no section, no error
+    path.write_text(json.dumps(summary))
+    assert "How far to trust the ranking" not in render_report(rs.scores)
