@@ -41,7 +41,7 @@ from simulator.campaign import SimulationConfig, simulate_set, write_set
 from simulator.regimes import HORIZON_DAY, weak_signal_config, weak_signal_set
 from training.dataset import prepare
 from training.experiment import decision_figures, evaluate
-from training.gate import judge, paired
+from training.gate import versus
 from training.nested import outer_folds, run_outer
 from training.pipeline import choose_targets, make_recipe
 from training.settings import TrainSettings
@@ -77,13 +77,13 @@ def _limit(data, settings: TrainSettings) -> dict:
     return {"seconds": round(time.perf_counter() - t0, 1), "decision": decision}
 
 
-def versus(block: dict, baseline: str, metric: str) -> dict:
+def _versus(block: dict, baseline: str, metric: str) -> dict:
     """Model minus baseline on ``metric``, its paired SE and the verdict."""
     base = block["baselines"][baseline]
     if base.get("skipped"):
         return {"verdict": "skipped", "reason": base["reason"]}
-    diff, se = paired(block["model"]["per_fold"][metric], base["per_fold"][metric])
-    return {"diff": diff, "se": se, "verdict": judge(metric, diff, se)}
+    diff, se, verdict = versus(block["model"], base, metric)
+    return {"diff": diff, "se": se, "verdict": verdict}
 
 
 def summary(metrics: dict) -> dict:
@@ -96,7 +96,7 @@ def summary(metrics: dict) -> dict:
             "pls": {m: b["baselines"]["pls"][m] for m in ("mae", "spearman")},
             "titer_rank": {m: b["baselines"]["titer_rank"].get(m) for m in ("mae", "spearman")},
             "vs": {
-                f"{base} {m}": versus(b, base, m)
+                f"{base} {m}": _versus(b, base, m)
                 for base in ("pls", "titer_rank")
                 for m in ("mae", "spearman")
             },

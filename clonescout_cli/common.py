@@ -43,3 +43,25 @@ def fmt3(x: float | None) -> str:
 def stages_text(counts: dict) -> str:
     """``{"load": 2, "features": 1}`` -> ``"2 at load, 1 at features"`` (``none`` if empty)."""
     return ", ".join(f"{n} at {stage}" for stage, n in counts.items()) or "none"
+
+
+def print_clone_choice(decision: dict, out=None) -> None:
+    """The figures of :func:`training.decision.decision_block`, one line per outcome.
+
+    Pairs ordered right (apart by more than the noise of a clone mean; all pairs in
+    brackets) | the best 10 % in the top 10 % / 20 %, for each ranking that was measured.
+    """
+    out = out or sys.stdout
+    print(
+        "  pairs ordered right (apart by more than the noise; all pairs) | "
+        "best 10% in the top 10% / 20%",
+        file=out,
+    )
+    for what, b in decision.items():
+        parts = [
+            f"{name} {fmt3(b[name]['pairwise'])} ({fmt3(b[name]['pairwise_all'])}) | "
+            f"{fmt3(b[name]['top10_in_top10'])} / {fmt3(b[name]['top10_in_top20'])}"
+            for name in ("model", "pls", "titer_rank", "truth")
+            if name in b
+        ]
+        print(f"  {what:<18} gap {fmt3(b['noise_gap'])}: " + "; ".join(parts), file=out)

@@ -10,7 +10,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from clonescout_cli.common import fmt3, load_data, stages_text
+from clonescout_cli.common import fmt3, load_data, print_clone_choice, stages_text
 from features.contract.loader import CampaignData
 from models.registry import use_tracking
 
@@ -99,25 +99,9 @@ def _print_families(metrics: dict, out) -> None:
 
 def _print_decision(decision: dict, out) -> None:
     """Clone choice within campaigns: the model beside PLS, titer rank and the noise-free truth."""
-    if not decision:
-        return
-    print(
-        "\nclone choice within campaigns (clone means of held-out runs): pairs ordered right "
-        "(pairs apart by more than the noise of a clone mean) | top-10% captured in the "
-        "top 10% / top 20%",
-        file=out,
-    )
-    for what, block in decision.items():
-        parts = []
-        for name in ("model", "pls", "titer_rank", "truth"):
-            if name in block:
-                f = block[name]
-                parts.append(
-                    f"{name} {fmt3(f['pairwise'])} | {fmt3(f['top10_in_top10'])} / "
-                    f"{fmt3(f['top10_in_top20'])}"
-                )
-        gap = block["noise_gap"]
-        print(f"  {what:<18} (gap {fmt3(gap)}) " + "; ".join(parts), file=out)
+    if decision:
+        print("\nclone choice within held-out campaigns (clone means):", file=out)
+        print_clone_choice(decision, out)
 
 
 def _print_risk(name: str, g: dict, out) -> None:

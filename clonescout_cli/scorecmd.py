@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from clonescout_cli.common import fmt3, load_data, stages_text
+from clonescout_cli.common import fmt3, load_data, print_clone_choice, stages_text
 from models.registry import DEFAULT_MODEL_URI
 
 SPARK_MASTER = "local[*]"  # --spark-master's default: every core of this machine
@@ -165,6 +165,7 @@ def _judge(judged: pd.DataFrame, bundle, scored: int) -> None:
 
 def _clone_choice(judged: pd.DataFrame) -> None:
     """Which clones it would have picked, against what was measured (training.decision)."""
+    from models.ranking import expected_product
     from training.decision import PRODUCT, decision_block
 
     y = "dsp_yield_pct"
@@ -178,19 +179,9 @@ def _clone_choice(judged: pd.DataFrame) -> None:
         predicted["titer_rank"] = pd.DataFrame({y: j[f"naive__{y}"]})
     if "titer_g_l" in j.columns and "obs__final_titer_g_l" in j.columns:
         titer = pd.to_numeric(j["titer_g_l"], errors="coerce")
-        measured[PRODUCT] = j["obs__final_titer_g_l"] * j[f"obs__{y}"] / 100
+        measured[PRODUCT] = expected_product(j["obs__final_titer_g_l"], j[f"obs__{y}"])
         for name, frame in predicted.items():
-            frame[PRODUCT] = titer * frame[y] / 100 if name == "model" else titer
+            frame[PRODUCT] = expected_product(titer, frame[y]) if name == "model" else titer
     block = decision_block(measured, predicted, j["clone_id"], j["campaign_id"], [])
-    print(
-        "clone choice within campaigns (clone means): pairs ordered right, apart by more "
-        "than the noise of a clone mean (all pairs) | best 10% in the top 10% / 20%"
-    )
-    for what, b in block.items():
-        parts = [
-            f"{name} {fmt3(b[name]['pairwise'])} ({fmt3(b[name]['pairwise_all'])}) | "
-            f"{fmt3(b[name]['top10_in_top10'])} / {fmt3(b[name]['top10_in_top20'])}"
-            for name in ("model", "titer_rank")
-            if name in b
-        ]
-        print(f"  {what:<18} gap {fmt3(b['noise_gap'])}: " + "; ".join(parts))
+    print("clone choice within campaigns (clone means), against the measured outcomes:")
+    print_clone_choice(block)

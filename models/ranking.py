@@ -109,6 +109,15 @@ def _spread(g: Any, col: str) -> pd.Series:
     return g[col].std(ddof=1)
 
 
+def expected_product(titer, yield_pct):
+    """Purified product (g/L) from a titer (g/L) and a purification yield (%).
+
+    >>> expected_product(4.0, 75.0)
+    3.0
+    """
+    return titer * yield_pct / 100.0
+
+
 def latest_titer(samples: pd.DataFrame) -> pd.DataFrame:
     """Per run: the last measured titer and its day (the product the clone has made)."""
     if "titer_g_l" not in samples.columns:
@@ -160,9 +169,9 @@ def pool_clones(runs: pd.DataFrame) -> pd.DataFrame:
         if c not in out.columns:
             out[c] = np.nan
     t = out["titer_g_l"]
-    out["expected_product_g_l"] = t * out["dsp_yield_pct"] / 100.0
-    out["expected_product_lo90"] = t * out["dsp_yield_lo90"] / 100.0
-    out["expected_product_hi90"] = t * out["dsp_yield_hi90"] / 100.0
+    out["expected_product_g_l"] = expected_product(t, out["dsp_yield_pct"])
+    out["expected_product_lo90"] = expected_product(t, out["dsp_yield_lo90"])
+    out["expected_product_hi90"] = expected_product(t, out["dsp_yield_hi90"])
     n_known = out["runs"] - out["runs_unknown"]
     risky = known.assign(r=known["flag"] == FLAG_RISK).groupby("clone_id")["r"].any()
     out["flag"] = np.where(

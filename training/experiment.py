@@ -20,6 +20,7 @@ import pandas as pd
 from features.contract.spec import ProductSpec
 from features.contract.truth import noise_ceiling_r2
 from models.applicability import BORDERLINE, OUTSIDE
+from models.ranking import expected_product
 from training import baselines
 from training.cv import regression_metrics
 from training.dataset import TrainingSet
@@ -156,11 +157,13 @@ def decision_figures(
     final = "final_titer_g_l"
     if col is not None and outcomes is not None and final in outcomes.columns:
         titer_h = ts.X[col].astype(float)
-        measured[PRODUCT] = outcomes.set_index("run_id")[final].reindex(idx) * ts.y[y] / 100
+        final_titer = outcomes.set_index("run_id")[final].reindex(idx)
+        measured[PRODUCT] = expected_product(final_titer, ts.y[y])
         for frame in predicted.values():
-            frame[PRODUCT] = titer_h * frame[y] / 100 if y in frame.columns else titer_h
+            frame[PRODUCT] = expected_product(titer_h, frame[y]) if y in frame.columns else titer_h
         if true is not None and truth is not None and final in truth.columns:
-            true[PRODUCT] = truth.set_index("run_id").reindex(idx)[final] * true[y] / 100
+            true_titer = truth.set_index("run_id").reindex(idx)[final]
+            true[PRODUCT] = expected_product(true_titer, true[y])
     campaigns = ts.campaigns.reindex(idx)
     folds_of = [set(campaigns.iloc[te]) for _, te in outer.folds]
     clones = ts.ids.set_index("run_id")["clone_id"].reindex(idx)
@@ -177,7 +180,8 @@ def evaluation_block(ts: TrainingSet, outer: OuterPredictions, recipe: Recipe) -
             f"nested cross-validation: {len(outer.folds)} outer folds grouped by {g.column}; "
             f"in each, the recipe is fitted on the other folds only (inner folds grouped by "
             f"{g.column}: {recipe.trials} Optuna trials per model family on "
-            f"{recipe.inner_folds} folds; ridge-trend penalty, the PLS baseline's components, "
+            f"{recipe.inner_folds} folds; each target's learner family, the ridge-trend "
+            "penalty, the PLS baseline's components, "
             "interval scale and quantiles, risk residuals and applicability limits from the "
             f"held-out predictions of {recipe.calibration_folds} calibration folds); "
             "every metric is computed on the outer held-out runs"

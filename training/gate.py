@@ -106,21 +106,33 @@ def judge(metric: str, diff: float, tol: float) -> str:
     return "better" if good > tol + EPS else "worse" if good < -tol - EPS else "tie"
 
 
-def _vs_baseline(label: str, block: dict, metric: str, name: str) -> Row:
-    base = block["baselines"][name]
-    if base.get("skipped"):
-        return Row(f"{label} vs {name}", "skipped", "", "", "", "skipped: " + base["reason"])
-    model = block["model"]
+def versus(model: dict, base: dict, metric: str) -> tuple[float, float, str]:
+    """Model minus baseline on ``metric`` over the folds, its SE, and better / worse / tie.
+
+    ``model`` and ``base`` each hold the metric and its ``per_fold`` values.
+    """
     diff, se = paired(model["per_fold"][metric], base["per_fold"][metric])
-    verdict = judge(metric, diff, se)
+    return diff, se, judge(metric, diff, se)
+
+
+def _row(check: str, model: dict, base: dict, metric: str) -> Row:
+    """A gate row: failed only when the model is worse than the baseline beyond one SE."""
+    diff, se, verdict = versus(model, base, metric)
     return Row(
-        f"{label} vs {name}",
+        check,
         _fmt(base[metric]),
         _fmt(model[metric]),
         _fmt(diff),
         f"{_fmt(se)} (1 SE)",
         "fail (worse)" if verdict == "worse" else f"pass ({verdict})",
     )
+
+
+def _vs_baseline(label: str, block: dict, metric: str, name: str) -> Row:
+    base = block["baselines"][name]
+    if base.get("skipped"):
+        return Row(f"{label} vs {name}", "skipped", "", "", "", "skipped: " + base["reason"])
+    return _row(f"{label} vs {name}", block["model"], base, metric)
 
 
 def _beats(name: str, rows: list[Row]) -> Row | None:
@@ -177,26 +189,12 @@ def decision_rows(metrics: dict) -> list[Row]:
 
     Worse than PLS or the titer rank by more than one SE fails, as for the headline metrics.
     """
-    rows = []
-    for what, block in metrics.get("decision", {}).items():
-        model = block["model"]
-        for name in ("pls", "titer_rank"):
-            if name not in block:
-                continue
-            base = block[name]
-            diff, se = paired(model["per_fold"]["pairwise"], base["per_fold"]["pairwise"])
-            verdict = judge("pairwise", diff, se)
-            rows.append(
-                Row(
-                    f"{what} clone choice vs {name}",
-                    _fmt(base["pairwise"]),
-                    _fmt(model["pairwise"]),
-                    _fmt(diff),
-                    f"{_fmt(se)} (1 SE)",
-                    "fail (worse)" if verdict == "worse" else f"pass ({verdict})",
-                )
-            )
-    return rows
+    return [
+        _row(f"{what} clone choice vs {name}", block["model"], block[name], "pairwise")
+        for what, block in metrics.get("decision", {}).items()
+        for name in ("pls", "titer_rank")
+        if name in block
+    ]
 
 
 def failed(rows: list[Row]) -> list[str]:

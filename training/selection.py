@@ -42,9 +42,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import spearmanr
 
 from models.estimators import FAMILIES
+from training.evaluate import per_fold
+from training.gate import paired
 
 
 @dataclass(frozen=True)
@@ -59,53 +60,41 @@ class Selection:
         return {"family": self.chosen, "why": self.why, "inner": self.inner}
 
 
-def fold_mae(y: np.ndarray, pred: np.ndarray, folds) -> np.ndarray:
-    """MAE of each fold's held-out runs with a known target (NaN for a fold with none)."""
-    out = []
-    for _, test in folds:
-        ok = ~np.isnan(y[test]) & ~np.isnan(pred[test])
-        out.append(float(np.mean(np.abs(y[test][ok] - pred[test][ok]))) if ok.any() else np.nan)
-    return np.asarray(out)
+def _fold_scores(y: np.ndarray, pred: np.ndarray, folds) -> dict[str, np.ndarray]:
+    """MAE and Spearman of each fold's held-out runs (NaN where one cannot be computed)."""
+    scores = per_fold(y, np.asarray(pred, float), folds)
+    return {
+        k: np.array([np.nan if v is None else v for v in scores[k]]) for k in ("mae", "spearman")
+    }
 
 
-def _spearman(y: np.ndarray, pred: np.ndarray) -> float:
-    ok = ~np.isnan(y) & ~np.isnan(pred)
-    if ok.sum() < 3 or np.ptp(pred[ok]) == 0 or np.ptp(y[ok]) == 0:
-        return float("nan")
-    return float(spearmanr(y[ok], pred[ok]).statistic)
-
-
-def fold_spearman(y: np.ndarray, pred: np.ndarray, folds) -> np.ndarray:
-    """Spearman of each fold's held-out runs (NaN where it cannot be computed)."""
-    return np.asarray([_spearman(y[test], pred[test]) for _, test in folds])
-
-
-def _se(diff: np.ndarray) -> float:
-    d = diff[~np.isnan(diff)]
-    return float(np.std(d, ddof=1) / np.sqrt(d.size)) if d.size > 1 else 0.0
+def _se(a: np.ndarray, b: np.ndarray) -> float:
+    """SE of the fold-by-fold difference a - b (0 without two folds to spread over)."""
+    se = paired(list(a), list(b))[1]
+    return 0.0 if np.isnan(se) else se
 
 
 def choose_family(y: np.ndarray, oof: dict[str, np.ndarray], folds) -> Selection:
     """The simplest family within one paired SE of the lowest held-out MAE (module doc)."""
     y = np.asarray(y, float)
-    rhos = {f: fold_spearman(y, np.asarray(p, float), folds) for f, p in oof.items()}
+    scores = {f: _fold_scores(y, p, folds) for f, p in oof.items()}
+    rhos = {f: sc["spearman"] for f, sc in scores.items()}
     rho = {f: float(np.nanmean(r)) if np.isfinite(r).any() else -np.inf for f, r in rhos.items()}
     top = max(rho, key=lambda f: rho[f])
     order = [f for f in FAMILIES if f in oof]
     no_worse_than_simpler = [
         f for i, f in enumerate(order) if all(rho[f] >= rho[g] for g in order[:i])
     ]
-    ranks_well = [f for f in no_worse_than_simpler if rho[f] >= rho[top] - _se(rhos[f] - rhos[top])]
-    maes = {f: fold_mae(y, np.asarray(oof[f], float), folds) for f in ranks_well}
-    means = {f: float(np.nanmean(m)) for f, m in maes.items()}
+    ranks_well = [f for f in no_worse_than_simpler if rho[f] >= rho[top] - _se(rhos[f], rhos[top])]
+    means = {f: float(np.nanmean(scores[f]["mae"])) for f in ranks_well}
     best = min(means, key=lambda f: (means[f], FAMILIES.index(f)))
-    ses = {f: _se(maes[f] - maes[best]) for f in maes}
+    ses = {f: _se(scores[f]["mae"], scores[best]["mae"]) for f in means}
     tied = [f for f in FAMILIES if f in means and means[f] <= means[best] + ses[f]]
     chosen = tied[0]
     out_ranked = [f for f in FAMILIES if f in oof and f not in ranks_well]
     inner = {
         f: {
-            "mae": round(float(np.nanmean(fold_mae(y, np.asarray(oof[f], float), folds))), 6),
+            "mae": round(float(np.nanmean(scores[f]["mae"])), 6),
             "mae_se_vs_best": round(ses[f], 6) if f in ses else None,
             "spearman": round(rho[f], 6) if np.isfinite(rho[f]) else None,
             "ranks_within_one_se": f in ranks_well,
