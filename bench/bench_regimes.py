@@ -16,10 +16,11 @@ judged against the measured yields on the same pairs. If it ranks no better than
 model trained on measured yields, the noise of the labels is not what limits the choice:
 the day-7 data do not reveal more of the clones' downstream behaviour.
 
-Per target: the family each outer fold chose; MAE and Spearman of the model, PLS and the
-titer rank; the paired fold-to-fold difference and its SE; ``worse`` when the model is
-worse than a baseline by more than one SE (the acceptance of issue 23 is: never). Beside
-them the 90 % interval coverage of held-out groups, overall and per predicted quartile.
+Per target: the weight of each learner family in each outer fold and on average; MAE and
+Spearman of the model, PLS and the titer rank; the paired fold-to-fold difference and its
+SE; ``worse`` when the model is worse than a baseline by more than one SE (the acceptance
+of issue 23 is: never). Beside them the 90 % interval coverage of held-out groups, overall
+and per predicted quartile.
 """
 
 from __future__ import annotations
@@ -86,12 +87,23 @@ def _versus(block: dict, baseline: str, metric: str) -> dict:
     return {"diff": diff, "se": se, "verdict": verdict}
 
 
+def mean_weights(per_fold: list[dict[str, float]]) -> dict[str, float]:
+    """Each family's weight averaged over the outer folds (0 where a fold had none).
+
+    >>> mean_weights([{"pls": 1.0}, {"pls": 0.5, "boosted": 0.5}])
+    {'pls': 0.75, 'boosted': 0.25}
+    """
+    fams = list(dict.fromkeys(f for w in per_fold for f in w))
+    return {f: round(sum(w.get(f, 0.0) for w in per_fold) / len(per_fold), 3) for f in fams}
+
+
 def summary(metrics: dict) -> dict:
     out = {}
     for t, b in metrics["targets"].items():
         cov = b["model"]["coverage"]["0.9"]
         out[t] = {
             "families": b["model"]["family_per_outer_fold"],
+            "mean_weights": mean_weights(b["model"]["weights_per_outer_fold"]),
             "model": {m: b["model"][m] for m in ("mae", "spearman")},
             "pls": {m: b["baselines"]["pls"][m] for m in ("mae", "spearman")},
             "titer_rank": {m: b["baselines"]["titer_rank"].get(m) for m in ("mae", "spearman")},
@@ -156,13 +168,24 @@ def table(results: dict) -> list[dict]:
                 met=not worse,
             )
         )
+        shares = [
+            sum(w for f, w in s["mean_weights"].items() if f != "boosted")
+            for s in res["summary"].values()
+        ]
+        rows.append(
+            row(
+                f"{name}: weight of the linear families (titer, PLS, ridge), mean over targets",
+                round(sum(shares) / len(shares), 3),
+                "",
+            )
+        )
         for t, s in res["summary"].items():
-            fams = "/".join(s["families"])
+            fams = ", ".join(f"{f} {w:.2f}" for f, w in s["mean_weights"].items() if w >= 0.005)
             vs = s["vs"]["pls mae"]
             if "diff" in vs:
                 rows.append(
                     row(
-                        f"{name}: {t} MAE ({fams})",
+                        f"{name}: {t} MAE (mean weights {fams})",
                         round(s["model"]["mae"], 4),
                         "",
                         round(s["pls"]["mae"], 4),

@@ -86,13 +86,15 @@ def print_metrics_table(metrics: dict, out=sys.stdout) -> None:
 
 
 def _print_families(metrics: dict, out) -> None:
-    """Each target's learner family: the final model's choice, and each outer fold's."""
+    """Each target's blend of learner families: the final model's weights, each outer fold's."""
     final = metrics.get("model_families", {})
     print(
-        "\nlearner family per target (chosen on grouped inner folds; outer folds chose):", file=out
+        "\nlearner families per target (weighed on grouped inner folds; each outer fold's "
+        "weights in brackets):",
+        file=out,
     )
     for t, b in metrics["targets"].items():
-        folds = "/".join(b["model"].get("family_per_outer_fold", []))
+        folds = " | ".join(b["model"].get("family_per_outer_fold", []))
         why = final.get(t, {}).get("why", "")
         print(f"  {t:<18} {why or '(final fit not yet made)'}  [outer: {folds}]", file=out)
 

@@ -52,12 +52,18 @@ class Bundle:
     def quality(self) -> dict:
         """What the nested evaluation found, as a campaign lead reads it.
 
-        Each target's learner family (and why), and the clone choice of yield and expected
-        product on held-out campaigns beside PLS, the titer rank and (twin data) the
-        noise-free truth. Empty parts for bundles trained before they were recorded.
+        Each target's learner families (weights, and why), and the clone choice of yield
+        and expected product on held-out campaigns beside PLS, the titer rank and (twin
+        data) the noise-free truth. Empty parts for bundles trained before they were
+        recorded; a bundle from before blends shows its one family with weight 1.
         """
         families = {
-            t: {"family": sel["family"], "why": sel["why"]}
+            t: {
+                "family": sel["family"],
+                "label": sel.get("label", sel["family"]),
+                "weights": sel.get("weights", {sel["family"]: 1.0}),
+                "why": sel["why"],
+            }
             for t, sel in self.manifest.get("model_families", {}).items()
         }
         keep = ("pairwise", "pairs", "pairwise_all", "top10_in_top10", "top10_in_top20")

@@ -1,11 +1,15 @@
-"""The per-target model: a linear model, or a ridge trend plus boosted trees on what it leaves.
+"""The per-target model: a convex blend of linear models and boosted trees.
 
-Four *learner families* compete for each target (:mod:`training.selection` chooses on
-grouped inner folds), simplest first: ``titer`` (a straight line on the titer at the
-horizon: ranking by titer, today's practice), ``pls`` (partial least squares, what SIMCA
-users have), ``ridge`` (the linear trend alone) and ``boosted`` (the trend, when tuned on,
-plus boosted trees on its residuals). The three linear families are stored the same way:
-one coefficient per standardised feature, so their reasons are their exact contributions.
+Four *learner families* serve each target, simplest first: ``titer`` (a straight line on
+the titer at the horizon: ranking by titer, today's practice), ``pls`` (partial least
+squares, what SIMCA users have), ``ridge`` (the linear trend alone) and ``boosted`` (the
+trend, when tuned on, plus boosted trees on its residuals). :mod:`training.selection`
+weighs them on grouped inner folds; the target's model is the ``blend`` of the families
+with those weights (a family alone is a blend with one weight of 1). The three linear
+families are stored the same way, one coefficient per standardised feature, so a weighted
+sum of them is again one linear model, and the blend is at most that linear part plus the
+boosted member scaled by its weight. Its reasons stay exact: the linear shares plus the
+weight times the boosted member's tree SHAP.
 
 Culture-to-quality relations are largely additive (a screen G0F, an Mn²⁺ supplement and
 the ammonia level each move G0F by their own amount) with interactions and thresholds on
@@ -146,17 +150,57 @@ def line_as_linear(X: np.ndarray, y: np.ndarray, column: int) -> LinearTrend:
     return LinearTrend(base.median, base.mean, base.scale, coef, intercept)
 
 
+def combine_linear(parts: list[tuple[float, LinearTrend]]) -> LinearTrend:
+    """The weighted sum of linear models fitted on the same runs, as one linear model.
+
+    Each was standardised on the same features, so only coefficients and intercepts add.
+
+    >>> X, y = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]]), np.array([1.0, 2.0, 4.0])
+    >>> a, b = line_as_linear(X, y, 0), line_as_linear(X, y, 1)
+    >>> both = combine_linear([(0.25, a), (0.75, b)])
+    >>> bool(np.allclose(both.predict(X), 0.25 * a.predict(X) + 0.75 * b.predict(X)))
+    True
+    """
+    first = parts[0][1]
+    for _, p in parts[1:]:
+        if not (np.allclose(p.median, first.median) and np.allclose(p.scale, first.scale)):
+            raise ValueError("linear members of a blend must be standardised on the same runs")
+    coef = sum((w * p.coef for w, p in parts), np.zeros_like(first.coef))
+    intercept = float(sum(w * p.intercept for w, p in parts))
+    return LinearTrend(first.median, first.mean, first.scale, coef, intercept)
+
+
 @dataclass
 class TargetModel:
-    """One target's model: a linear part, boosted trees, or the trend plus the trees."""
+    """One target's model: a linear part, boosted trees (on an optional trend), or a blend.
+
+    A blend scales the boosted member (trees on its own ``trend``) by ``booster_weight``
+    and adds ``linear``, the weighted sum of the linear members.
+    """
 
     booster: xgb.Booster | None
     trend: LinearTrend | None = None
+    booster_weight: float = 1.0
+    linear: LinearTrend | None = None
 
     @property
     def family(self) -> str:
-        """``linear`` (titer line, PLS or ridge: the manifest says which) or ``boosted``."""
-        return "linear" if self.booster is None else "boosted"
+        """``linear`` (any weighted sum of titer line, PLS, ridge), ``boosted`` or ``blend``."""
+        if self.booster is None:
+            return "linear"
+        return "blend" if self._blended else "boosted"
+
+    @property
+    def _blended(self) -> bool:
+        return self.booster is not None and (self.booster_weight != 1.0 or self.linear is not None)
+
+    def _outside(self, tree_part: np.ndarray, X: np.ndarray, contributions: bool) -> np.ndarray:
+        """Scale the boosted member by its weight and add the blend's linear members."""
+        out = self.booster_weight * np.asarray(tree_part, float)
+        if self.linear is not None:
+            lin = self.linear.contributions if contributions else self.linear.predict
+            out = out + lin(X.astype(float))
+        return out.astype(np.float32)
 
     @property
     def _linear(self) -> LinearTrend:
@@ -171,7 +215,8 @@ class TargetModel:
         X = np.asarray(X, np.float32)
         if self.booster is None:
             return self._linear.predict(X.astype(float)).astype(np.float32)
-        return self.booster.predict(xgb.DMatrix(X, base_margin=self._margin(X)))
+        out = self.booster.predict(xgb.DMatrix(X, base_margin=self._margin(X)))
+        return self._outside(out, X, contributions=False) if self._blended else out
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Per-feature contributions: tree SHAP (Lundberg 2020) plus the linear shares.
@@ -186,7 +231,7 @@ class TargetModel:
         )[:, :-1]
         if self.trend is not None:
             shap = shap + self.trend.contributions(X.astype(float))
-        return shap
+        return self._outside(shap, X, contributions=True) if self._blended else shap
 
     def set_threads(self, n: int) -> None:
         if self.booster is not None:
@@ -197,6 +242,12 @@ class TargetModel:
             self.booster.save_model(folder / f"{name}.ubj")
         if self.trend is not None:
             (folder / f"{name}.trend.json").write_text(json.dumps(self.trend.to_dict()))
+        if self._blended:
+            blend = {
+                "booster_weight": self.booster_weight,
+                "linear": None if self.linear is None else self.linear.to_dict(),
+            }
+            (folder / f"{name}.blend.json").write_text(json.dumps(blend))
 
     @classmethod
     def load(cls, folder: Path, name: str) -> TargetModel:
@@ -212,7 +263,12 @@ class TargetModel:
         )
         if booster is None and trend is None:
             raise FileNotFoundError(f"no model for target {name!r} in {folder}")
-        return cls(booster, trend)
+        blend_path = folder / f"{name}.blend.json"
+        if not blend_path.exists():
+            return cls(booster, trend)
+        blend = json.loads(blend_path.read_text())
+        linear = None if blend["linear"] is None else LinearTrend.from_dict(blend["linear"])
+        return cls(booster, trend, float(blend["booster_weight"]), linear)
 
 
 def fit_model(
@@ -226,6 +282,8 @@ def fit_model(
     their share so that N workers do not run N x cores threads.
     """
     family = params.get("family", "boosted")
+    if family == "blend":
+        return _fit_blend(X, y, params, seed, threads)
     if family == "titer":
         return TargetModel(None, line_as_linear(np.asarray(X, float), y, int(params["column"])))
     if family == "pls":
@@ -233,7 +291,7 @@ def fit_model(
     if family == "ridge":
         return TargetModel(None, LinearTrend.fit(np.asarray(X, float), y, params["trend_alpha"]))
     if family != "boosted":
-        raise ValueError(f"unknown model family {family!r}; expected one of {FAMILIES}")
+        raise ValueError(f"unknown model family {family!r}; expected one of {FAMILIES} or 'blend'")
     p = {**DEFAULT_PARAMS, **{k: v for k, v in params.items() if k != "family"}}
     X = np.asarray(X, np.float32)
     trend = (
@@ -256,3 +314,19 @@ def fit_model(
     }
     booster = xgb.train(booster_params, dtrain, num_boost_round=int(p["n_estimators"]))
     return TargetModel(booster, trend)
+
+
+def _fit_blend(X: np.ndarray, y: np.ndarray, params: dict, seed: int, threads: int) -> TargetModel:
+    """Fit each member with a positive weight and add them up (module doc).
+
+    ``params``: ``weights`` (family -> weight, summing to 1) and ``members`` (family ->
+    that family's parameters).
+    """
+    weights = {f: float(w) for f, w in params["weights"].items() if float(w) > 0.0}
+    fitted = {f: fit_model(X, y, params["members"][f], seed, threads) for f in weights}
+    linear = [(w, fitted[f]._linear) for f, w in weights.items() if f != "boosted"]
+    combined = combine_linear(linear) if linear else None
+    if "boosted" not in fitted:
+        return TargetModel(None, combined)
+    boosted = fitted["boosted"]
+    return TargetModel(boosted.booster, boosted.trend, weights["boosted"], combined)

@@ -85,7 +85,8 @@ def _target_block(ts: TrainingSet, outer: OuterPredictions, t: str, h: float) ->
             **flat,
             "coverage": detail,
             "per_fold": per_fold(y, point, outer.folds),
-            "family_per_outer_fold": [s[t]["family"] for s in outer.selection if t in s],
+            "family_per_outer_fold": [s[t]["label"] for s in outer.selection if t in s],
+            "weights_per_outer_fold": [s[t]["weights"] for s in outer.selection if t in s],
         },
         "baselines": {
             "titer_rank": _titer_block(ts, outer, t, y, h),

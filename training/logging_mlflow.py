@@ -37,11 +37,12 @@ def log_metrics_tree(metrics: dict) -> None:
 
 
 def log_families(selection: dict[str, dict]) -> None:
-    """Each target's chosen learner family (a tag, with why) and every family's inner scores."""
+    """Each target's family weights (a tag with why, and metrics) and the inner scores."""
     for t, sel in selection.items():
-        mlflow.set_tag(f"clonescout.family.{t}", sel["family"])
+        mlflow.set_tag(f"clonescout.family.{t}", sel["label"])
         mlflow.set_tag(f"clonescout.family.{t}.why", sel["why"][:5000])
     mlflow.log_metrics(flatten({t: sel["inner"] for t, sel in selection.items()}, "inner."))
+    mlflow.log_metrics(flatten({t: sel["weights"] for t, sel in selection.items()}, "weight."))
     mlflow.log_dict(selection, "evaluation/model_families.json")
 
 

@@ -3,8 +3,8 @@
 Given the runs it may see, the recipe makes every choice from them alone: which features
 carry information (constant and empty columns are dropped), the hyper-parameters (Optuna
 on inner folds grouped like the outer ones, with each target's ridge-trend penalty chosen
-beforehand), each target's learner family (PLS, ridge or boosted:
-:mod:`training.selection`), the interval scale and quantiles, the risk
+beforehand), each target's weights of its learner families (titer line, PLS, ridge,
+boosted: :mod:`training.selection`), the interval scale and quantiles, the risk
 residuals and the applicability limits (all from held-out predictions on calibration
 folds, also grouped), the measurement families the model relies on, and the baselines'
 own choices (PLS components). The calibration folds are more than the tuning folds so that
@@ -33,7 +33,7 @@ from models.predictor import Predictor
 from models.titerline import TiterLine
 from training import baselines
 from training.cv import make_folds, oof_predict
-from training.selection import choose_family
+from training.selection import weigh_families
 from training.trend import choose_trend_alpha
 from training.tuning import tune_family
 from training.workers import SERIAL, Tuner
@@ -69,7 +69,7 @@ class FittedRecipe:
     pls_residuals: pd.DataFrame  # inner held-out residuals of PLS (for its risk)
     titer: dict[str, TiterLine] = field(default_factory=dict)
     tuning: dict[str, dict] = field(default_factory=dict)
-    selection: dict[str, dict] = field(default_factory=dict)  # target -> family, why, scores
+    selection: dict[str, dict] = field(default_factory=dict)  # target -> weights, why, scores
 
     def pls_predict(self, X: pd.DataFrame) -> pd.DataFrame:
         A = self.predictor.matrix(X).astype(float)
@@ -181,7 +181,8 @@ def fit_recipe(
             A, Y, folds, r, pls, trend, boosted, oof, line and _resolve(line, names)
         )
     else:
-        params = {t: _resolve(fixed_params[t], names) for t in Y.columns}
+        titer = baselines.titer_feature(X[names], r.horizon_day)
+        params = {t: _refit(fixed_params[t], names, titer) for t in Y.columns}
         tuning = {}
         oof = _fixed_oof(A, Y, folds, params, r.seed, r.tuner.threads)
     models: dict[str, TargetModel] = {}
@@ -218,6 +219,39 @@ def _resolve(params: dict, names: list[str]) -> dict:
     return {**params, "column": names.index(params["feature"])}
 
 
+def _refit(params: dict, names: list[str], titer: str | None) -> dict:
+    """A champion's parameters, made to fit these runs and this recipe's horizon.
+
+    Its titer line is a line on the titer *at the horizon*, so it moves to this horizon's
+    titer feature. Where these runs have none, the line's weight goes to the other
+    members in proportion (said in the log); a champion that was the titer line alone
+    cannot be refitted without titer and is refused.
+    """
+    line = None if titer is None else {"family": "titer", "feature": titer}
+    if params.get("family") == "titer":
+        if line is None:
+            raise ValueError(
+                "the champion ranks by the titer at its horizon (it used "
+                f"{params.get('feature', '?')}), and these runs have no titer at this "
+                "horizon: re-evaluate on runs with titer samples up to the horizon"
+            )
+        return _resolve(line, names)
+    if params.get("family") != "blend":
+        return params
+    weights = dict(params["weights"])
+    members = dict(params["members"])
+    if "titer" in members and line is None:
+        log.warning("no titer at this horizon: the champion's titer-line weight is shared out")
+        weights.pop("titer")
+        members.pop("titer")
+        total = sum(weights.values())
+        if total <= 0:
+            raise ValueError("the champion's blend was the titer line alone; these runs lack titer")
+        weights = {f: w / total for f, w in weights.items()}
+    members = {f: _refit(p, names, titer) for f, p in members.items()}
+    return {**params, "weights": weights, "members": members}
+
+
 def _select(
     A: np.ndarray,
     Y: pd.DataFrame,
@@ -229,12 +263,12 @@ def _select(
     boosted_oof: pd.DataFrame,
     titer_line: dict | None,
 ) -> tuple[dict[str, dict], pd.DataFrame, dict[str, dict]]:
-    """Each target's family, its parameters and its held-out predictions on ``folds``.
+    """Each target's blend of families, its parameters and its held-out predictions.
 
     The titer line (when there is titer at the horizon), PLS (components chosen on these
-    folds), ridge (penalty chosen on these folds) and the tuned boosted model are compared
-    on the same held-out runs; the chosen family's predictions become the calibration
-    residuals of intervals, risk and domain.
+    folds), ridge (penalty chosen on these folds) and the tuned boosted model are weighed
+    on the same held-out runs (:mod:`training.selection`); the blend's cross-fitted
+    predictions become the calibration residuals of intervals, risk and domain.
     """
     candidates = {
         t: {
@@ -254,16 +288,17 @@ def _select(
     }
     params, oof, selection = {}, {}, {}
     for t in Y.columns:
-        y = Y[t].to_numpy(float)
         held_out: dict[str, np.ndarray] = {
             "pls": pls[t][1],
             "boosted": boosted_oof[t].to_numpy(),
             **{f: frame[t].to_numpy() for f, frame in linear.items()},
         }
-        sel = choose_family(y, held_out, folds)
-        params[t], oof[t], selection[t] = candidates[t][sel.chosen], held_out[sel.chosen], sel
+        sel = weigh_families(Y[t].to_numpy(float), held_out, folds)
+        members = {f: candidates[t][f] for f, w in sel.weights.items() if w > 0}
+        params[t] = {"family": "blend", "weights": sel.weights, "members": members}
+        oof[t], selection[t] = sel.oof, sel.to_dict()
         log.info("%s: %s", t, sel.why)
-    return params, pd.DataFrame(oof, index=Y.index), {t: s.to_dict() for t, s in selection.items()}
+    return params, pd.DataFrame(oof, index=Y.index), selection
 
 
 def _fit_baselines(

@@ -69,7 +69,8 @@ def _quality(q: Mapping[str, Any]) -> str:
     if not q or not (q.get("families") or q.get("clone_choice")):
         return ""
     fams = ", ".join(
-        f"<code>{esc(t)}</code> {esc(f['family'])}" for t, f in q.get("families", {}).items()
+        f"<code>{esc(t)}</code> {esc(f.get('label', f['family']))}"
+        for t, f in q.get("families", {}).items()
     )
     rows = ""
     for what, block in q.get("clone_choice", {}).items():
@@ -96,7 +97,8 @@ def _quality(q: Mapping[str, Any]) -> str:
         "<h3>How far to trust the ranking</h3><p>From the model's nested evaluation on "
         "held-out campaigns of its training data: for two clones of one campaign, how often "
         "the one it ranks higher was the better one, and how many of each campaign's best "
-        f"10% it put near the top. Learner per target: {fams or '–'}.</p>{table}"
+        f"10% it put near the top. Each target's learner families, weighed on held-out runs: "
+        f"{fams or '–'}.</p>{table}"
     )
 
 

@@ -44,13 +44,23 @@ def test_the_set_is_small_sparse_and_grouped_by_campaign(weak) -> None:
     assert weak["evaluation"]["grouping"] == "campaign_id"
 
 
+def _linear_share(weights: dict[str, float]) -> float:
+    return sum(w for f, w in weights.items() if f in LINEAR)
+
+
 @pytest.mark.slow
-def test_simple_families_win_on_small_noisy_data(weak) -> None:
-    chosen = [f for t in TARGETS for f in weak["targets"][t]["model"]["family_per_outer_fold"]]
-    assert len(chosen) == 5 * len(TARGETS)
-    yield_folds = weak["targets"]["dsp_yield_pct"]["model"]["family_per_outer_fold"]
-    assert sum(f in LINEAR for f in yield_folds) >= 3, yield_folds
-    assert sum(f in LINEAR for f in chosen) > len(chosen) / 2, chosen
+def test_simple_families_carry_the_weight_on_small_noisy_data(weak) -> None:
+    """The data choose the complexity through the weights: on this set the linear families
+    (titer line, PLS, ridge) carry most of yield's weight in every outer fold (measured
+    0.54-0.66 with 3 trials; on the default set 0.02-0.40 with 15)."""
+    per_fold = {t: weak["targets"][t]["model"]["weights_per_outer_fold"] for t in TARGETS}
+    assert all(len(w) == 5 for w in per_fold.values())
+    for t, folds in per_fold.items():
+        for w in folds:
+            assert sum(w.values()) == pytest.approx(1.0, abs=1e-3) and min(w.values()) >= 0, t
+    shares = [_linear_share(w) for w in per_fold["dsp_yield_pct"]]
+    print({t: [round(_linear_share(w), 2) for w in f] for t, f in per_fold.items()})
+    assert sum(s > 0.5 for s in shares) >= 4, shares
 
 
 @pytest.mark.slow

@@ -306,7 +306,9 @@ def test_model_card_says_version_data_hash_metrics_spec_and_features(client, tra
     assert judged["g0f_pct"] and judged["hmw_pct"] and judged["hcp_ppm"]
     families = body["manifest"]["model_families"]
     assert set(families) == set(trained.bundle.targets)
-    assert all(f["family"] in ("titer", "pls", "ridge", "boosted") for f in families.values())
+    for f in families.values():  # each target's blend: weights over the four families
+        assert f["family"] == "blend" and set(f["weights"]) <= {"titer", "pls", "ridge", "boosted"}
+        assert sum(f["weights"].values()) == pytest.approx(1.0, abs=1e-3) and f["label"]
     assert body["training_runs"] == len(trained.bundle.training_runs)
 
 

@@ -11,7 +11,7 @@ from models.conformal import conformal_quantile, group_level
 from models.estimators import TargetModel, fit_model, line_as_linear
 from training import baselines
 from training.decision import noise_gap, pairwise, top_k_capture
-from training.selection import choose_family
+from training.selection import convex_weights, weigh_families
 
 
 def _data(n: int = 120, seed: int = 0):
@@ -73,33 +73,68 @@ def _folds(n: int, k: int):
     return [(idx[idx % k != j], idx[idx % k == j]) for j in range(k)]
 
 
-def test_simplest_family_wins_a_tie_and_a_better_one_must_earn_its_place() -> None:
+def test_a_family_that_adds_nothing_gets_no_weight_and_equal_partners_share() -> None:
     rng = np.random.default_rng(1)
-    y = rng.normal(size=200)
-    folds = _folds(200, 5)
-    noise = rng.normal(0, 0.5, 200)
-    # boosted orders every fold exactly as pls does (a shift per fold leaves Spearman as it
-    # is) with a lower mean MAE, but by less than the fold-to-fold spread of the difference
-    shift = np.where(np.arange(200) % 5 < 3, 0.0, 0.6)  # MAE 0.443 against 0.457
-    tie = choose_family(y, {"pls": y + noise + 0.4, "boosted": y + noise + shift}, folds)
-    assert tie.inner["boosted"]["mae"] < tie.inner["pls"]["mae"]
-    assert tie.chosen == "pls" and "simpler family wins a tie" in tie.why
-    win = choose_family(y, {"pls": y + noise, "boosted": y + noise * 0.3}, folds)
-    assert win.chosen == "boosted"  # better MAE and better order: pls is out on both
-    assert set(win.inner) == {"pls", "boosted"} and win.inner["boosted"]["mae"] < 0.2
-
-
-def test_a_family_that_ranks_worse_is_out_even_with_a_lower_mae() -> None:
-    """Shrinking every prediction to the mean lowers MAE on heavy tails but ranks badly."""
-    rng = np.random.default_rng(2)
-    y = rng.lognormal(0, 1, 300)
+    y = rng.normal(size=300)
     folds = _folds(300, 5)
-    ranks = y + rng.normal(0, 1.0, 300)  # right order, large errors
-    shrunk = np.median(y) + rng.normal(0, 0.05, 300)  # low MAE, no order
-    sel = choose_family(y, {"pls": ranks, "boosted": shrunk}, folds)
-    assert sel.chosen == "pls"
-    assert not sel.inner["boosted"]["ranks_within_one_se"]
-    assert "out for ranking worse" in sel.why
+    good = y + rng.normal(0, 0.5, 300)
+    worse_copy = good + rng.normal(0, 1.0, 300)  # the same information, and more noise
+    sel = weigh_families(y, {"pls": good, "boosted": worse_copy}, folds)
+    assert sel.weights["boosted"] < 0.05 and sum(sel.weights.values()) == pytest.approx(1.0)
+    # two families, equally good, errors independent: the blend halves the error variance
+    a, b = y + rng.normal(0, 0.5, 300), y + rng.normal(0, 0.5, 300)
+    both = weigh_families(y, {"ridge": a, "boosted": b}, folds)
+    assert 0.35 < both.weights["ridge"] < 0.65
+    assert both.inner["blend"]["mae"] < min(both.inner[f]["mae"] for f in ("ridge", "boosted"))
+    assert both.to_dict()["family"] == "blend" and "ridge" in both.label()
+
+
+def test_weights_are_convex_even_against_a_family_that_predicts_backwards() -> None:
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=200)
+    P = np.column_stack([y + rng.normal(0, 0.3, 200), -y + rng.normal(0, 0.3, 200)])
+    w = convex_weights(P, y)
+    assert (w >= 0).all() and w.sum() == pytest.approx(1.0) and w[1] < 0.05
+
+
+def test_blend_held_out_predictions_never_see_their_own_fold() -> None:
+    """The weights predicting a fold are fitted on the other folds: change that fold's
+    outcomes and its blended predictions stay the same (no leak into calibration)."""
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=200)
+    folds = _folds(200, 4)
+    oof = {"pls": y + rng.normal(0, 0.4, 200), "boosted": y + rng.normal(0, 0.6, 200)}
+    first = weigh_families(y, oof, folds).oof
+    moved = y.copy()
+    moved[folds[0][1]] = rng.normal(size=len(folds[0][1]))
+    again = weigh_families(moved, oof, folds).oof
+    np.testing.assert_array_equal(first[folds[0][1]], again[folds[0][1]])
+    assert not np.allclose(first[folds[1][1]], again[folds[1][1]])
+
+
+def test_a_blend_predicts_its_weighted_members_and_explains_exactly(tmp_path) -> None:
+    X, y = _data()
+    members = {
+        "titer": {"family": "titer", "column": 0},
+        "pls": {"family": "pls", "n_components": 2},
+        "boosted": {"family": "boosted", "n_estimators": 20, "linear_base": True},
+    }
+    weights = {"titer": 0.2, "pls": 0.3, "boosted": 0.5}
+    model = fit_model(X, y, {"family": "blend", "weights": weights, "members": members}, 0)
+    each = {f: fit_model(X, y, p, seed=0).predict(X).astype(float) for f, p in members.items()}
+    expected = sum(w * each[f] for f, w in weights.items())
+    np.testing.assert_allclose(model.predict(X), expected, rtol=1e-5, atol=1e-5)
+    assert model.family == "blend" and model.contributions(X).shape == X.shape
+    model.save(tmp_path, "t")
+    back = TargetModel.load(tmp_path, "t")
+    np.testing.assert_array_equal(back.predict(X), model.predict(X))
+    assert back.family == "blend"
+    linear_only = {"family": "blend", "weights": {"titer": 0.4, "pls": 0.6}, "members": members}
+    lin = fit_model(X, y, linear_only, 0)
+    assert lin.family == "linear"
+    np.testing.assert_allclose(
+        lin.contributions(X).sum(axis=1) + lin.trend.intercept, lin.predict(X), atol=1e-5
+    )
 
 
 def test_pairwise_choice_and_top_k_capture_on_a_known_ranking() -> None:
@@ -154,3 +189,25 @@ def test_intervals_carry_the_offset_a_new_group_brings_and_no_more() -> None:
 def test_without_a_shared_offset_the_level_stays_nominal() -> None:
     plain, grouped = _new_group_coverage(10, 100, 0.0, 1.0, reps=50, seed=5)
     assert np.abs(plain - grouped).max() < 0.01
+
+
+def test_a_champions_titer_line_follows_the_horizon_or_gives_its_weight_away() -> None:
+    """Re-evaluating a champion at another horizon: its titer line is the titer *at the
+    horizon*; runs without titer share its weight out, and a titer-only champion is refused."""
+    from training.recipe import _refit
+
+    names = ["vcd__d5", "titer_g_l__d5"]
+    blend = {
+        "family": "blend",
+        "weights": {"titer": 0.25, "pls": 0.75},
+        "members": {
+            "titer": {"family": "titer", "feature": "titer_g_l__d7", "column": 9},
+            "pls": {"family": "pls", "n_components": 2},
+        },
+    }
+    moved = _refit(blend, names, "titer_g_l__d5")
+    assert moved["members"]["titer"] == {"family": "titer", "feature": "titer_g_l__d5", "column": 1}
+    without = _refit(blend, names[:1], None)
+    assert without["weights"] == {"pls": 1.0} and set(without["members"]) == {"pls"}
+    with pytest.raises(ValueError, match="no titer at this horizon"):
+        _refit(blend["members"]["titer"], names[:1], None)
