@@ -93,6 +93,7 @@ bench: $(STAMP) java
 	$(PY) bench/bench_load.py --out bench/results/load.json
 	$(PY) bench/bench_train.py --out bench/results/train.json
 	$(PY) bench/bench_regimes.py --out bench/results/regimes.json
+	$(PY) bench/bench_weak_sets.py --out bench/results/weak_sets.json
 	$(PY) bench/bench_serve.py --out bench/results/serve.json
 	$(PY) bench/bench_score.py --out bench/results/score.json
 	$(PY) bench/bench_report.py --out bench/results/report.json

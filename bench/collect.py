@@ -27,6 +27,7 @@ ORDER = (
     "load",
     "train",
     "regimes",
+    "weak_sets",
     "serve",
     "score",
     "report",
