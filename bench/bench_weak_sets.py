@@ -24,7 +24,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from bench_regimes import _regime, summary  # bench/ is on the path when a benchmark runs
+
+# bench/ is on the path when a benchmark runs
+from bench_regimes import _regime, summary, within_band
 from benchio import finish, row
 
 from features.contract.loader import load_campaign
@@ -66,7 +68,7 @@ def table(sets: dict[int, dict]) -> list[dict]:
         over = [res["summary"][t]["coverage90"] for res in sets.values()]
         quarts = np.array([res["summary"][t]["coverage90_by_quartile"] for res in sets.values()])
         pooled = quarts.mean(axis=0)
-        ok = all(abs(c - 0.9) <= 0.05 for c in [float(np.mean(over)), *pooled])
+        ok = within_band([float(np.mean(over)), *pooled])
         rows.append(
             row(
                 f"weak, {n} sets pooled: {t} 90% coverage of held-out campaigns (quartiles "
