@@ -8,7 +8,9 @@ given what is known about a clone before or after its runs, what would it give u
 - a population model per outcome, from the clone's screening assays (and its molecule)
   plus the run's process factors, fitted on every run of the training history, so that
   condition effects and clone x condition interactions are learnt from the clones that
-  ran under several conditions;
+  ran under several conditions; it is the mean of a few members that differ only in their
+  seed (:mod:`training.process` says why: a recommendation is the top of the surface, and
+  one model's top moves with its seed);
 - an *anchor*: when the clone has measured outcomes (its Ambr runs), each outcome's
   prediction moves by the clone's mean held-out residual on those runs, shrunk towards
   zero by how much of the residual is a clone effect rather than run-to-run noise
@@ -66,6 +68,8 @@ class ProcessModel:
     constants: dict[str, str] = field(default_factory=dict)  # run columns never varied
     # the clone x condition Gaussian process of purified product (models.nextexp)
     surface: dict[str, float] = field(default_factory=dict)
+    # further members of each target's mean (``models`` is the first); none before issue 24
+    members: list[dict[str, TargetModel]] = field(default_factory=list)
 
     # -- features ---------------------------------------------------------------------
     @property
@@ -90,7 +94,12 @@ class ProcessModel:
 
     # -- predictions ------------------------------------------------------------------
     def point(self, A: np.ndarray) -> dict[str, np.ndarray]:
-        return {t: clip(m.predict(A).astype(float), t) for t, m in self.models.items()}
+        """Each target's prediction: the mean of its members, within the target's bounds."""
+        every = [self.models, *self.members]
+        return {
+            t: clip(np.mean([m[t].predict(A).astype(float) for m in every], axis=0), t)
+            for t in self.targets
+        }
 
     def anchor_weight(self, target: str, n_runs: int) -> float:
         """Share of a clone's mean residual over ``n_runs`` runs that is its own effect."""
@@ -165,6 +174,10 @@ class ProcessModel:
         folder.mkdir(parents=True, exist_ok=True)
         for t, m in self.models.items():
             m.save(folder, t)
+        for k, member in enumerate(self.members, start=1):
+            (folder / f"member{k}").mkdir(exist_ok=True)
+            for t, m in member.items():
+                m.save(folder / f"member{k}", t)
         self.residuals.to_csv(folder / "residuals.csv", index=False)
         self.anchored_residuals.to_csv(folder / "anchored_residuals.csv", index=False)
         state = {
@@ -185,6 +198,7 @@ class ProcessModel:
             )
         }
         state["domain"] = self.domain.to_dict()
+        state["members"] = 1 + len(self.members)
         (folder / "process.json").write_text(json.dumps(state, indent=2, default=_json))
         return folder
 
@@ -208,6 +222,10 @@ class ProcessModel:
             metrics=s.get("metrics", {}),
             constants=dict(s.get("constants", {})),
             surface={k: float(v) for k, v in s.get("surface", {}).items()},
+            members=[
+                {t: TargetModel.load(folder / f"member{k}", t) for t in s["targets"]}
+                for k in range(1, int(s.get("members", 1)))
+            ],
         )
 
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from features.contract.loader import load_campaign
 from features.contract.spec import load_spec
+from models.bounds import clip
 from models.campaign_process import campaign_process
 from models.nextexp import EI, Surface, propose
 from models.process import ProcessModel
@@ -19,7 +20,7 @@ from models.whatif import EPP, P_SPEC, WhatIfError, pareto_front, space_filling,
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from simulator.closedloop import experiments, resimulate, true_outcomes
 from tests.helpers.paths import REPO
-from training.process import fit_process_model
+from training.process import MEMBERS, fit_process_model
 from training.surface import LENGTHS
 from twineval.process import closed_loop, experiment_loop, loop_summary, summary
 
@@ -60,9 +61,33 @@ def test_the_process_model_learns_the_box_platform_and_held_out_figures(pm, hist
 def test_the_process_model_survives_save_and_load(pm, history, tmp_path) -> None:
     clone, runs = _clone(history)
     again = ProcessModel.load(pm.save(tmp_path / "process"))
+    assert len(again.members) == len(pm.members) == MEMBERS - 1
     a = whatif(pm, SPEC, clone, runs, history.outcomes, n_candidates=64, design_space=None)
     b = whatif(again, SPEC, clone, runs, history.outcomes, n_candidates=64, design_space=None)
     pd.testing.assert_frame_equal(a.scored, b.scored)
+
+
+def test_each_prediction_is_the_mean_of_members_that_differ_only_in_their_seed(pm, history):
+    clone, runs = _clone(history)
+    A = pm.matrix(clone, runs)
+    every = [pm.models, *pm.members]
+    for t in pm.targets:
+        each = np.array([m[t].predict(A) for m in every], dtype=float)
+        np.testing.assert_allclose(pm.point(A)[t], clip(each.mean(axis=0), t))
+        assert np.ptp(each, axis=0).max() > 0, t  # the seeds do differ
+
+
+def test_a_process_model_saved_before_members_loads_as_one_model(pm, history, tmp_path) -> None:
+    folder = pm.save(tmp_path / "process")
+    state = json.loads((folder / "process.json").read_text())
+    del state["members"]  # what a bundle of issue 12 wrote
+    (folder / "process.json").write_text(json.dumps(state))
+    old = ProcessModel.load(folder)
+    clone, runs = _clone(history)
+    A = pm.matrix(clone, runs)
+    assert old.members == []
+    for t in pm.targets:
+        np.testing.assert_allclose(old.point(A)[t], clip(pm.models[t].predict(A), t), rtol=1e-6)
 
 
 def test_candidates_outside_the_box_are_excluded_with_their_reason(pm, history) -> None:
