@@ -22,6 +22,7 @@ from features.contract.loader import CampaignData, load_campaign
 from features.contract.spec import ProductSpec
 from models.campaign_process import campaign_process
 from models.candidates import box_bounds
+from models.process import ProcessModel
 from models.whatif import EPP, P_SPEC, space_filling, whatif
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from simulator.closedloop import experiments, true_outcomes
@@ -133,19 +134,18 @@ def campaign_condition_truth(
     spec: ProductSpec,
     data: CampaignData,
     campaign: str,
-    seed: int = 7,
-    members: int | None = None,
+    pm: ProcessModel | None = None,
     n_candidates: int = 300,
 ) -> dict:
     """The campaign condition for held-out ``campaign``, judged by the twin against the platform.
 
-    The process model is fitted without the campaign (``seed``; ``members`` per target, the
-    default when None); every clone of the campaign is re-run noise-free from its first run
-    under the chosen condition and under the platform.
+    ``pm`` must have been fitted without the campaign (fitted here when None); every clone
+    of the campaign is re-run noise-free from its first run under the chosen condition and
+    under the platform.
     """
     held = data.clones[data.clones["campaign_id"] == campaign]
-    extra = {} if members is None else {"members_per_target": members}
-    pm = fit_process_model(without(data, campaign), spec, seed=seed, **extra)
+    if pm is None:
+        pm = fit_process_model(without(data, campaign), spec, seed=config.seed)
     r = campaign_process(pm, spec, held, data.runs, data.outcomes, [], n_candidates=n_candidates)
     if r.campaign_condition is None:
         return {"campaign": campaign, "clones": len(held), "condition": None}
@@ -168,38 +168,48 @@ def campaign_condition_truth(
     }
 
 
-def condition_stability(
+def seed_spread(
     config: SimulationConfig,
     spec: ProductSpec,
     data: CampaignData,
-    campaigns: list[str],
-    seeds: tuple[int, int],
-    members: int | None = None,
-) -> pd.DataFrame:
-    """Per held-out campaign: the true mean gain of the condition two seeds choose, and the gap.
+    campaign: str,
+    n_seeds: int,
+    size: int,
+    n_means: int,
+) -> dict:
+    """How much the held-out campaign's condition is worth, over process models' seeds alone.
 
-    Two process models that differ only in their random seed should lead a campaign to
-    conditions of the same true worth; ``gap_g_l`` is how far apart they are.
+    One process model with ``n_seeds`` members is fitted without the campaign; each member
+    alone, and ``n_means`` means of ``size`` members drawn from them (the first two
+    disjoint), choose the campaign condition, and the twin gives each choice's true mean
+    gain over the platform. The data are the same throughout: what varies is only what a
+    seed decides.
     """
-    rows = []
-    for campaign in campaigns:
-        a, b = (
-            campaign_condition_truth(config, spec, data, campaign, seed=s, members=members)
-            for s in seeds
-        )
-        rows.append(
-            {
-                "campaign": campaign,
-                "true_gain_a_g_l": a.get("true_mean_gain_g_l", np.nan),
-                "true_gain_b_g_l": b.get("true_mean_gain_g_l", np.nan),
-                "share_better_a": a.get("true_share_better", np.nan),
-                "share_better_b": b.get("true_share_better", np.nan),
-                "same_condition": a["condition"] == b["condition"],
-            }
-        )
-    df = pd.DataFrame(rows)
-    df["gap_g_l"] = (df["true_gain_a_g_l"] - df["true_gain_b_g_l"]).abs()
-    return df
+    full = fit_process_model(
+        without(data, campaign), spec, seed=config.seed, members_per_target=n_seeds
+    )
+    every = [full.models, *full.members]
+    rng = np.random.default_rng(config.seed)
+    draws = [list(range(size)), list(range(size, 2 * size))]
+    draws += [sorted(rng.choice(n_seeds, size, replace=False)) for _ in range(n_means - 2)]
+
+    def worth(idx: list[int]) -> float:
+        pm = replace(full, models=every[idx[0]], members=[every[i] for i in idx[1:]])
+        r = campaign_condition_truth(config, spec, data, campaign, pm)
+        return r.get("true_mean_gain_g_l", np.nan)
+
+    single = [worth([i]) for i in range(n_seeds)]
+    means = [worth([int(i) for i in d]) for d in draws]
+    return {
+        "campaign": campaign,
+        "single_g_l": single,
+        f"mean_of_{size}_g_l": means,
+        "single_range_g_l": float(np.nanmax(single) - np.nanmin(single)),
+        "mean_range_g_l": float(np.nanmax(means) - np.nanmin(means)),
+        "single_sd_g_l": float(np.nanstd(single)),
+        "mean_sd_g_l": float(np.nanstd(means)),
+        "disjoint_gap_g_l": float(abs(means[0] - means[1])),
+    }
 
 
 # -- the next-experiment loop -------------------------------------------------------------
