@@ -144,20 +144,26 @@ class ProcessModel:
         return inside, why
 
     def outside_box(self, conditions: pd.DataFrame) -> list[str]:
-        """Per row, the factors outside the training box or given where none may be missing."""
-        out = []
-        for _, row in conditions.iterrows():
-            bad = []
-            for f in self.factors:
-                v = row.get(f, np.nan)
-                lo, hi = self.box[f]
-                if pd.isna(v):
-                    if f not in self.optional:
-                        bad.append(f"{f} missing (training always set it)")
-                elif not lo - 1e-9 <= float(v) <= hi + 1e-9:
-                    bad.append(f"{f} = {float(v):g} outside the training range {lo:g}-{hi:g}")
-            out.append("; ".join(bad))
-        return out
+        """Per row, the factors outside the training box or given where none may be missing.
+
+        Checked a factor at a time over every row; words are written only for rows that
+        break a rule (a candidate grid has hundreds of rows and few such).
+        """
+        bad: list[list[str]] = [[] for _ in range(len(conditions))]
+        for f in self.factors:
+            v = (
+                pd.to_numeric(conditions[f], errors="coerce").to_numpy(float)
+                if f in conditions
+                else np.full(len(conditions), np.nan)
+            )
+            lo, hi = self.box[f]
+            missing = np.isnan(v)
+            outside = ~missing & ((v < lo - 1e-9) | (v > hi + 1e-9))
+            for i in np.flatnonzero(missing if f not in self.optional else np.zeros_like(missing)):
+                bad[i].append(f"{f} missing (training always set it)")
+            for i in np.flatnonzero(outside):
+                bad[i].append(f"{f} = {v[i]:g} outside the training range {lo:g}-{hi:g}")
+        return ["; ".join(b) for b in bad]
 
     def distribution(
         self, point: dict[str, np.ndarray], offsets: dict[str, float], anchored: bool
