@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from features.contract.files import write_text
-from models.campaign_process import TOLERANCE, CampaignProcess
+from models.campaign_process import MAX_SPEC_DROP, CampaignProcess
+from models.gains import MIN_OWN_GAIN
 from models.registry import DEFAULT_MODEL_URI
 from models.whatif import WhatIfError
 
@@ -47,11 +48,20 @@ def add_process_parser(sub: argparse._SubParsersAction, default_model: str, posi
         f"(default {SHARED_CANDIDATES})",
     )
     p.add_argument(
-        "--tolerance",
+        "--min-own-gain",
         type=float,
-        default=TOLERANCE,
-        help=f"a clone is served by the campaign condition within this share of its own "
-        f"best (default {TOLERANCE})",
+        default=MIN_OWN_GAIN,
+        help="g/L of purified product a clone's own condition must be worth over the "
+        "campaign condition, at the lower end of its 90%% interval, before the clone is "
+        f"told it needs it (default {MIN_OWN_GAIN})",
+    )
+    p.add_argument(
+        "--max-spec-drop",
+        type=float,
+        default=MAX_SPEC_DROP,
+        help="a clone whose P(meet every spec limit) the campaign condition would lower by "
+        "more than this from the platform's gets a condition that keeps it "
+        f"(default {MAX_SPEC_DROP}; 1 never moves a clone for spec)",
     )
     p.add_argument("--model", default=default_model, help=f"model URI (default {default_model})")
     p.add_argument("--seed", type=int, default=0, help="seed of the candidate set")
@@ -61,7 +71,7 @@ def add_process_parser(sub: argparse._SubParsersAction, default_model: str, posi
 def cmd_process(args: argparse.Namespace) -> int:
     return run_process(
         args.data, args.scores, args.model, args.mapping, args.top, args.candidates,
-        args.tolerance, args.seed,
+        args.min_own_gain, args.seed, args.max_spec_drop,
     )  # fmt: skip
 
 
@@ -72,8 +82,9 @@ def run_process(
     mapping: Path | None = None,
     top: int = TOP_MAPS,
     candidates: int = SHARED_CANDIDATES,
-    tolerance: float = TOLERANCE,
+    min_own_gain: float = MIN_OWN_GAIN,
     seed: int = 0,
+    max_spec_drop: float = MAX_SPEC_DROP,
 ) -> int:
     """Conditions for every clone of a scored campaign; writes SCORES' .process.json."""
     from clonescout_cli.common import load_data
@@ -82,8 +93,10 @@ def run_process(
     from serving.batch.write import ScoreOutputs
     from serving.report import sibling
 
-    if not 0.0 <= tolerance < 1.0:
-        raise WhatIfError(f"--tolerance must lie in 0-1, got {tolerance}")
+    if not 0.0 <= min_own_gain < 100.0:
+        raise WhatIfError(f"--min-own-gain must be a gain in g/L, 0 or more, got {min_own_gain}")
+    if not 0.0 <= max_spec_drop <= 1.0:
+        raise WhatIfError(f"--max-spec-drop must lie in 0-1 (a probability), got {max_spec_drop}")
     clones_file = ScoreOutputs.for_out(scores).clones
     if not clones_file.is_file():
         raise WhatIfError(f"--scores {scores}: {clones_file} not found; run `score` first")
@@ -111,7 +124,8 @@ def run_process(
     clones = campaign.clones[in_scores]
     result = campaign_process(
         bundle.process, bundle.predictor.spec, clones, campaign.runs, campaign.outcomes, best,
-        n_candidates=candidates, seed=seed, tolerance=tolerance,
+        n_candidates=candidates, seed=seed, min_own_gain=min_own_gain,
+        max_spec_drop=max_spec_drop,
     )  # fmt: skip
     out = sibling(scores, "process.json")
     write_text(out, json.dumps({"model": uri, **result.to_dict()}, indent=2))
@@ -132,21 +146,24 @@ def print_campaign(r: CampaignProcess, top: list[str], out=None) -> None:
         for f in r.factors
         if abs(r.campaign_condition[f] - r.platform[f]) > 1e-9
     ]
+    print("one condition for the campaign: " + (", ".join(changed) or "the platform"), file=out)
     print(
-        f"one condition for the campaign serves {s['share_served']:.0%} of clones "
-        f"(the platform {s['share_served_by_platform']:.0%}): " + ", ".join(changed),
+        f"  gain over the platform {s['campaign_gain_g_l']:+.2f} g/L per clone "
+        f"({s['level']:.0%}: {s['campaign_gain_g_l_lo']:+.2f} to "
+        f"{s['campaign_gain_g_l_hi']:+.2f}); "
+        f"{s['campaign_gain_how']}",
         file=out,
     )
     print(
-        f"  mean expected in-spec product {s['mean_expected_in_spec_product_g_l']:.2f} g/L "
-        f"vs {s['platform_mean_expected_in_spec_product_g_l']:.2f} at the platform",
+        f"  {s['share_campaign_condition']:.0%} of clones take it; "
+        f"{s['clones_own_for_gain']} need their own condition for product (own optimum "
+        f"beyond {s['min_own_gain_g_l']:.2f} g/L better at its 90% lower bound), "
+        f"{s['clones_own_for_spec']} to keep their P(spec) at the platform's",
         file=out,
     )
-    needs = r.per_clone[~r.per_clone["served_by_campaign_condition"]]
-    print(f"  {len(needs)} clone(s) need their own condition", file=out)
     for _, row in r.per_clone[r.per_clone["clone_id"].isin(top)].iterrows():
         print(
             f"  top clone {row['clone_id']}: today {row['today_product_g_l']:.2f} g/L, "
-            f"recommended {row['recommended_product_g_l']:.2f} g/L",
+            f"{row['final_recommendation']} {row['final_gain_g_l']:+.2f} g/L over the platform",
             file=out,
         )

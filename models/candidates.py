@@ -25,6 +25,11 @@ P_SPEC = "p_meet_spec"
 IN_SPEC = "expected_in_spec_product_g_l"  # product counted only in draws that meet the spec
 
 
+def boot_column(figure: str, k: int) -> str:
+    """Column of ``figure`` (EPP or IN_SPEC) by the process model's bootstrap model ``k``."""
+    return f"{figure}__bootstrap{k}"
+
+
 class WhatIfError(ValueError):
     """A what-if request that cannot be answered as asked (said what and why)."""
 
@@ -84,7 +89,7 @@ def score_candidates(
     parts = []
     for start in range(0, len(cands), CHUNK):
         c = cands.iloc[start : start + CHUNK].reset_index(drop=True)
-        point = pm.point(pm.matrix(clone, c))
+        point, boot = pm.points(pm.matrix(clone, c))
         draws = pm.distribution(point, offsets, anchored)
         out = c.copy()
         product = draws[TITER] * draws[YIELD] / 100.0
@@ -93,6 +98,13 @@ def score_candidates(
         meets, each = judge(draws, limits)
         out[P_SPEC] = meets.mean(axis=1)
         out[IN_SPEC] = (product * meets).mean(axis=1)
+        # each bootstrap model's product; the spec verdicts stay the model's (the bootstrap
+        # judges the product surface, where the choice among candidates is made)
+        for k, world in enumerate(boot):
+            bd = pm.distribution(world, offsets, anchored, (TITER, YIELD))
+            b_product = bd[TITER] * bd[YIELD] / 100.0
+            out[boot_column(EPP, k)] = b_product.mean(axis=1)
+            out[boot_column(IN_SPEC, k)] = (b_product * meets).mean(axis=1)
         for t in pm.targets:
             out[t] = clip(point[t] + offsets[t], t)
             out[f"{t}_lo"], out[f"{t}_hi"] = np.quantile(draws[t], [lo_q, hi_q], axis=1)

@@ -70,6 +70,12 @@ class ProcessModel:
     surface: dict[str, float] = field(default_factory=dict)
     # further members of each target's mean (``models`` is the first); none before issue 24
     members: list[dict[str, TargetModel]] = field(default_factory=list)
+    # held-out calibration of predicted gains (training.process.gain_calibration); none before
+    # issue 24
+    gain_calibration: dict = field(default_factory=dict)
+    # titer and yield models fitted on bootstrap samples of campaigns (models.gains); none
+    # before issue 24
+    bootstrap: list[dict[str, TargetModel]] = field(default_factory=list)
 
     # -- features ---------------------------------------------------------------------
     @property
@@ -95,11 +101,20 @@ class ProcessModel:
     # -- predictions ------------------------------------------------------------------
     def point(self, A: np.ndarray) -> dict[str, np.ndarray]:
         """Each target's prediction: the mean of its members, within the target's bounds."""
+        return self.points(A)[0]
+
+    def points(self, A: np.ndarray) -> tuple[dict[str, np.ndarray], list[dict[str, np.ndarray]]]:
+        """:meth:`point`, and titer and yield by each bootstrap model (:mod:`models.gains`)."""
         every = [self.models, *self.members]
-        return {
+        full = {
             t: clip(np.mean([m[t].predict(A).astype(float) for m in every], axis=0), t)
             for t in self.targets
         }
+        boot = [
+            {t: clip(w[t].predict(A).astype(float), t) for t in (TITER, YIELD)}
+            for w in self.bootstrap
+        ]
+        return full, boot
 
     def anchor_weight(self, target: str, n_runs: int) -> float:
         """Share of a clone's mean residual over ``n_runs`` runs that is its own effect."""
@@ -166,13 +181,17 @@ class ProcessModel:
         return ["; ".join(b) for b in bad]
 
     def distribution(
-        self, point: dict[str, np.ndarray], offsets: dict[str, float], anchored: bool
+        self,
+        point: dict[str, np.ndarray],
+        offsets: dict[str, float],
+        anchored: bool,
+        targets: tuple[str, ...] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Predictive draws (rows x draws) of every target around the anchored points."""
+        """Predictive draws (rows x draws) of each target (default: all) around the points."""
         res = self.draws(anchored)
         return {
             t: predictive_draws(point[t] + offsets[t], res[t].to_numpy(float), t)
-            for t in self.targets
+            for t in (self.targets if targets is None else targets)
         }
 
     # -- persistence ------------------------------------------------------------------
@@ -184,6 +203,10 @@ class ProcessModel:
             (folder / f"member{k}").mkdir(exist_ok=True)
             for t, m in member.items():
                 m.save(folder / f"member{k}", t)
+        for k, world in enumerate(self.bootstrap):
+            (folder / f"bootstrap{k}").mkdir(exist_ok=True)
+            for t, m in world.items():
+                m.save(folder / f"bootstrap{k}", t)
         self.residuals.to_csv(folder / "residuals.csv", index=False)
         self.anchored_residuals.to_csv(folder / "anchored_residuals.csv", index=False)
         state = {
@@ -201,10 +224,12 @@ class ProcessModel:
                 "metrics",
                 "constants",
                 "surface",
+                "gain_calibration",
             )
         }
         state["domain"] = self.domain.to_dict()
         state["members"] = 1 + len(self.members)
+        state["bootstrap"] = len(self.bootstrap)
         (folder / "process.json").write_text(json.dumps(state, indent=2, default=_json))
         return folder
 
@@ -228,6 +253,11 @@ class ProcessModel:
             metrics=s.get("metrics", {}),
             constants=dict(s.get("constants", {})),
             surface={k: float(v) for k, v in s.get("surface", {}).items()},
+            gain_calibration=dict(s.get("gain_calibration", {})),
+            bootstrap=[
+                {t: TargetModel.load(folder / f"bootstrap{k}", t) for t in (TITER, YIELD)}
+                for k in range(int(s.get("bootstrap", 0)))
+            ],
             members=[
                 {t: TargetModel.load(folder / f"member{k}", t) for t in s["targets"]}
                 for k in range(1, int(s.get("members", 1)))

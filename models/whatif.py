@@ -11,7 +11,9 @@ only candidates inside the training box and the process model's applicability do
   its interval, and whether it is on the Pareto front of (expected product, P(spec));
 - the recommended condition and why: the highest expected product among candidates whose
   P(spec) is at least the platform's (and at least ``min_spec_prob`` where any candidate
-  reaches it), with the effect of each changed factor on its own;
+  reaches it), with the effect of each changed factor on its own, and its gain over the
+  platform corrected for having been chosen as the best of many, with its interval
+  (:mod:`models.gains`);
 - the design space: P(spec) over two factors, the others at the recommendation.
 
 Predictions are anchored on the clone's measured runs when ``outcomes`` has them
@@ -23,6 +25,7 @@ use, such as :func:`space_filling`, ``EPP`` and ``P_SPEC``, are importable from 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -32,6 +35,7 @@ from models.candidates import (
     EPP,
     P_SPEC,
     WhatIfError,
+    boot_column,
     box_bounds,
     complete,
     pareto_front,
@@ -40,6 +44,7 @@ from models.candidates import (
     split_candidates,
 )
 from models.flags import LIMIT_RISK_PREFIX
+from models.gains import Gain, corrected_gain
 from models.process import LEVEL, ProcessModel
 
 # A recommendation never has a lower P(meet every spec limit) than the platform has for the
@@ -179,13 +184,43 @@ def _recommend(pm, clone, result: WhatIfResult, offsets, anchored, limits, floor
     platform = s[s["source"] == "platform"]
     required = required_probability(s, floor)
     ok = s[s[P_SPEC] >= required - 1e-12]
-    best = ok.iloc[int(np.argmax(ok[EPP].to_numpy()))]
+    best = cast(pd.Series, ok.loc[cast(int, ok[EPP].idxmax())])  # one label: one row
     result.required_spec_prob = required
     result.recommended = best.to_dict()
-    result.reasons = _reasons(pm, clone, best, platform, offsets, anchored, limits, required)
+    gain = platform_gain(pm, ok, best, platform)
+    if gain is not None:
+        result.recommended.update(gain.to_dict())
+    result.reasons = _reasons(pm, clone, best, platform, offsets, anchored, limits, required, gain)
 
 
-def _reasons(pm, clone, best, platform, offsets, anchored, limits, required) -> list[str]:
+def platform_gain(
+    pm: ProcessModel, ok: pd.DataFrame, best: pd.Series, platform: pd.DataFrame
+) -> Gain | None:
+    """The recommendation's corrected gain over the platform (:mod:`models.gains`).
+
+    ``ok`` holds the candidates the choice was made among; None without a platform row
+    (the platform outside this clone's domain).
+    """
+    if not len(platform):
+        return None
+    ref = platform.iloc[0]
+
+    def col(k: int | None) -> str:
+        return EPP if k is None else boot_column(EPP, k)
+
+    def gain(k: int | None, label: object) -> float:
+        return float(ok.at[label, col(k)] - ref[col(k)])
+
+    return corrected_gain(
+        pm,
+        gain,
+        lambda k: ok[col(k)].idxmax(),
+        best.name,
+        (best[f"{EPP}_lo"] - best[EPP], best[f"{EPP}_hi"] - best[EPP]),
+    )
+
+
+def _reasons(pm, clone, best, platform, offsets, anchored, limits, required, gain) -> list[str]:
     out = [
         f"expected purified product {best[EPP]:.2f} g/L "
         f"({LEVEL:.0%}: {best[f'{EPP}_lo']:.2f}-{best[f'{EPP}_hi']:.2f}), "
@@ -193,10 +228,8 @@ def _reasons(pm, clone, best, platform, offsets, anchored, limits, required) -> 
     ]
     if len(platform):
         ref = platform.iloc[0]
-        out.append(
-            f"platform: {ref[EPP]:.2f} g/L, P(spec) {ref[P_SPEC]:.2f}; "
-            f"change {best[EPP] - ref[EPP]:+.2f} g/L"
-        )
+        out.append(f"platform: {ref[EPP]:.2f} g/L, P(spec) {ref[P_SPEC]:.2f}")
+        out.append(f"gain over the platform {gain.text()}: {gain.how}")
     changed = [f for f in pm.factors if not _same(float(best[f]), pm.reference[f])]
     if changed:
         one = pd.DataFrame([best[pm.factors]] * len(changed)).reset_index(drop=True)

@@ -1,12 +1,14 @@
-"""The closed loop: are the what-if recommendations really better? The twin says.
+"""The closed loop: are the process recommendations really better? The twin says.
 
 For each held-out campaign of a simulated history, the process model is fitted on the
-other campaigns only; every clone of the held-out campaign gets its recommendation from
-:func:`models.whatif.whatif` (anchored on the clone's measured runs, as a campaign lead
-would have them), and the twin re-runs the clone - same latent biology, lots and assay
-drift - under the recommendation and under the platform. The comparison uses the twin's
-noise-free outcomes: the clone's *true* expected purified product and whether it truly
-meets every spec limit.
+other campaigns only; the campaign's clones are processed as a campaign lead would
+(:func:`models.campaign_process.campaign_process`: the campaign condition, and each
+clone's own condition where the evidence says so, every clone anchored on its measured
+runs), and the twin re-runs each clone - same latent biology, lots and assay drift -
+under its final recommendation, its own optimum, the campaign condition and the platform.
+The comparison uses the twin's noise-free outcomes: the clone's *true* expected purified
+product and whether it truly meets every spec limit. :func:`judge` does the same for any
+set of clones a model has not seen (``make demo``'s new campaign).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from features.contract.spec import ProductSpec
 from models.campaign_process import campaign_process
 from models.candidates import box_bounds
 from models.process import ProcessModel
-from models.whatif import EPP, P_SPEC, space_filling, whatif
+from models.whatif import space_filling
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from simulator.closedloop import experiments, true_outcomes
 from training.process import fit_process_model
@@ -64,66 +66,139 @@ def closed_loop(
     config: SimulationConfig,
     spec: ProductSpec,
     campaigns: list[str] | None = None,
-    n_candidates: int = 500,
+    n_candidates: int = 300,
     data: CampaignData | None = None,
 ) -> pd.DataFrame:
-    """One row per clone of each held-out campaign: recommended vs platform, in truth."""
+    """One row per clone of each held-out campaign: its recommendations against the truth.
+
+    The process model is fitted without the campaign; :func:`models.campaign_process.
+    campaign_process` gives every clone its final recommendation (the campaign condition,
+    or its own where the evidence says so), and the twin re-runs the clone's first run
+    noise-free under the final recommendation, the clone's own optimum, the campaign
+    condition and the platform.
+    """
     data = simulated(config) if data is None else data
     held = campaigns or sorted(data.clones["campaign_id"].unique())
-    rows, platforms = [], []
+    parts = []
     for campaign in held:
         pm = fit_process_model(without(data, campaign), spec, seed=config.seed)
-        for _, clone in data.clones[data.clones["campaign_id"] == campaign].iterrows():
-            runs = data.runs[data.runs["clone_id"] == clone["clone_id"]]
-            res = whatif(
-                pm, spec, clone, runs, data.outcomes, n_candidates=n_candidates, design_space=None
-            )
-            # no recommendation (every candidate outside the domain): the clone stays on
-            # the platform, and counts as not improved
-            rec = res.recommended or dict(pm.reference)
-            plat = res.scored[res.scored["source"] == "platform"]
-            rows.append(
-                {
-                    "campaign_id": campaign,
-                    "recommended": res.recommended is not None,
-                    "clone_id": clone["clone_id"],
-                    "run_id": runs["run_id"].iloc[0],
-                    **{f: rec.get(f, np.nan) for f in pm.factors},
-                    "predicted_rec": rec.get(EPP, np.nan),
-                    "predicted_platform": float(plat[EPP].iloc[0]) if len(plat) else np.nan,
-                    "p_spec_rec": rec.get(P_SPEC, np.nan),
-                    "p_spec_platform": float(plat[P_SPEC].iloc[0]) if len(plat) else np.nan,
-                }
-            )
-            platforms.append(pm.reference)  # this fold's platform (the history's commonest)
-    df = pd.DataFrame(rows)
-    factors = list(platforms[0])
-    rec_true = true_outcomes(config, df["run_id"].tolist(), df[factors])
-    plat_true = true_outcomes(config, df["run_id"].tolist(), pd.DataFrame(platforms)[factors])
-    df["true_rec"], df["true_platform"] = purified(rec_true), purified(plat_true)
-    df["oos_rec"] = out_of_spec(rec_true, spec)
-    df["oos_platform"] = out_of_spec(plat_true, spec)
+        clones = data.clones[data.clones["campaign_id"] == campaign]
+        parts.append(
+            judge(config, spec, pm, clones, data, n_candidates).assign(campaign_id=campaign)
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def judge(
+    config: SimulationConfig,
+    spec: ProductSpec,
+    pm: ProcessModel,
+    clones: pd.DataFrame,
+    data: CampaignData,
+    n_candidates: int = 300,
+) -> pd.DataFrame:
+    """``clones`` processed as one campaign by ``pm``, each recommendation judged by the twin.
+
+    ``config`` made ``data``; ``pm`` must not have seen ``clones``. One row per clone: the
+    per-clone table of :func:`models.campaign_process.campaign_process` and the true purified
+    product and out-of-spec verdict of the clone's first run re-run noise-free under the
+    final recommendation, its own optimum, the campaign condition and the platform.
+    """
+    r = campaign_process(pm, spec, clones, data.runs, data.outcomes, [], n_candidates=n_candidates)
+    first = data.runs.groupby("clone_id")["run_id"].first()
+    df = r.per_clone.copy()
+    df["run_id"] = first.loc[df["clone_id"]].to_numpy()
+    plat = pd.DataFrame([pm.reference] * len(df))  # this model's platform
+    camp = pd.DataFrame([r.campaign_condition or pm.reference] * len(df))
+    own = pd.DataFrame({f: df[f"own__{f}"].fillna(pm.reference[f]) for f in pm.factors})
+    final = (
+        pd.DataFrame({f: df[f"final__{f}"] for f in pm.factors}) if r.campaign_condition else plat
+    )
+    for name, cond in (("final", final), ("own", own), ("campaign", camp), ("platform", plat)):
+        truth = true_outcomes(
+            config, df["run_id"].tolist(), cond[pm.factors].reset_index(drop=True)
+        )
+        df[f"true_{name}"] = purified(truth)
+        df[f"oos_{name}"] = out_of_spec(truth, spec)
+    df["predicted_final_gain"] = df["final_gain_g_l"]
+    df["gain_slope"] = r.campaign_summary.get("campaign_gain_slope", np.nan)
+    df["campaign_condition"] = str(r.campaign_summary.get("campaign_condition_candidate"))
+    df["inside_final"] = [
+        _inside(lo, hi, t)
+        for lo, hi, t in zip(
+            df["final_gain_g_l_lo"],
+            df["final_gain_g_l_hi"],
+            df["true_final"] - df["true_platform"],
+            strict=True,
+        )
+    ]
     return df
 
 
+def _inside(lo: float, hi: float, value: float) -> float:
+    return float("nan") if np.isnan(lo) or np.isnan(hi) else float(lo <= value <= hi)
+
+
 def summary(df: pd.DataFrame) -> dict:
-    """The acceptance figures of the closed loop."""
-    gain = df["true_rec"] - df["true_platform"]
+    """The acceptance figures of the closed loop (issue 24)."""
+    vs_plat = df["true_final"] - df["true_platform"]
+    vs_camp = df["true_final"] - df["true_campaign"]
+    own = df["needs_own_condition"].astype(bool)
+    for_gain = df["needs_own_for"].str.contains("gain", regex=False)
+    for_spec = df["needs_own_for"] == "spec"
+    own_better = df["true_own"] - df["true_campaign"] > 1e-9
+    pred, true = float(df["predicted_final_gain"].mean()), float(vs_plat.mean())
     return {
         "clones": len(df),
         "campaigns": int(df["campaign_id"].nunique()),
-        "share_rec_better": float((gain > 1e-9).mean()),
-        "share_rec_same": float((gain.abs() <= 1e-9).mean()),
-        "share_no_recommendation": float((~df["recommended"]).mean()),
-        "mean_gain_g_l": float(gain.mean()),
-        "mean_gain_pct": float((gain / df["true_platform"]).mean() * 100),
-        "oos_rate_rec": float(df["oos_rec"].mean()),
+        "share_better_than_platform": float((vs_plat > 1e-9).mean()),
+        "mean_gain_over_platform_g_l": true,
+        "mean_gain_over_platform_pct": float((vs_plat / df["true_platform"]).mean() * 100),
+        "oos_rate_final": float(df["oos_final"].mean()),
         "oos_rate_platform": float(df["oos_platform"].mean()),
-        "predicted_gain_g_l": float((df["predicted_rec"] - df["predicted_platform"]).mean()),
+        "oos_rate_campaign_condition": float(df["oos_campaign"].mean()),
+        "predicted_gain_g_l": pred,
+        "predicted_gain_raw_g_l": float(df["final_gain_raw_g_l"].mean()),
+        "predicted_gain_before_slope_g_l": float(
+            (df["predicted_final_gain"] / df["gain_slope"]).mean()
+        ),
+        "predicted_over_true_pct": (pred / true - 1) * 100 if true else float("nan"),
+        "gain_interval_coverage": float(df["inside_final"].mean()),
+        "share_better_than_campaign_condition": float((vs_camp > 1e-9).mean()),
+        "share_same_as_campaign_condition": float((vs_camp.abs() <= 1e-9).mean()),
+        "mean_gain_over_campaign_condition_g_l": float(vs_camp.mean()),
+        "campaign_condition_share_better_than_platform": float(
+            (df["true_campaign"] - df["true_platform"] > 1e-9).mean()
+        ),
+        "campaign_condition_mean_gain_g_l": float(
+            (df["true_campaign"] - df["true_platform"]).mean()
+        ),
+        "campaign_condition_predicted_gain_g_l": float(df["campaign_condition_gain_g_l"].mean()),
+        "told_own": int(own.sum()),
+        "told_own_for_gain": int(for_gain.sum()),
+        "own_for_gain_truly_better": float(own_better[for_gain].mean())
+        if for_gain.any()
+        else float("nan"),
+        "told_own_for_spec_only": int(for_spec.sum()),
+        "own_for_spec_oos_rate": float(df.loc[for_spec, "oos_own"].mean())
+        if for_spec.any()
+        else float("nan"),
+        "own_for_spec_oos_rate_at_campaign_condition": float(
+            df.loc[for_spec, "oos_campaign"].mean()
+        )
+        if for_spec.any()
+        else float("nan"),
+        "every_clone_own_optimum_share_better_than_platform": float(
+            (df["true_own"] - df["true_platform"] > 1e-9).mean()
+        ),
+        "every_clone_own_optimum_mean_gain_g_l": float(
+            (df["true_own"] - df["true_platform"]).mean()
+        ),
         "how": (
             "leave-one-campaign-out: process model fitted without the campaign, every clone "
-            "anchored on its measured runs, truth = the twin's noise-free re-run of the "
-            "clone's first run under the recommendation and under the platform"
+            "anchored on its measured runs; truth = the twin's noise-free re-run of the "
+            "clone's first run under the final recommendation, its own optimum, the campaign "
+            "condition and the platform"
         ),
     }
 

@@ -1,9 +1,10 @@
 """Section 8 of the report: process conditions, from ``clonescout process`` (optional).
 
 ``clonescout process`` writes ``<scores>.process.json`` beside the score files: for each
-clone today's conditions against the recommended ones, the single campaign condition that
-serves most clones, and design-space maps for the top clones. Without that file the
-section says how to make it; a file that is there but malformed is refused, naming the key.
+clone today's conditions against the recommended ones, the single campaign condition with
+the clones that need their own and why, every gain with its interval, and design-space
+maps for the top clones. Without that file the section says how to make it; a file that
+is there but malformed is refused, naming the key.
 """
 
 from __future__ import annotations
@@ -70,50 +71,81 @@ def _campaign_block(body: dict[str, Any]) -> str:
         f"<td>{sig(cond.get(f))}</td></tr>"
         for f in body["factors"]
     )
-    needs = [r for r in body["per_clone"] if not r.get("served_by_campaign_condition")]
+    needs = [r for r in body["per_clone"] if r.get("needs_own_condition")]
     need_items = "".join(
-        f"<li>{esc(r['clone_id'])}: {esc(r.get('needs_own_because') or '')}</li>"
+        f"<li>{esc(r['clone_id'])} ({esc(r.get('needs_own_for') or '')}): "
+        f"{esc(r.get('needs_own_because') or '')}</li>"
         for r in needs[:15]
     )
     more = f"<li>and {len(needs) - 15} more</li>" if len(needs) > 15 else ""
+    level = share(s.get("level", 0.8))
     return (
         "<h3>One condition for the campaign</h3>"
-        f"<p>The condition below serves {share(s['share_served'])} of the clones (within "
-        f"{share(s['tolerance'])} of each clone's own recommendation, P(spec) no lower "
-        f"than at the platform); the platform serves {share(s['share_served_by_platform'])}. "
-        f"Mean expected in-spec product {sig(s['mean_expected_in_spec_product_g_l'])} g/L "
-        f"against {sig(s['platform_mean_expected_in_spec_product_g_l'])} g/L at the "
-        f"platform. <small>{esc(s['how'])}.</small></p>"
+        f"<p>Gain over the platform <strong>{_signed(s['campaign_gain_g_l'])} g/L</strong> of "
+        f"purified product per clone ({level} interval {_signed(s['campaign_gain_g_l_lo'])} to "
+        f"{_signed(s['campaign_gain_g_l_hi'])}); {share(s['share_campaign_condition'])} of the "
+        f"clones take it. Mean expected in-spec product "
+        f"{sig(s['mean_expected_in_spec_product_g_l'])} g/L against "
+        f"{sig(s['platform_mean_expected_in_spec_product_g_l'])} g/L at the platform.</p>"
+        f"<p class='note'>How the gain was estimated: {esc(s['campaign_gain_how'])}. "
+        f"<small>{esc(s['how'])}.</small></p>"
         "<div class='table-wrap short'><table><thead><tr><th>factor</th><th>platform</th>"
         f"<th>campaign condition</th></tr></thead><tbody>{rows}</tbody></table></div>"
         f"<h3>Clones that need their own condition ({len(needs)})</h3>"
+        f"<p class='note'>For product: the clone's own optimum beats the campaign condition by "
+        f"more than {sig(s['min_own_gain_g_l'])} g/L at the lower end of its one-sided 90% "
+        "interval, corrected for choosing the best and shrunk toward the campaign across its "
+        "clones. For spec: the campaign condition would lower the clone's P(meet every spec "
+        "limit) by more than 0.10 from the platform's; it takes the condition best for the "
+        "campaign among those that keep its spec.</p>"
         f"<ul>{need_items}{more}</ul>"
     )
 
 
 def _clone_table(body: dict[str, Any]) -> str:
     head = (
-        "<tr><th>clone</th><th>today g/L</th><th>today P(spec)</th><th>recommended g/L</th>"
-        "<th>recommended P(spec)</th><th>gain g/L</th><th>what changes</th></tr>"
+        "<tr><th>clone</th><th>today g/L</th><th>today P(spec)</th><th>recommendation</th>"
+        "<th>gain over the platform g/L</th><th>interval</th><th>own optimum over the "
+        "campaign condition g/L</th><th>why</th></tr>"
     )
     rows = []
     for r in body["per_clone"]:
-        today, rec = r.get("today_product_g_l"), r.get("recommended_product_g_l")
-        gain = float("nan") if today is None or rec is None else rec - today
+        final = r.get("final_recommendation") or "none"
+        own = final == "own condition"
+        lo, hi = (
+            (r.get("own_gain_g_l_lo"), r.get("own_gain_g_l_hi"))
+            if own
+            else (r.get("campaign_condition_gain_g_l_lo"), r.get("campaign_condition_gain_g_l_hi"))
+        )
+        why = r.get("needs_own_because") if own else r.get("campaign_condition_fits_because")
+        what = f"{final}: {r.get('own_changes') or ''}" if own else final
         rows.append(
-            f"<tr><td class='clone'>{esc(r['clone_id'])}</td><td>{sig(today)}</td>"
-            f"<td>{sig(r.get('today_p_spec'))}</td><td>{sig(rec)}</td>"
-            f"<td>{sig(r.get('recommended_p_spec'))}</td><td>{sig(gain)}</td>"
-            f"<td class='reasons'>{esc(r.get('changes') or '')}</td></tr>"
+            f"<tr><td class='clone'>{esc(r['clone_id'])}</td>"
+            f"<td>{sig(r.get('today_product_g_l'))}</td><td>{sig(r.get('today_p_spec'))}</td>"
+            f"<td class='reasons'>{esc(what)}</td><td>{_signed(r.get('final_gain_g_l'))}</td>"
+            f"<td>{_signed(lo)} to {_signed(hi)}</td>"
+            f"<td>{_signed(r.get('own_gain_over_campaign_g_l'))}</td>"
+            f"<td class='reasons'>{esc(why or '')}</td></tr>"
         )
     return (
-        "<h3>Each clone: today's conditions against the recommended ones</h3>"
-        "<p>Expected purified product (titer × yield) and P(meet every spec limit) from the "
-        "process model, anchored on the clone's measured runs. Read gains as upper "
-        "estimates: picking the best of many predictions favours the over-predicted.</p>"
+        "<h3>Each clone: its recommendation and what it is worth</h3>"
+        "<p>Gains are in expected purified product (titer × yield, g/L) over the platform, "
+        "from the process model anchored on the clone's measured runs. Each gain is "
+        "corrected for the winner's curse: less the optimism that choosing the best of "
+        "many candidates adds (measured by bootstrap models fitted on resampled campaigns), "
+        "then scaled by the share of predicted gains that held-out runs of the training "
+        "history confirmed.</p>"
         f"<div class='table-wrap'><table class='sortable'><thead>{head}</thead><tbody>"
         f"{''.join(rows)}</tbody></table></div>"
     )
+
+
+def _signed(v: Any) -> str:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return "–"
+    return "–" if x != x else f"{x:+.2f}"
 
 
 def _map_figure(cells: list[dict[str, Any]], fx: str, fy: str) -> go.Figure | None:

@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 from features.contract.loader import load_campaign
 from features.contract.spec import load_spec
 from models.bounds import clip
-from models.campaign_process import campaign_process
+from models.campaign_process import MAX_SPEC_DROP, campaign_process
 from models.nextexp import EI, Surface, propose
 from models.process import ProcessModel
 from models.whatif import EPP, P_SPEC, WhatIfError, pareto_front, space_filling, whatif
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from simulator.closedloop import experiments, resimulate, true_outcomes
 from tests.helpers.paths import REPO
-from training.process import MEMBERS, fit_process_model
+from training.process import BOOTSTRAP_MEMBERS, MEMBERS, fit_process_model
 from training.surface import LENGTHS
 from twineval.process import closed_loop, experiment_loop, loop_summary, summary
 
@@ -62,6 +62,8 @@ def test_the_process_model_survives_save_and_load(pm, history, tmp_path) -> None
     clone, runs = _clone(history)
     again = ProcessModel.load(pm.save(tmp_path / "process"))
     assert len(again.members) == len(pm.members) == MEMBERS - 1
+    assert len(again.bootstrap) == len(pm.bootstrap) == BOOTSTRAP_MEMBERS
+    assert again.gain_calibration == pm.gain_calibration
     a = whatif(pm, SPEC, clone, runs, history.outcomes, n_candidates=64, design_space=None)
     b = whatif(again, SPEC, clone, runs, history.outcomes, n_candidates=64, design_space=None)
     pd.testing.assert_frame_equal(a.scored, b.scored)
@@ -88,6 +90,39 @@ def test_a_process_model_saved_before_members_loads_as_one_model(pm, history, tm
     assert old.members == []
     for t in pm.targets:
         np.testing.assert_allclose(old.point(A)[t], clip(pm.models[t].predict(A), t), rtol=1e-6)
+
+
+def test_a_process_model_saved_before_gain_corrections_says_its_gain_is_uncorrected(
+    pm, history, tmp_path
+) -> None:
+    folder = pm.save(tmp_path / "process")
+    state = json.loads((folder / "process.json").read_text())
+    del state["bootstrap"], state["gain_calibration"]  # what a bundle of issue 23 wrote
+    (folder / "process.json").write_text(json.dumps(state))
+    old = ProcessModel.load(folder)
+    assert old.bootstrap == [] and old.gain_calibration == {}
+    clone, runs = _clone(history)
+    rec = whatif(old, SPEC, clone, runs, history.outcomes, n_candidates=64).recommended
+    assert rec is not None and np.isnan(rec["gain_optimism_g_l"]) and rec["gain_slope"] == 1.0
+    assert rec["gain_g_l"] == pytest.approx(rec["gain_raw_g_l"])
+    assert "no bootstrap optimism" in rec["gain_how"]
+
+
+def test_a_recommendation_shows_its_gain_corrected_for_choosing_the_best(pm, history) -> None:
+    """The displayed gain: the raw gain less the bootstrap optimism, times the held-out slope."""
+    cal = pm.gain_calibration
+    assert 0.3 < cal["slope"] < 1.5 and cal["pairs"] > 50
+    for i in range(0, 24, 8):
+        clone, runs = _clone(history, i)
+        res = whatif(pm, SPEC, clone, runs, history.outcomes, n_candidates=128)
+        rec = res.recommended
+        platform = res.scored[res.scored["source"] == "platform"].iloc[0]
+        assert rec["gain_raw_g_l"] == pytest.approx(rec[EPP] - platform[EPP])
+        expected = cal["slope"] * (rec["gain_raw_g_l"] - rec["gain_optimism_g_l"])
+        assert rec["gain_g_l"] == pytest.approx(expected)
+        assert rec["gain_g_l_lo"] == pytest.approx(rec["gain_g_l"] + cal["residual_lo"])
+        assert rec["gain_g_l_hi"] == pytest.approx(rec["gain_g_l"] + cal["residual_hi"])
+        assert any(r.startswith("gain over the platform") for r in res.reasons)
 
 
 def test_candidates_outside_the_box_are_excluded_with_their_reason(pm, history) -> None:
@@ -213,21 +248,25 @@ def default_history(default_tables, tmp_path_factory):
 def test_closed_loop_recommendations_beat_the_platform_without_more_out_of_spec(
     default_history,
 ) -> None:
-    """On held-out campaigns the twin re-runs each clone: the recommendation must win often.
+    """On held-out campaigns the twin re-runs each clone: the final recommendation must win.
 
-    The issue's figure (>= 70% of clones, all 12 campaigns held out in turn) is measured by
-    ``make bench`` (79% there); this regression bar holds out the last three campaigns of
-    the default set (69% there) and asks for a clear majority, a positive mean gain and no
-    rise in the true out-of-spec rate.
+    The issue's figures (all 12 campaigns held out in turn) are measured by ``make bench``;
+    this regression bar holds out the last three campaigns of the default set and asks for
+    a clear majority of clones better off than at the platform, no rise in the true
+    out-of-spec rate, a predicted gain within 50% of the true one, and clones told they need
+    their own condition that mostly do.
     """
     df = closed_loop(
         SimulationConfig(), SPEC, campaigns=["C10", "C11", "C12"], data=default_history
     )
     s = summary(df)
     assert s["clones"] == 144
-    assert s["share_rec_better"] >= 0.6, s
-    assert s["mean_gain_g_l"] > 0, s
-    assert s["oos_rate_rec"] <= s["oos_rate_platform"], s
+    assert s["share_better_than_platform"] >= 0.6, s
+    assert s["mean_gain_over_platform_g_l"] > 0, s
+    assert s["oos_rate_final"] <= s["oos_rate_platform"], s
+    assert abs(s["predicted_over_true_pct"]) <= 50, s
+    if s["told_own_for_gain"] >= 5:
+        assert s["own_for_gain_truly_better"] >= 0.6, s
 
 
 # -- next experiments ---------------------------------------------------------------------
@@ -371,7 +410,9 @@ def test_whatif_endpoint_answers_as_the_function_and_refuses_bad_requests(monkey
 
 
 # -- a whole campaign: one condition for most clones, and the report --------------------
-def test_one_campaign_condition_serves_most_clones_and_names_the_rest(pm, history) -> None:
+def test_each_clone_takes_the_campaign_condition_unless_the_evidence_says_otherwise(
+    pm, history
+) -> None:
     clones = history.clones[history.clones["campaign_id"] == "C05"]
     top = clones["clone_id"].head(2).tolist()
     r = campaign_process(pm, SPEC, clones, history.runs, history.outcomes, top, n_candidates=80)
@@ -381,17 +422,28 @@ def test_one_campaign_condition_serves_most_clones_and_names_the_rest(pm, histor
         pm.outside_box(pd.DataFrame([r.campaign_condition]))
     )
     s = r.campaign_summary
-    assert s["share_served"] == pytest.approx(pc["served_by_campaign_condition"].mean())
     # the campaign condition maximises the mean expected in-spec product, the platform too
     assert s["mean_expected_in_spec_product_g_l"] >= s["platform_mean_expected_in_spec_product_g_l"]
-    served = pc[pc["served_by_campaign_condition"]]
-    assert (
-        served["campaign_condition_product_g_l"]
-        >= (1 - r.campaign_summary["tolerance"]) * served["recommended_product_g_l"] - 1e-9
-    ).all()
-    assert (pc.loc[~pc["served_by_campaign_condition"], "needs_own_because"] != "").all()
-    with pytest.raises(ValueError, match="tolerance"):
-        campaign_process(pm, SPEC, clones, history.runs, None, top, tolerance=1.5)
+    own = pc["final_recommendation"] == "own condition"
+    assert set(pc["final_recommendation"]) <= {"own condition", "campaign condition"}
+    assert s["clones_own_condition"] == own.sum()
+    assert s["share_campaign_condition"] == pytest.approx(1 - own.mean())
+    # own for product: beyond the least gain at the lower bound; own for spec: the campaign
+    # condition would lower the clone's P(spec) by more than MAX_SPEC_DROP; never otherwise
+    for_gain = pc["needs_own_for"].str.contains("gain")
+    assert (pc.loc[for_gain, "own_gain_over_campaign_lower_g_l"] > s["min_own_gain_g_l"]).all()
+    spec_lower = pc["campaign_condition_p_spec"] < pc["platform_p_spec"] - MAX_SPEC_DROP
+    assert (own == (for_gain | spec_lower)).all()
+    assert (pc.loc[own, "needs_own_because"] != "").all()
+    assert (pc.loc[~own, "campaign_condition_fits_because"] != "").all()
+    for f in pm.factors:  # the campaign condition's clones run at exactly it
+        assert np.allclose(pc.loc[~own, f"final__{f}"], r.campaign_condition[f], equal_nan=True)
+    # every gain shown comes with its interval, corrected for choosing the best
+    assert (pc["final_gain_g_l_lo"] <= pc["final_gain_g_l"]).all()
+    assert (pc["final_gain_g_l"] <= pc["final_gain_g_l_hi"]).all()
+    assert s["campaign_gain_optimism_g_l"] >= -0.05 and "bootstrap" in s["campaign_gain_how"]
+    with pytest.raises(ValueError, match="min_own_gain"):
+        campaign_process(pm, SPEC, clones, history.runs, None, top, min_own_gain=-1)
 
 
 def test_process_cli_writes_the_campaign_section_of_the_report(trained, monkeypatch, tmp_path):
@@ -415,4 +467,5 @@ def test_process_cli_writes_the_campaign_section_of_the_report(trained, monkeypa
     (tmp_path / "scores.process.json").write_text("{}")
     with pytest.raises(ValueError, match="missing keys"):
         render_report(scores)
-    assert main([*argv, *model, "--tolerance", "2"]) == 2
+    assert "How the gain was estimated" in page and "need their own condition" in page
+    assert main([*argv, *model, "--min-own-gain", "-1"]) == 2
