@@ -181,16 +181,16 @@ def _campaign_choice(
     ``rules``: the least gain an own condition must bring, and the largest P(spec) drop a
     clone takes at the campaign condition.
     """
-    judged = {c: t[1] for c, t in tables.items() if t is not None}
+    # a clone whose platform lies outside its domain has no gain over it to compare: it
+    # keeps its own recommendation and takes no part in the campaign's choice
+    judged = {c: t[1] for c, t in tables.items() if t is not None and "platform" in t[1].index}
     ids = ["platform", *grid["source"]]
     common = [i for i in ids if all(i in t.index for t in judged.values())]
-    if not judged or not common or "platform" not in common:
+    if not judged or not common:
         why = (
-            "no clone scored"
+            "no clone scored with the platform inside its domain"
             if not judged
             else "no candidate lies inside every clone's domain"
-            if not common
-            else "the platform lies outside some clone's domain: no gain over it to compare"
         )
         per_clone = per_clone.assign(
             final_recommendation=OWN, needs_own_condition=False, needs_own_because=why
@@ -254,7 +254,7 @@ def _final(
     slope = slope_of(pm)
     for i, cid in enumerate(per_clone["clone_id"]):
         tab = tables.get(cid)
-        if tab is None or not pm.bootstrap:
+        if tab is None or not pm.bootstrap or "platform" not in tab[1].index:
             continue
         ok, every = tab
 
@@ -284,6 +284,22 @@ def _final(
                     "needs_own_condition": False,
                     "needs_own_for": "",
                     "needs_own_because": "not scored: outside the model's domain",
+                }
+            )
+            continue
+        if "platform" not in tab[1].index:
+            rows.append(
+                {
+                    "final_recommendation": OWN,
+                    "needs_own_condition": True,
+                    "needs_own_for": "domain",
+                    "needs_own_because": "the platform lies outside this clone's domain: "
+                    "its own recommendation stands, with no gain over the platform to judge",
+                    **{f"final__{f}": r[f"own__{f}"] for f in pm.factors},
+                    "final_gain_g_l": np.nan,
+                    "final_gain_g_l_lo": np.nan,
+                    "final_gain_g_l_hi": np.nan,
+                    "final_gain_raw_g_l": np.nan,
                 }
             )
             continue
@@ -443,6 +459,7 @@ def _summary(
         "clones_own_condition": int(own.sum()),
         "clones_own_for_gain": int((own & ~spec_driven).sum()),
         "clones_own_for_spec": int((own & spec_driven).sum()),
+        "clones_own_for_domain": int((scored["needs_own_for"] == "domain").sum()),
         "mean_final_gain_g_l": float(np.nanmean(gains)) if len(gains) else float("nan"),
         "min_own_gain_g_l": rules[0],
         "max_spec_drop": rules[1],

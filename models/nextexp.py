@@ -22,6 +22,11 @@ of the clone's own departures from the population, and of how sure we are about 
 
 Candidates are a space-filling set over the training box (or a grid), and only those
 inside the box and the applicability domain are ever proposed (:func:`split_candidates`).
+
+A proposal's numbers are its expected product with the surface's SD and its expected
+improvement: the value of running it, already an expectation over the surface's
+uncertainty, not a promised gain. The gain promised for a condition is the what-if
+recommendation's, corrected for having been chosen as the best (:mod:`models.gains`).
 """
 
 from __future__ import annotations
