@@ -306,6 +306,12 @@ def _judged_rows(what: str, s: dict) -> list[dict]:
             s["mean_gain_over_campaign_condition_g_l"] >= 0,
         ),
         row(
+            f"{what}: mean true gain over the campaign condition in product that meets the "
+            "spec (the spec moves trade product for spec)",
+            s["mean_in_spec_gain_over_campaign_condition_g_l"],
+            "g/L",
+        ),
+        row(
             f"{what}: clones told they need their own condition for product ({told}) that "
             "truly do better under it",
             precision,

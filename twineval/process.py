@@ -139,6 +139,11 @@ def _inside(lo: float, hi: float, value: float) -> float:
     return float("nan") if np.isnan(lo) or np.isnan(hi) else float(lo <= value <= hi)
 
 
+def in_spec(df: pd.DataFrame, name: str) -> pd.Series:
+    """True purified product under condition ``name``, counted only where it meets the spec."""
+    return df[f"true_{name}"] * ~df[f"oos_{name}"].astype(bool)
+
+
 def summary(df: pd.DataFrame) -> dict:
     """The acceptance figures of the closed loop (issue 24)."""
     vs_plat = df["true_final"] - df["true_platform"]
@@ -167,6 +172,9 @@ def summary(df: pd.DataFrame) -> dict:
         "share_better_than_campaign_condition": float((vs_camp > 1e-9).mean()),
         "share_same_as_campaign_condition": float((vs_camp.abs() <= 1e-9).mean()),
         "mean_gain_over_campaign_condition_g_l": float(vs_camp.mean()),
+        "mean_in_spec_gain_over_campaign_condition_g_l": float(
+            (in_spec(df, "final") - in_spec(df, "campaign")).mean()
+        ),
         "campaign_condition_share_better_than_platform": float(
             (df["true_campaign"] - df["true_platform"] > 1e-9).mean()
         ),
