@@ -476,3 +476,31 @@ def test_process_cli_writes_the_campaign_section_of_the_report(trained, monkeypa
         render_report(scores)
     assert "How the gain was estimated" in page and "need their own condition" in page
     assert main([*argv, *model, "--min-own-gain", "-1"]) == 2
+
+
+def test_a_clone_whose_platform_is_outside_its_domain_keeps_its_own_recommendation(
+    pm, history, monkeypatch
+) -> None:
+    """It cannot be compared with the platform, so it neither joins nor cancels the choice."""
+    import models.campaign_process as cp
+
+    clones = history.clones[history.clones["campaign_id"] == "C05"].head(6)
+    odd = str(clones["clone_id"].iloc[0])
+    real = cp.whatif
+
+    def without_platform(pm_, spec, clone, *args, **kwargs):
+        res = real(pm_, spec, clone, *args, **kwargs)
+        if str(clone["clone_id"]) == odd:  # as if the platform lay outside its domain
+            res.scored = res.scored[res.scored["source"] != "platform"].reset_index(drop=True)
+        return res
+
+    monkeypatch.setattr(cp, "whatif", without_platform)
+    r = campaign_process(pm, SPEC, clones, history.runs, history.outcomes, [], n_candidates=60)
+    assert r.campaign_condition is not None
+    pc = r.per_clone.set_index("clone_id")
+    assert pc.at[odd, "final_recommendation"] == "own condition"
+    assert pc.at[odd, "needs_own_for"] == "domain"
+    assert "platform lies outside" in pc.at[odd, "needs_own_because"]
+    assert r.campaign_summary["clones_own_for_domain"] == 1
+    others = pc.drop(index=odd)
+    assert others["final_gain_g_l"].notna().all()
