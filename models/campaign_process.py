@@ -9,19 +9,19 @@ as the CLI and the API, so the same box, domain and spec rules):
 - the campaign condition: the candidate, inside the box and every clone's domain, with the
   highest mean *expected in-spec product* over the clones (product counted only in draws
   that meet the spec, so a condition that trades spec for titer is not favoured); its gain
-  over the platform is cross-fitted and calibrated like every gain (:mod:`models.gains`);
+  over the platform is corrected like every gain (:mod:`models.gains`);
 - each clone's final recommendation is the campaign condition, unless the evidence says
   otherwise: its own optimum beats the campaign condition beyond its uncertainty
-  (:func:`models.gains.own_condition_evidence`: cross-fitted, shrunk toward the campaign
-  across its clones), or the campaign condition would lower the clone's P(meet every spec
-  limit) by more than :data:`MAX_SPEC_DROP` from what the platform gives it (then it takes
-  the condition best for the campaign among those that keep its spec). Each clone says
-  which and why;
+  (:func:`models.gains.own_condition_evidence`: corrected for choosing the best, shrunk
+  toward the campaign across its clones), or the campaign condition would lower the
+  clone's P(meet every spec limit) by more than :data:`MAX_SPEC_DROP` from what the
+  platform gives it (then it takes the condition best for the campaign among those that
+  keep its spec). Each clone says which and why;
 - design-space maps (P(spec) over two factors) for the top-ranked clones.
 
-On the twin (leave one campaign out, 12 campaigns of 48 clones), the clones told they need
-their own condition for a gain truly did better under it for 82% (README "Process
-conditions" gives the figures and how they were measured).
+On the twin (leave one campaign out, 12 campaigns of 48 clones), 24 of the 25 clones told
+they need their own condition for product truly did better under it (README "One
+condition for the whole campaign" gives the figures and how they were measured).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from models.candidates import EPP, IN_SPEC, P_SPEC, boot_column, space_filling
 from models.gains import (
     MIN_OWN_GAIN,
     Gain,
+    correct,
     corrected_gain,
-    interval_offsets,
     optimism_of,
     own_condition_evidence,
     slope_of,
@@ -158,7 +158,6 @@ def _clone_row(pm: ProcessModel, cid: str, res) -> dict:
     row["own_changes"] = "; ".join(r for r in res.reasons if " -> " in r) or (
         "" if rec else "; ".join(res.reasons)
     )
-    row["own_source"] = rec.get("source")
     for f in pm.factors:
         row[f"own__{f}"] = rec.get(f, np.nan)
     return row
@@ -252,6 +251,9 @@ def _final(
     n = len(per_clone)
     estimate, se = np.full(n, np.nan), np.full(n, np.nan)
     slope = slope_of(pm)
+    # both sides were chosen as the best of many: each loses its own optimism (the campaign
+    # condition's is the campaign choice's)
+    campaign_optimism = np.nan_to_num(campaign_gain.optimism)
     for i, cid in enumerate(per_clone["clone_id"]):
         tab = tables.get(cid)
         if tab is None or not pm.bootstrap or "platform" not in tab[1].index:
@@ -268,9 +270,6 @@ def _final(
             return ok[boot_column(EPP, k)].idxmax()
 
         optimism = optimism_of(pm, gain, choose)
-        # both sides were chosen as the best of many: each loses its own optimism (the
-        # campaign condition's is the campaign choice's)
-        campaign_optimism = np.nan_to_num(campaign_gain.optimism)
         estimate[i] = slope * (gain(None, own) - optimism + campaign_optimism)
         se[i] = slope * float(np.std([gain(k, own) for k in range(len(pm.bootstrap))], ddof=1))
     ev = own_condition_evidence(estimate, se, min_gain)
@@ -309,10 +308,11 @@ def _final(
             return _v(camp_row, best_id, col)
 
         # the campaign condition's gain for this clone carries the campaign choice's optimism
-        raw = at(EPP) - float(r["platform_product_g_l"])
-        value = campaign_gain.slope * (raw - np.nan_to_num(campaign_gain.optimism))
-        lo_off, hi_off = interval_offsets(
-            pm, (at(f"{EPP}_lo") - at(EPP), at(f"{EPP}_hi") - at(EPP))
+        here = correct(
+            pm,
+            at(EPP) - float(r["platform_product_g_l"]),
+            campaign_gain.optimism,
+            (at(f"{EPP}_lo") - at(EPP), at(f"{EPP}_hi") - at(EPP)),
         )
         spec_worse = at(P_SPEC) < float(r["platform_p_spec"]) - max_drop
         own = bool(ev.needs_own[i]) or spec_worse
@@ -329,16 +329,16 @@ def _final(
             )
         else:
             final = {f: at(f) for f in pm.factors}
-            g = (value, value + lo_off, value + hi_off, raw)
+            g = (here.value, here.lo, here.hi, here.raw)
         p_spec = (at(P_SPEC), float(r["platform_p_spec"]))
         why = _why(ev, i, spec_worse, p_spec, rules, pm)
         rows.append(
             {
                 "campaign_condition_product_g_l": at(EPP),
                 "campaign_condition_p_spec": at(P_SPEC),
-                "campaign_condition_gain_g_l": value,
-                "campaign_condition_gain_g_l_lo": value + lo_off,
-                "campaign_condition_gain_g_l_hi": value + hi_off,
+                "campaign_condition_gain_g_l": here.value,
+                "campaign_condition_gain_g_l_lo": here.lo,
+                "campaign_condition_gain_g_l_hi": here.hi,
                 "own_gain_over_campaign_g_l": float(ev.gain[i]),
                 "own_gain_over_campaign_lower_g_l": float(ev.lower[i]),
                 "final_recommendation": OWN if own else CAMPAIGN,

@@ -108,8 +108,11 @@ def corrected_gain(
     ``gain(k, label)``: the gain of candidate ``label`` by bootstrap model ``k`` or by the
     model (``k`` None); ``choose(k)``: the candidate bootstrap model ``k`` would choose.
     """
-    raw = gain(None, chosen)
-    optimism = optimism_of(pm, gain, choose)
+    return correct(pm, gain(None, chosen), optimism_of(pm, gain, choose), spread)
+
+
+def correct(pm: ProcessModel, raw: float, optimism: float, spread: tuple[float, float]) -> Gain:
+    """``raw`` less ``optimism`` (none when NaN), times the held-out slope, with its interval."""
     slope = slope_of(pm)
     value = slope * (raw - (optimism if np.isfinite(optimism) else 0.0))
     lo_off, hi_off = interval_offsets(pm, spread)

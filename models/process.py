@@ -101,20 +101,19 @@ class ProcessModel:
     # -- predictions ------------------------------------------------------------------
     def point(self, A: np.ndarray) -> dict[str, np.ndarray]:
         """Each target's prediction: the mean of its members, within the target's bounds."""
-        return self.points(A)[0]
-
-    def points(self, A: np.ndarray) -> tuple[dict[str, np.ndarray], list[dict[str, np.ndarray]]]:
-        """:meth:`point`, and titer and yield by each bootstrap model (:mod:`models.gains`)."""
         every = [self.models, *self.members]
-        full = {
+        return {
             t: clip(np.mean([m[t].predict(A).astype(float) for m in every], axis=0), t)
             for t in self.targets
         }
+
+    def points(self, A: np.ndarray) -> tuple[dict[str, np.ndarray], list[dict[str, np.ndarray]]]:
+        """:meth:`point`, and titer and yield by each bootstrap model (:mod:`models.gains`)."""
         boot = [
             {t: clip(w[t].predict(A).astype(float), t) for t in (TITER, YIELD)}
             for w in self.bootstrap
         ]
-        return full, boot
+        return self.point(A), boot
 
     def anchor_weight(self, target: str, n_runs: int) -> float:
         """Share of a clone's mean residual over ``n_runs`` runs that is its own effect."""

@@ -119,10 +119,15 @@ def _variance_parts(resid: np.ndarray, clones: np.ndarray) -> tuple[float, float
     return max(tau2, 0.0), sigma2
 
 
+def _runs_of_each_clone(clones: np.ndarray) -> pd.Series:
+    """Per clone, the positions of its runs in the training table."""
+    return pd.Series(np.arange(len(clones))).groupby(clones).apply(list)
+
+
 def _anchored_pairs(resid: pd.DataFrame, clones: np.ndarray, w: dict[str, float]) -> pd.DataFrame:
     """Residuals of each run anchored on one other run of its clone (every ordered pair)."""
     rows = []
-    pos = pd.Series(np.arange(len(clones))).groupby(clones).apply(list)
+    pos = _runs_of_each_clone(clones)
     R = resid.to_numpy(float)
     weights = np.array([w[t] for t in resid.columns])
     for members in pos:
@@ -156,8 +161,7 @@ def gain_calibration(
         return bool(np.all(both_nan | (np.abs(F[a] - F[b]) < 1e-6)))
 
     dp, do, who = [], [], []
-    pos = pd.Series(np.arange(len(clones))).groupby(clones).apply(list)
-    for k, members in enumerate(pos):
+    for k, members in enumerate(_runs_of_each_clone(clones)):
         for i, a in enumerate(members):
             for b in members[i + 1 :]:
                 if same(a, b) or np.isnan([pred[a], pred[b], obs[a], obs[b]]).any():
