@@ -76,7 +76,7 @@ def main() -> int:
         bundle = load_bundle(report.model_uri)
         frame = long_frame(data)
         scored, score_s = _timed(lambda: bundle.score(frame))
-        _, score_plain_s = _timed(lambda: bundle.score(frame, explain=False))
+        _, score_plain_s = _timed(lambda: bundle.score(frame, reasons="none"))
         _, fingerprint_s = _timed(lambda: fingerprints(frame, bundle.featurizer))
     m = report.metrics
     result = {

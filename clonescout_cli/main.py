@@ -176,10 +176,12 @@ def _add_score_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--reasons",
-        choices=("all", "none"),
+        choices=("all", "flagged", "none"),
         default="all",
         help="per-run reasons, the top feature contributions (tree SHAP) per target: 'all' "
-        "(default) or 'none' (leaves the column empty; scoring is ~3x faster)",
+        "(default), 'flagged' (only runs at risk or near the edge of experience: every flag "
+        "keeps its reasons, the other runs' cell is empty) or 'none' (no reasons column; "
+        "fastest)",
     )
     p.add_argument(
         "--engine",

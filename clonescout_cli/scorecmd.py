@@ -52,13 +52,12 @@ def run_score(
     use_tracking()
     pinned = load_pinned(model)
     bundle, uri, version, name = pinned.bundle, pinned.uri, pinned.version, pinned.name
-    explain = reasons == "all"
     scorer = None
     if engine == "spark":
         from serving.batch.spark import SparkScorer
 
-        scorer = SparkScorer(uri, explain, spark_master)  # checks the model's signature
-    served = ServedBundle(bundle, name, str(version or uri), uri, explain, scorer)
+        scorer = SparkScorer(uri, reasons, spark_master)  # checks the model's signature
+    served = ServedBundle(bundle, name, str(version or uri), uri, reasons, scorer)
     result = _run_scoring(data, mapping, chunk_runs, src, outputs, served, criteria, scorer)
     _print_scoring(result.summary, outputs, uri, bundle)
     if result.has_outcomes and result.summary["scored"]:

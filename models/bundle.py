@@ -84,15 +84,15 @@ class Bundle:
         out = {t: TiterLine.from_dict(m).predict(X) for t, m in lines.items()}
         return pd.DataFrame(out, index=X.index)
 
-    def score(self, frame: pd.DataFrame, explain: bool = True, top_k: int = 3) -> pd.DataFrame:
+    def score(self, frame: pd.DataFrame, reasons: str = "all", top_k: int = 3) -> pd.DataFrame:
         """One row per run: predictions, intervals, risks, domain, flag, reasons, provenance."""
-        return self.score_features(frame, self.features(frame), explain, top_k)
+        return self.score_features(frame, self.features(frame), reasons, top_k)
 
     def score_features(
-        self, frame: pd.DataFrame, X: pd.DataFrame, explain: bool = True, top_k: int = 3
+        self, frame: pd.DataFrame, X: pd.DataFrame, reasons: str = "all", top_k: int = 3
     ) -> pd.DataFrame:
         """:meth:`score` when the features ``X`` of ``frame``'s runs are already computed."""
-        out = self.predictor.predict(X, explain=explain, top_k=top_k)
+        out = self.predictor.predict(X, reasons=reasons, top_k=top_k)
         out["seen_in_training"] = self.seen_in_training(frame, X.index)
         out["model_id"] = self.manifest.get("model_id", "")
         return out.reset_index()
@@ -112,7 +112,7 @@ class Bundle:
         return seen_in_training(prints, self.training_runs)
 
     def score_packed(
-        self, packed: pd.DataFrame, explain: bool = True, top_k: int = 3
+        self, packed: pd.DataFrame, reasons: str = "all", top_k: int = 3
     ) -> pd.DataFrame:
         """Score packed runs (:mod:`models.packed`): one output row per input row, in order.
 
@@ -128,9 +128,9 @@ class Bundle:
             X = X.drop(index=too_late(X))
         if X is not None and len(X):
             frame = long[long["run_id"].isin(X.index)]
-            scored = self.score_features(frame, X, explain, top_k).set_index("run_id")
+            scored = self.score_features(frame, X, reasons, top_k).set_index("run_id")
         else:  # nothing scorable: the columns of an empty score
-            scored = self._no_scores(explain, top_k)
+            scored = self._no_scores(reasons, top_k)
         out = scored.reindex(ids)
         out.index = pd.RangeIndex(len(ids))
         missing = ~ids.isin(scored.index).to_numpy()
@@ -148,12 +148,12 @@ class Bundle:
         out.insert(0, "run_id", ids.to_numpy())
         return out
 
-    def _no_scores(self, explain: bool, top_k: int) -> pd.DataFrame:
+    def _no_scores(self, reasons: str, top_k: int) -> pd.DataFrame:
         """An empty score table with the columns (and dtypes) a real one has."""
         names = self.predictor.feature_names
         X = pd.DataFrame(np.nan, index=pd.Index(["_"], name="run_id"), columns=names, dtype=float)
         frame = pd.DataFrame({"run_id": ["_"], "day": [0.0]})
-        return self.score_features(frame, X, explain, top_k).set_index("run_id").iloc[:0]
+        return self.score_features(frame, X, reasons, top_k).set_index("run_id").iloc[:0]
 
     # -- persistence ------------------------------------------------------------------
     def save(self, folder: Path) -> Path:
@@ -222,13 +222,15 @@ class ClonescoutModel(PythonModel):
     def predict(
         self, context: object, model_input: pd.DataFrame, params: dict | None = None
     ) -> pd.DataFrame:
-        explain = bool((params or {}).get("explain", True))
+        params = params or {}
+        # "reasons" (all | flagged | none); "explain" is the older boolean (all | none)
+        reasons = str(params.get("reasons") or ("all" if params.get("explain", True) else "none"))
         if SAMPLES_COLUMN in model_input.columns:
-            return self.bundle.score_packed(model_input, explain=explain)
+            return self.bundle.score_packed(model_input, reasons=reasons)
         if "day" not in model_input.columns:
             raise ValueError(
                 "input has neither a 'day' column (long layout: one row per sample with "
                 f"run_id, day and measurements) nor '{SAMPLES_COLUMN}' (packed layout: one row "
                 "per run, its samples as a JSON list of records)"
             )
-        return self.bundle.score(model_input, explain=explain)
+        return self.bundle.score(model_input, reasons=reasons)

@@ -243,7 +243,7 @@ class ScaleModel:
             return np.maximum(intercept + slope * np.asarray(pred, float), self.floor)
         if self.booster is None:
             return np.full(len(pred), self.constant)
-        sigma = self.booster.predict(xgb.DMatrix(scale_inputs(pred, X)))
+        sigma = self.booster.inplace_predict(scale_inputs(pred, X))  # as DMatrix + predict
         return np.maximum(sigma.astype(float), self.floor)
 
 

@@ -102,6 +102,11 @@ class LinearTrend:
         return cls(arr("median"), arr("mean"), arr("scale"), arr("coef"), float(d["intercept"]))
 
 
+def shap_matrix(X: np.ndarray) -> xgb.DMatrix:
+    """The runs as XGBoost's SHAP needs them, built once for every target's contributions."""
+    return xgb.DMatrix(np.asarray(X, np.float32))
+
+
 def ridge_path(Z: np.ndarray, y: np.ndarray, alphas) -> np.ndarray:
     """Ridge coefficients of centred ``y`` on column-centred ``Z`` for each alpha (rows).
 
@@ -215,19 +220,23 @@ class TargetModel:
         X = np.asarray(X, np.float32)
         if self.booster is None:
             return self._linear.predict(X.astype(float)).astype(np.float32)
-        out = self.booster.predict(xgb.DMatrix(X, base_margin=self._margin(X)))
+        # in place: no DMatrix copy of the runs; the same numbers as DMatrix + predict
+        # (tests/unit/test_scoring_fast_path.py holds them equal)
+        out = self.booster.inplace_predict(X, base_margin=self._margin(X))
         return self._outside(out, X, contributions=False) if self._blended else out
 
-    def contributions(self, X: np.ndarray) -> np.ndarray:
+    def contributions(self, X: np.ndarray, matrix: xgb.DMatrix | None = None) -> np.ndarray:
         """Per-feature contributions: tree SHAP (Lundberg 2020) plus the linear shares.
 
         A linear model's contributions are exact: coefficient times standardised value.
+        ``matrix``: ``X`` as a DMatrix, shared by the targets (:func:`shap_matrix`); a
+        base margin moves only SHAP's bias column, which is dropped, so none is needed.
         """
         X = np.asarray(X, np.float32)
         if self.booster is None:
             return self._linear.contributions(X.astype(float))
         shap = self.booster.predict(
-            xgb.DMatrix(X, base_margin=self._margin(X)), pred_contribs=True
+            shap_matrix(X) if matrix is None else matrix, pred_contribs=True
         )[:, :-1]
         if self.trend is not None:
             shap = shap + self.trend.contributions(X.astype(float))

@@ -24,10 +24,10 @@ from features.contract.spec import Limit, ProductSpec
 from models.applicability import BORDERLINE, OUTSIDE, ApplicabilityDomain
 from models.bounds import clip
 from models.conformal import LEVELS, IntervalCalibrator
-from models.estimators import TargetModel
+from models.estimators import TargetModel, shap_matrix
 from models.families import missing_required
 from models.flags import FLAG_OK, FLAG_RISK, FLAG_UNKNOWN, limit_risk_column
-from models.reasons import sentences_rows
+from models.reasons import REASON_MODES, TEXT, reasons_json, sentence_table
 from models.spec_risk import out_of_spec_probability
 
 RISK_GROUPS = ("glycans", "downstream")
@@ -180,14 +180,21 @@ class Predictor:
                 out[i].append(f"{col} = {v[i]:g} (training only saw {value:g})")
         return out
 
-    def predict(self, X: pd.DataFrame, explain: bool = True, top_k: int = 3) -> pd.DataFrame:
+    def predict(self, X: pd.DataFrame, reasons: str = "all", top_k: int = 3) -> pd.DataFrame:
         """One row per run (index as ``X``), with unknown runs masked (see module doc)."""
-        return pd.DataFrame(self.predict_columns(X, explain, top_k), index=X.index)
+        return pd.DataFrame(self.predict_columns(X, reasons, top_k), index=X.index)
 
     def predict_columns(
-        self, X: pd.DataFrame, explain: bool = True, top_k: int = 3
+        self, X: pd.DataFrame, reasons: str = "all", top_k: int = 3
     ) -> dict[str, object]:
-        """The columns of :meth:`predict` as arrays (the HTTP API skips the DataFrame)."""
+        """The columns of :meth:`predict` as arrays (the HTTP API skips the DataFrame).
+
+        ``reasons`` (:data:`models.reasons.REASON_MODES`): which runs get their reasons -
+        ``all`` known runs, the ``flagged`` ones (at risk, or near the edge of experience:
+        every flag keeps its reasons), or ``none`` (no column).
+        """
+        if reasons not in REASON_MODES:
+            raise ValueError(f"reasons must be one of {', '.join(REASON_MODES)}, not {reasons!r}")
         A = self.matrix(X)
         raw = self.raw(X, A)
         unknown = raw.unknown
@@ -212,8 +219,13 @@ class Predictor:
             for i in range(len(X))
         ]
         out["not_judged"] = [", ".join(self.not_judged())] * len(X)
-        if explain:  # an unknown run's contributions would be extrapolation too
-            out["reasons"] = np.where(unknown, "", self._reasons(A, top_k))
+        if reasons != "none":  # an unknown run's contributions would be extrapolation too
+            wanted = ~unknown
+            if reasons == "flagged":
+                wanted &= (np.asarray(out["flag"]) == FLAG_RISK) | (raw.status == BORDERLINE)
+            text = np.full(len(X), "", dtype=TEXT)
+            text[wanted] = self._reasons(A[wanted], top_k)
+            out["reasons"] = text
         return out
 
     def _flags(self, raw: RawPrediction) -> tuple[list[str], list[str]]:
@@ -257,15 +269,18 @@ class Predictor:
             f"{limit_side(lim, float(raw.point[lim.attribute][i]))} (P {p:.2f})" for p, lim in named
         )
 
-    def _reasons(self, values32: np.ndarray, top_k: int) -> list[str]:
+    def _reasons(self, values32: np.ndarray, top_k: int) -> np.ndarray:
+        """Per run, the JSON object of its top reasons per target (:mod:`models.reasons`)."""
         values = values32.astype(float)
-        medians = self.domain.median
-        names = self.feature_names
-        per_target = {
-            t: sentences_rows(m.contributions(values32), values, medians, names, t, top_k)
-            for t, m in self.models.items()
-        }
-        return [
-            json.dumps({t: rows[i] for t, rows in per_target.items()}, ensure_ascii=False)
-            for i in range(len(values))
-        ]
+        medians, names = self.domain.median, self.feature_names
+        boosted = any(m.booster is not None for m in self.models.values())
+        matrix = shap_matrix(values32) if boosted else None
+        return reasons_json(
+            {
+                t: sentence_table(
+                    m.contributions(values32, matrix), values, medians, names, t, top_k, True
+                )
+                for t, m in self.models.items()
+            },
+            len(values),
+        )

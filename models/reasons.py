@@ -14,6 +14,7 @@ value with the training median.
 from __future__ import annotations
 
 import functools
+import json
 
 import numpy as np
 
@@ -121,11 +122,105 @@ def describe_feature(name: str) -> tuple[str, str]:
     return _generic(name)
 
 
-def _fmt(value: float) -> str:
-    if np.isnan(value):
-        return "missing"
-    mag = abs(value)
-    return f"{value:.3g}" if mag < 100 else f"{value:.0f}"
+# Which runs get reasons (``score --reasons``, the API's ``reasons``): every known run, the
+# runs a flag or the edge of experience points at, or none (the column stays empty).
+REASON_MODES = ("all", "flagged", "none")
+
+TEXT = np.dtypes.StringDType()  # numpy's variable-width strings: joined in C, not per cell
+
+
+def _formatted(values: np.ndarray, spec: str) -> np.ndarray:
+    """``values`` each formatted with ``spec`` (one f-string per value, the only Python loop)."""
+    return np.array([f"{v:{spec}}" for v in values.tolist()], dtype=TEXT)
+
+
+def _shown(values: np.ndarray) -> np.ndarray:
+    """Each value as a reason shows it: 3 significant digits below 100, whole numbers above."""
+    small = np.abs(values) < 100
+    out = np.full(values.shape, "missing", dtype=TEXT)
+    out[small] = _formatted(values[small], ".3g")
+    big = ~small & ~np.isnan(values)
+    out[big] = _formatted(values[big], ".0f")
+    return out
+
+
+def sentence_table(
+    contributions: np.ndarray,
+    values: np.ndarray,
+    medians: np.ndarray,
+    feature_names: list[str],
+    target: str,
+    top_k: int = 3,
+    quoted: bool = False,
+) -> np.ndarray:
+    """The top-``top_k`` reasons of every row (runs x features): runs x ``top_k`` strings.
+
+    Row i's reasons are its features with the largest absolute contributions, largest
+    first, e.g. "ammonia on day 5 (9.8 mM) high → G0F up 3.1 points"; high/low compares the
+    run's value with the training median. A zero contribution is no reason: its cell and
+    the cells after it are "". Built column by column with numpy's string functions, so
+    100k runs cost a few f-strings per run, not a Python loop per sentence.
+    ``quoted``: each sentence as a JSON string (escaped, in double quotes), for
+    :func:`reasons_json`.
+    """
+    esc = _json_text if quoted else str
+    t_label, t_unit = (esc(x) for x in TARGETS.get(target, _generic(target)))
+    described = _described(tuple(feature_names))
+    top = np.argsort(-np.abs(contributions), axis=1)[:, :top_k]
+    rows = np.arange(len(contributions))[:, None]
+    # float64, as the per-row lists of earlier versions formatted them
+    c_top = contributions[rows, top].astype(float)
+    v_top = np.asarray(values, float)[rows, top]
+    m_top = np.asarray(medians, float)[top]
+    quote = '"' if quoted else ""
+    opening = np.array([quote + esc(label) + " (" for label, _ in described], dtype=TEXT)
+    unit = np.array([(" " + esc(u)).rstrip() for _, u in described], dtype=TEXT)
+    out = np.full(top.shape, "", dtype=TEXT)
+    for k in range(top.shape[1]):
+        c, v, idx = c_top[:, k], v_top[:, k], top[:, k]
+        missing = np.isnan(v)
+        level = np.where(
+            missing,
+            "missing",
+            np.where(v > m_top[:, k], "high", np.where(v < m_top[:, k], "low", "typical")),
+        ).astype(TEXT)
+        shown = np.where(missing, "missing", np.strings.add(_shown(v), unit[idx]))
+        direction = np.where(c > 0, "up", "down").astype(TEXT)
+        tail = f" {t_unit}{quote}"
+        text = opening[idx] + shown + ") " + level + f" → {t_label} " + direction + " "
+        text = text + _formatted(np.abs(c), ".2g") + tail
+        # a zero contribution ends the row's reasons (they are sorted by size)
+        alive = (c_top[:, : k + 1] != 0.0).all(axis=1)
+        out[:, k] = np.where(alive, text, "")
+    return out
+
+
+def _json_text(text: str) -> str:
+    """``text`` as the inside of a JSON string, as ``json.dumps(..., ensure_ascii=False)``."""
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+def reasons_json(per_target: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """One JSON object per run (``n`` runs), ``{target: [reason, ...]}``, from quoted tables.
+
+    Byte for byte what ``json.dumps({t: sentences}, ensure_ascii=False)`` gives each run.
+    """
+    parts = []
+    for t, table in per_target.items():
+        body: np.ndarray = np.full(
+            len(table), json.dumps(t, ensure_ascii=False) + ": [", dtype=TEXT
+        )
+        for k in range(table.shape[1]):
+            cell = table[:, k]
+            sep = ", " if k else ""
+            body = np.where(cell != "", body + sep + cell, body)
+        parts.append(body + "]")
+    if not parts:
+        return np.full(n, "{}", dtype=TEXT)
+    joined = parts[0]
+    for p in parts[1:]:
+        joined = joined + ", " + p
+    return "{" + joined + "}"
 
 
 def sentences(
@@ -155,32 +250,6 @@ def sentences_rows(
     target: str,
     top_k: int = 3,
 ) -> list[list[str]]:
-    """:func:`sentences` for every row of ``contributions`` (runs x features) at once.
-
-    The top features of all rows are chosen in one sort; labels are worked out once per
-    feature name. Each row's sentences are exactly what :func:`sentences` gives it.
-    """
-    t_label, t_unit = TARGETS.get(target, _generic(target))
-    described = _described(tuple(feature_names))
-    top = np.argsort(-np.abs(contributions), axis=1)[:, :top_k]
-    rows = np.arange(len(contributions))[:, None]
-    c_top, v_top = contributions[rows, top], values[rows, top]
-    m_top = np.asarray(medians)[top]
-    out = []
-    for idx, cs, vs, ms in zip(
-        top.tolist(), c_top.tolist(), v_top.tolist(), m_top.tolist(), strict=True
-    ):
-        row = []
-        for i, c, v, med in zip(idx, cs, vs, ms, strict=True):
-            if c == 0.0:
-                break
-            label, unit = described[i]
-            if v != v:  # NaN
-                level = shown = "missing"
-            else:
-                level = "high" if v > med else "low" if v < med else "typical"
-                shown = f"{_fmt(v)} {unit}".strip()
-            direction = "up" if c > 0 else "down"
-            row.append(f"{label} ({shown}) {level} → {t_label} {direction} {abs(c):.2g} {t_unit}")
-        out.append(row)
-    return out
+    """:func:`sentence_table` as one list of reasons per row (empty cells left out)."""
+    table = sentence_table(contributions, values, medians, feature_names, target, top_k)
+    return [[str(s) for s in row if s] for row in table.tolist()]

@@ -92,19 +92,25 @@ class Engine:
         self.score([EXAMPLE_RUN])
 
     # -- scoring ---------------------------------------------------------------------
-    def score(self, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """One result per run, in order: ``scored`` or ``rejected`` with reasons."""
-        return self._score(runs)[0]
+    def score(self, runs: list[dict[str, Any]], reasons: str = "all") -> list[dict[str, Any]]:
+        """One result per run, in order: ``scored`` or ``rejected`` with reasons.
 
-    def _score(self, runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+        ``reasons``: which scored runs carry their top reasons (``all``, ``flagged``: at risk
+        or near the edge of experience, ``none``); the others have an empty ``reasons``.
+        """
+        return self._score(runs, reasons)[0]
+
+    def _score(
+        self, runs: list[dict[str, Any]], reasons: str = "all"
+    ) -> tuple[list[dict[str, Any]], pd.DataFrame]:
         """:meth:`score`, and the features of the scored runs (index: internal keys)."""
         prep = prepare(runs)
         results: list[dict[str, Any] | None] = [None] * len(runs)
-        scored, X = self._predict(prep, runs)
+        scored, X = self._predict(prep, runs, reasons)
         for i, res in scored.items():
             results[i] = res
-        for i, (stage, reasons) in prep.rejected.items():
-            results[i] = self._rejected(runs[i]["run_id"], stage, reasons)
+        for i, (stage, why) in prep.rejected.items():
+            results[i] = self._rejected(runs[i]["run_id"], stage, why)
         missing = [i for i, r in enumerate(results) if r is None]
         if missing:  # accounting: no run may vanish between the contract and the model
             raise AssertionError(f"runs at positions {missing} were neither scored nor rejected")
@@ -120,7 +126,7 @@ class Engine:
         }
 
     def _predict(
-        self, prep: Prepared, runs: list[dict[str, Any]]
+        self, prep: Prepared, runs: list[dict[str, Any]], reasons: str = "all"
     ) -> tuple[dict[int, dict[str, Any]], pd.DataFrame]:
         """Answers of the scored runs by position, and their features (index: internal keys).
 
@@ -137,7 +143,7 @@ class Engine:
         X = X.drop(index=late)
         if X.empty:
             return {}, X
-        cols = b.predictor.predict_columns(X, explain=True)
+        cols = b.predictor.predict_columns(X, reasons=reasons)
         real_ids = [runs[prep.keys[k]]["run_id"] for k in X.index]
         seen = b.seen_in_training(prep.frame, X.index, real_ids)
         results = {}
@@ -152,7 +158,7 @@ class Engine:
         self, run: dict[str, Any], cols: dict[str, Any], j: int, seen: str
     ) -> dict[str, Any]:
         """The ``scored`` answer for ``run``: row ``j`` of the predicted columns ``cols``."""
-        reasons = cols["reasons"][j]
+        reasons = cols["reasons"][j] if "reasons" in cols else ""
         extrapolation = cols["extrapolation"][j]
         return {
             "status": "scored",
@@ -176,7 +182,7 @@ class Engine:
         }
 
     # -- a whole campaign ---------------------------------------------------------------
-    def score_campaign(self, data: CampaignData) -> dict[str, Any]:
+    def score_campaign(self, data: CampaignData, reasons: str = "all") -> dict[str, Any]:
         """Every run of a loaded campaign scored or rejected, and its clones ranked."""
         index = run_index(data)
         runs = [
@@ -193,7 +199,7 @@ class Engine:
                 prep.keys[key] = i
             else:
                 prep.rejected[i] = ("features", [NO_SAMPLES])
-        scored, _ = self._predict(prep, runs)
+        scored, _ = self._predict(prep, runs, reasons)
         results = [scored[i] for i in sorted(scored)]
         rejects = [self._rejected(runs[i]["run_id"], s, r) for i, (s, r) in prep.rejected.items()]
         rejects += [

@@ -18,7 +18,7 @@ Measurements accept the censored forms of the contract (``"<LOQ"``, ``"<0.5"``, 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -199,6 +199,14 @@ Run = create_model(  # type: ignore[call-overload,misc]
 )
 
 
+ReasonMode = Literal["all", "flagged", "none"]  # models.reasons.REASON_MODES
+REASONS_HELP = (
+    "which scored runs carry their top reasons (tree SHAP): 'all' (default), 'flagged' (runs "
+    "at risk or near the edge of experience; every flag keeps its reasons) or 'none' "
+    "(fastest); the others answer with empty reasons"
+)
+
+
 class ScoreRequest(ApiModel):
     """Runs to score (one or many)."""
 
@@ -207,6 +215,7 @@ class ScoreRequest(ApiModel):
         list[Run],  # type: ignore[valid-type]
         Field(min_length=1, max_length=MAX_RUNS_PER_REQUEST),
     ]
+    reasons: Annotated[ReasonMode, Field(description=REASONS_HELP)] = "all"
 
 
 class ExplainRequest(ApiModel):

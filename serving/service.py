@@ -17,6 +17,7 @@ OpenAPI description at ``/docs.json``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import json
 import logging
@@ -29,6 +30,7 @@ import bentoml
 from pydantic import Field
 from starlette.responses import Response
 
+from models.reasons import REASON_MODES
 from serving.answer_schemas import CampaignResponse, ExplainResponse, ModelInfo, ScoreResponse
 from serving.batching import Batcher
 from serving.config import Settings
@@ -37,7 +39,9 @@ from serving.examples import EXAMPLE_RUN
 from serving.guard import Guard, error_body
 from serving.schemas import (
     MAX_RUNS_PER_REQUEST,
+    REASONS_HELP,
     ExplainRequest,
+    ReasonMode,
     Run,
     ScoreRequest,
     WhatIfBody,
@@ -78,7 +82,7 @@ class Clonescout:
         self.settings = Settings.from_env()
         self.engine: Any = None
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
-        self.batcher: Batcher | None = None
+        self.batchers: dict[str, Batcher] = {}  # one per reasons mode
         threading.Thread(target=self._load, name="load-model", daemon=True).start()
 
     def _load(self) -> None:
@@ -92,7 +96,14 @@ class Clonescout:
         except Exception as exc:  # reported by /readyz staying 503 and in the log
             log.error("cannot load the model %s: %s", self.settings.model_uri, exc)
             return
-        self.batcher = Batcher(engine.score, self.executor, self.settings.max_batch_runs)
+        self.batchers = {
+            mode: Batcher(
+                functools.partial(engine.score, reasons=mode),
+                self.executor,
+                self.settings.max_batch_runs,
+            )
+            for mode in REASON_MODES
+        }
         # the loaded libraries and model are millions of long-lived objects: moved out of the
         # collector's reach, a full collection no longer walks them mid-request (p99 spikes)
         gc.collect()
@@ -118,19 +129,20 @@ class Clonescout:
                 examples=[[EXAMPLE_RUN]],
             ),
         ],
+        reasons: Annotated[ReasonMode, Field(description=REASONS_HELP)] = "all",
     ) -> ScoreResponse:
         """Score one or many runs: predictions with intervals, spec risk, flag and reasons.
 
         A run whose data break the contract comes back with status 'rejected' and its
         reasons, beside the scored ones; the request itself succeeds.
         """
-        if self.engine is None or self.batcher is None:
+        if self.engine is None or not self.batchers:
             return error_response(503, NOT_READY)  # type: ignore[return-value]
         records = [r.model_dump(exclude_unset=True) for r in runs]  # type: ignore[attr-defined]
         if self.settings.batching:
-            results = await self.batcher.submit(records)
+            results = await self.batchers[reasons].submit(records)
         else:
-            results = await self._run(self.engine.score, records)
+            results = await self._run(self.engine.score, records, reasons)
         n_rej = sum(r["status"] == "rejected" for r in results)
         body = {
             "model": self.engine.ref,
@@ -215,13 +227,14 @@ class Clonescout:
                 examples=["peer_emulator"],
             ),
         ] = None,
+        reasons: Annotated[ReasonMode, Field(description=REASONS_HELP)] = "all",
     ) -> CampaignResponse:
         """Score a whole campaign file: every run scored or rejected, clones ranked."""
         if self.engine is None:
             return error_response(503, NOT_READY)  # type: ignore[return-value]
         try:
             check_upload(file, mapping)
-            body = await self._run(campaign, self.engine, file, mapping)
+            body = await self._run(campaign, self.engine, file, mapping, reasons)
         except UploadError as exc:
             return error_response(exc.status, str(exc), exc.path, exc.value, exc.expected)  # type: ignore[return-value]
         return json_response(body)  # type: ignore[return-value]

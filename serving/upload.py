@@ -105,7 +105,7 @@ def _unzip(file: Path, into: Path) -> Path:
     return tables[0].parent
 
 
-def campaign(engine: Any, file: Path, mapping: str | None) -> dict[str, Any]:
+def campaign(engine: Any, file: Path, mapping: str | None, reasons: str = "all") -> dict[str, Any]:
     """Load the upload through the contract (or a mapping), then score it."""
     from features.contract.loader import load_campaign
     from features.contract.mapping import import_mapped
@@ -140,6 +140,6 @@ def campaign(engine: Any, file: Path, mapping: str | None) -> dict[str, Any]:
                 file.name,
                 f"a readable {file.suffix.lower().lstrip('.')} file in {layout}",
             ) from None
-        return engine.score_campaign(data)
+        return engine.score_campaign(data, reasons)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -86,7 +86,10 @@ def log_bundle(bundle: Bundle, folder: Path, data: CampaignData, model_name: str
     signature = ModelSignature(
         inputs=input_schema(example),
         outputs=infer_signature(example, output).outputs,
-        params=ParamSchema([ParamSpec("explain", "boolean", True)]),  # per-run reasons
+        # per-run reasons: "reasons" all | flagged | none ("" follows the older "explain")
+        params=ParamSchema(
+            [ParamSpec("explain", "boolean", True), ParamSpec("reasons", "string", "")]
+        ),
     )
     versions = library_versions()
     reqs = [

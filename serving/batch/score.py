@@ -34,7 +34,7 @@ class ServedBundle:
     name: str
     version: str
     uri: str
-    explain: bool = True  # per-run reasons (tree SHAP): most of the scoring time
+    reasons: str = "all"  # which runs get reasons (tree SHAP; models.reasons.REASON_MODES)
     engine: Engine | None = None  # where the model runs, when not in this process (Spark)
 
     def provenance(self) -> dict[str, Any]:
@@ -70,7 +70,7 @@ class ChunkScorer:
         if self.served.engine is not None:
             scored = self.served.engine.score(frame)
         else:
-            scored = self.bundle.score_features(frame, X, explain=self.served.explain)
+            scored = self.bundle.score_features(frame, X, reasons=self.served.reasons)
         ids = run_index(data).set_index("run_id").reindex(scored["run_id"])
         front = pd.DataFrame(
             {

@@ -100,7 +100,7 @@ def model_columns(model_uri: str) -> tuple[list[str], Any]:
     return inputs, sig.outputs.as_spark_schema()
 
 
-def _result_type(struct: Any, explain: bool) -> Any:
+def _result_type(struct: Any, reasons: str) -> Any:
     from pyspark.sql.types import StructField, StructType
 
     # every field nullable: a rejected or unknown run has no numbers
@@ -108,19 +108,19 @@ def _result_type(struct: Any, explain: bool) -> Any:
         [
             StructField(f.name, f.dataType, nullable=True)
             for f in struct.fields
-            if f.name != "run_id" and (explain or f.name != "reasons")
+            if f.name != "run_id" and (reasons != "none" or f.name != "reasons")
         ]
     )
 
 
 def model_udf(
-    spark: SparkSession, model_uri: str, explain: bool = True
+    spark: SparkSession, model_uri: str, reasons: str = "all"
 ) -> tuple[Any, list[str], list[Any]]:
     """(the pyfunc as a Spark UDF returning a struct, its input columns, its output fields)."""
     import mlflow.pyfunc
 
     inputs, outputs = model_columns(model_uri)
-    result = _result_type(outputs, explain)
+    result = _result_type(outputs, reasons)
     # env_manager="local" on purpose: the executors run this very environment (the pinned
     # stack), so MLflow's advice to rebuild it with conda does not apply
     log = logging.getLogger("mlflow.pyfunc")
@@ -132,7 +132,8 @@ def model_udf(
             model_uri,
             result_type=result,
             env_manager="local",
-            params={"explain": explain},
+            # both: a model logged before "reasons" existed knows only "explain"
+            params={"explain": reasons != "none", "reasons": reasons},
         )
     finally:
         log.setLevel(level)
@@ -209,7 +210,7 @@ def pack_runs(samples: SparkFrame, runs: SparkFrame, clones: SparkFrame) -> Spar
     )
 
 
-def score_runs(packed: SparkFrame, model_uri: str, explain: bool = True) -> SparkFrame:
+def score_runs(packed: SparkFrame, model_uri: str, reasons: str = "all") -> SparkFrame:
     """One row per row of ``packed``: ids, then every column of the model's output.
 
     Runs the model cannot score are never dropped: they come back with ``flag =
@@ -219,7 +220,7 @@ def score_runs(packed: SparkFrame, model_uri: str, explain: bool = True) -> Spar
     from pyspark.sql import functions as F
 
     spark = packed.sparkSession
-    udf, inputs, fields = model_udf(spark, model_uri, explain)
+    udf, inputs, fields = model_udf(spark, model_uri, reasons)
     present = [c for c in inputs if c in packed.columns]
     scored = packed.withColumn("_score", udf(F.struct(*[F.col(c) for c in present])))
     orphan = F.col("clone_id").isNull() & (F.col("n_copies") == 0)
@@ -248,12 +249,12 @@ def score_runs(packed: SparkFrame, model_uri: str, explain: bool = True) -> Spar
 class SparkScorer:
     """Scores a chunk's long frame on Spark; same columns and order as ``Bundle.score``."""
 
-    def __init__(self, model_uri: str, explain: bool, master: str):
+    def __init__(self, model_uri: str, reasons: str, master: str):
         from pyspark.sql import SparkSession
 
         self.owned = SparkSession.getActiveSession() is None  # else the caller's session
         self.spark = spark_session(master)
-        self.udf, self.inputs, _ = model_udf(self.spark, model_uri, explain)
+        self.udf, self.inputs, _ = model_udf(self.spark, model_uri, reasons)
 
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:
         from pyspark.sql import functions as F

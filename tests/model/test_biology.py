@@ -23,8 +23,8 @@ def frame(trained_default) -> pd.DataFrame:
 
 def _delta(trained_default, frame: pd.DataFrame, changed: pd.DataFrame) -> pd.DataFrame:
     score = trained_default.bundle.score
-    base = score(frame, explain=False).set_index("run_id")
-    new = score(changed, explain=False).set_index("run_id")
+    base = score(frame, reasons="none").set_index("run_id")
+    new = score(changed, reasons="none").set_index("run_id")
     both = base["flag"].ne(FLAG_UNKNOWN) & new["flag"].ne(FLAG_UNKNOWN)
     assert both.mean() > 0.8, "the what-if left the model's experience"
     targets = trained_default.bundle.targets

@@ -32,7 +32,7 @@ def peer(tmp_path_factory):
     report = train(train_data, settings)
     bundle = mlflow.pyfunc.load_model(report.model_uri).unwrap_python_model().bundle
     frame = long_frame(test_data)
-    scored = bundle.score(frame, explain=False).set_index("run_id")
+    scored = bundle.score(frame, reasons="none").set_index("run_id")
     naive = bundle.naive(bundle.features(frame))
     known = scored.index[scored["flag"] != "unknown"]  # both judged on the runs it answers
     y = test_data.outcomes.set_index("run_id").loc[known, "final_titer_g_l"].to_numpy()

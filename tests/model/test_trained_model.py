@@ -78,7 +78,7 @@ def test_same_input_same_output_and_pyfunc_matches_bundle(trained) -> None:
 
 
 def test_intervals_stay_physical_and_contain_the_prediction(trained) -> None:
-    scored = trained.bundle.score(_frame(trained), explain=False)
+    scored = trained.bundle.score(_frame(trained), reasons="none")
     for t in trained.bundle.targets:
         low, high = physical_bounds(t)
         cols = [t, *interval_columns(t)]
@@ -94,7 +94,7 @@ def test_far_outside_input_reads_unknown_with_no_confident_number(trained) -> No
     alien = frame.copy()
     for col in ("vcd_e6_ml", "titer_g_l", "lactate_g_l", "ammonia_mm"):
         alien[col] = alien[col] * 8
-    scored = trained.bundle.score(alien, explain=False)
+    scored = trained.bundle.score(alien, reasons="none")
     assert (scored["applicability"] == OUTSIDE).all()
     assert (scored["flag"] == FLAG_UNKNOWN).all()
     assert scored["flag_reason"].str.contains("outside the model's experience").all()
@@ -104,7 +104,7 @@ def test_far_outside_input_reads_unknown_with_no_confident_number(trained) -> No
     assert scored[numbers].isna().all().all()
     extrapolated = json.loads(scored["extrapolation"].iloc[0])
     assert set(extrapolated) == set(trained.bundle.targets)
-    normal = trained.bundle.score(frame, explain=False)
+    normal = trained.bundle.score(frame, reasons="none")
     assert (normal["applicability"] != OUTSIDE).mean() > 0.9
     assert (normal.loc[normal["flag"] != FLAG_UNKNOWN, "extrapolation"] == "").all()
 
@@ -112,12 +112,12 @@ def test_far_outside_input_reads_unknown_with_no_confident_number(trained) -> No
 def test_a_run_missing_a_measurement_family_is_never_ok(trained) -> None:
     frame = _frame(trained, 40)
     assert "titer_g_l" in trained.bundle.predictor.required
-    scored = trained.bundle.score(frame.drop(columns=["titer_g_l"]), explain=False)
+    scored = trained.bundle.score(frame.drop(columns=["titer_g_l"]), reasons="none")
     assert (scored["flag"] == FLAG_UNKNOWN).all()
     assert scored["missing_families"].str.contains("titer_g_l").all()
     assert scored["flag_reason"].str.contains("no titer_g_l samples up to day 7").all()
     no_ammonia = frame.assign(ammonia_mm=np.nan)
-    assert (trained.bundle.score(no_ammonia, explain=False)["flag"] != FLAG_OK).all()
+    assert (trained.bundle.score(no_ammonia, reasons="none")["flag"] != FLAG_OK).all()
 
 
 def test_a_condition_that_never_varied_in_training_makes_a_run_unknown(trained) -> None:
@@ -126,7 +126,7 @@ def test_a_condition_that_never_varied_in_training_makes_a_run_unknown(trained) 
     frame = _frame(trained, 10)
     moved = frame["run_id"].isin(frame["run_id"].unique()[:4])
     frame.loc[moved, "run__scale"] = "ambr250"
-    scored = trained.bundle.score(frame, explain=True).set_index("run_id")
+    scored = trained.bundle.score(frame, reasons="all").set_index("run_id")
     other = scored.loc[frame.loc[moved, "run_id"].unique()]
     assert (other["flag"] == FLAG_UNKNOWN).all() and other[
         trained.bundle.targets
@@ -141,7 +141,7 @@ def test_a_condition_that_never_varied_in_training_makes_a_run_unknown(trained) 
 
 def test_every_spec_attribute_is_judged_by_default(trained) -> None:
     """HMW and HCP are downstream limits: the default model predicts and judges them."""
-    scored = trained.bundle.score(_frame(trained, 5), explain=False)
+    scored = trained.bundle.score(_frame(trained, 5), reasons="none")
     assert (scored["not_judged"] == "").all()
     for t in ("hmw_pct", "hcp_ppm"):
         assert t in trained.bundle.targets and scored[t].notna().any()
@@ -159,13 +159,13 @@ def test_spec_attributes_it_does_not_predict_are_listed_not_judged(trained) -> N
 
 def test_runs_it_was_trained_on_are_recognised(trained) -> None:
     frame = _frame(trained, 10)
-    scored = trained.bundle.score(frame, explain=False)
+    scored = trained.bundle.score(frame, reasons="none")
     assert (scored["seen_in_training"] == SEEN_SAME).all()
     changed = frame.assign(titer_g_l=frame["titer_g_l"] * 1.01)
-    scored = trained.bundle.score(changed, explain=False)
+    scored = trained.bundle.score(changed, reasons="none")
     assert (scored["seen_in_training"] == SEEN_ID_ONLY).all()
     renamed = frame.assign(run_id="new-" + frame["run_id"])
-    scored = trained.bundle.score(renamed, explain=False)
+    scored = trained.bundle.score(renamed, reasons="none")
     assert scored["seen_in_training"].str.startswith("same data as training run").all()
 
 
@@ -203,7 +203,7 @@ def test_manifest_pins_what_made_the_model(trained) -> None:
 
 def test_an_at_risk_flag_names_the_attribute_and_limit_behind_it(trained) -> None:
     """`glycans out-of-spec risk 0.59` alone sends a campaign lead to the scores file."""
-    scored = trained.bundle.score(_frame(trained, 400), explain=False)
+    scored = trained.bundle.score(_frame(trained, 400), reasons="none")
     risky = scored[scored["flag"] == "at risk"]
     assert len(risky), "no run at risk in the tiny set"
     pattern = r"(glycans|downstream) out-of-spec risk \d\.\d\d \(\w+ (above|below) [\d.]+"
