@@ -166,7 +166,7 @@ def sentence_table(
     esc = _json_text if quoted else str
     t_label, t_unit = (esc(x) for x in TARGETS.get(target, _generic(target)))
     described = _described(tuple(feature_names))
-    top = np.argsort(-np.abs(contributions), axis=1)[:, :top_k]
+    top = largest(np.abs(contributions), top_k)
     rows = np.arange(len(contributions))[:, None]
     # float64, as the per-row lists of earlier versions formatted them
     c_top = contributions[rows, top].astype(float)
@@ -175,24 +175,53 @@ def sentence_table(
     quote = '"' if quoted else ""
     opening = np.array([quote + esc(label) + " (" for label, _ in described], dtype=TEXT)
     unit = np.array([(" " + esc(u)).rstrip() for _, u in described], dtype=TEXT)
+    # the words between the value and the size: one string per (level, direction)
+    levels = ("high", "low", "typical", "missing")
+    middle = np.array(
+        [f") {lv} → {t_label} {d} " for lv in levels for d in ("up", "down")], dtype=TEXT
+    )
+    tail = f" {t_unit}{quote}"
     out = np.full(top.shape, "", dtype=TEXT)
     for k in range(top.shape[1]):
-        c, v, idx = c_top[:, k], v_top[:, k], top[:, k]
+        c, v, idx, med = c_top[:, k], v_top[:, k], top[:, k], m_top[:, k]
         missing = np.isnan(v)
-        level = np.where(
-            missing,
-            "missing",
-            np.where(v > m_top[:, k], "high", np.where(v < m_top[:, k], "low", "typical")),
-        ).astype(TEXT)
-        shown = np.where(missing, "missing", np.strings.add(_shown(v), unit[idx]))
-        direction = np.where(c > 0, "up", "down").astype(TEXT)
-        tail = f" {t_unit}{quote}"
-        text = opening[idx] + shown + ") " + level + f" → {t_label} " + direction + " "
+        level = np.where(missing, 3, np.where(v > med, 0, np.where(v < med, 1, 2)))
+        shown = np.where(missing, "missing", _shown(v) + unit[idx])
+        text = opening[idx] + shown + middle[2 * level + ~(c > 0)]
         text = text + _formatted(np.abs(c), ".2g") + tail
         # a zero contribution ends the row's reasons (they are sorted by size)
         alive = (c_top[:, : k + 1] != 0.0).all(axis=1)
         out[:, k] = np.where(alive, text, "")
     return out
+
+
+def largest(magnitude: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the columns of the ``k`` largest values, largest first (runs x k).
+
+    The order of ``np.argsort(-magnitude, axis=1)[:, :k]``, found with k passes of argmax
+    instead of a sort of every row. Where equal values leave that order to the sort (a tie
+    at or around the top k, or a NaN), the row is sorted as before, so every row gets the
+    columns the full sort gives it.
+    """
+    n, m = magnitude.shape
+    k = min(k, m)
+    if n == 0 or k == 0:
+        return np.zeros((n, k), dtype=np.intp)
+    work = magnitude.copy()
+    rows = np.arange(n)
+    top = np.empty((n, k), dtype=np.intp)
+    best = np.empty((n, k + 1), dtype=magnitude.dtype)
+    for j in range(k):
+        top[:, j] = np.argmax(work, axis=1)
+        best[:, j] = work[rows, top[:, j]]
+        work[rows, top[:, j]] = -np.inf
+    best[:, k] = work.max(axis=1) if k < m else -np.inf
+    # a tie among the first k + 1 values (zeros included: their order is the sort's too), or
+    # a NaN anywhere in the row
+    tied = (best[:, 1:] == best[:, :-1]).any(axis=1) | np.isnan(magnitude).any(axis=1)
+    if tied.any():
+        top[tied] = np.argsort(-magnitude[tied], axis=1)[:, :k]
+    return top
 
 
 def _json_text(text: str) -> str:
