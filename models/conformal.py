@@ -237,6 +237,10 @@ class ScaleModel:
         booster = xgb.train({**SCALE_PARAMS, "seed": seed}, dtrain, num_boost_round=SCALE_ROUNDS)
         return cls(floor, constant, booster)
 
+    def set_threads(self, n: int) -> None:
+        if self.booster is not None:
+            self.booster.set_param("nthread", str(n))
+
     def predict(self, pred: np.ndarray, X: np.ndarray) -> np.ndarray:
         if self.line is not None:
             intercept, slope = self.line

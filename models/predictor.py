@@ -134,6 +134,12 @@ class Predictor:
             for lim in (self.spec.glycans if g == "glycans" else self.spec.downstream)
         ]
 
+    def set_threads(self, n: int) -> None:
+        """XGBoost threads of every booster (members and interval scales); 0: every core."""
+        for t, m in self.models.items():
+            m.set_threads(n)
+            self.intervals[t].scale.set_threads(n)
+
     def not_judged(self) -> list[str]:
         return [a for g in RISK_GROUPS for a in self.judged(g)[1]]
 

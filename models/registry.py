@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,13 +117,30 @@ def load_pinned(uri: str) -> Pinned:
             uri = version_uri(name, version)
         elif uri.startswith("models:/") and uri.rsplit("/", 1)[-1].isdigit():
             version = uri.rsplit("/", 1)[-1]  # already pinned
-        model = mlflow.pyfunc.load_model(uri)
+        model = _load_with_installed_code(uri)
     except MlflowException as exc:
         raise ValueError(
             f"cannot load model {uri} from {mlflow.get_tracking_uri()} ({exc.message}); "
             "train one with `clonescout train` and `clonescout promote`, or pass --model"
         ) from None
     return Pinned(model, model.unwrap_python_model().bundle, uri, version, requested)
+
+
+def _load_with_installed_code(uri: str) -> Any:
+    """``mlflow.pyfunc.load_model``, leaving ``sys.path`` as it was.
+
+    MLflow puts the model's logged copy of the project's code first on ``sys.path`` (for a
+    process that has none). Here the installed project is already imported; left there,
+    a module imported later - or by a spawned scoring worker, which inherits the path -
+    would come from the copy and mix two versions of the code.
+    """
+    import mlflow
+
+    before = list(sys.path)
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    finally:
+        sys.path[:] = before
 
 
 def load_bundle(uri: str) -> Bundle:

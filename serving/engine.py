@@ -87,8 +87,7 @@ class Engine:
         """One thread per booster (workers are the parallelism) and a first call paid now."""
         from serving.examples import EXAMPLE_RUN
 
-        for m in self.bundle.predictor.models.values():
-            m.set_threads(1)
+        self.bundle.predictor.set_threads(1)
         self.score([EXAMPLE_RUN])
 
     # -- scoring ---------------------------------------------------------------------
