@@ -28,15 +28,18 @@ def serve_env(args: argparse.Namespace, pinned_uri: str) -> dict[str, str]:
     """The service's environment: the pinned model and the options of this command."""
     import mlflow
 
+    from serving.config import Settings
+
     env = dict(os.environ)
     env["CLONESCOUT_MODEL"] = pinned_uri
-    # the workers are the parallelism: a thread pool per worker (OpenMP in XGBoost, BLAS)
-    # only fights the other workers for the cores (measured: 2 workers went 240 -> 68 req/s)
-    for var in THREAD_VARS:
-        env.setdefault(var, "1")
     env["MLFLOW_TRACKING_URI"] = mlflow.get_tracking_uri()
     if args.workers is not None:
         env["CLONESCOUT_WORKERS"] = str(args.workers)
+    # the workers share the cores out: a thread pool per worker (OpenMP in XGBoost, BLAS)
+    # as wide as the machine only fights the other workers (2 workers went 240 -> 68 req/s)
+    threads = Settings.from_env(env).threads
+    for var in THREAD_VARS:
+        env.setdefault(var, str(threads))
     if args.api_keys_file is not None:
         env["CLONESCOUT_API_KEYS_FILE"] = str(args.api_keys_file.resolve())
     if args.no_batching:
@@ -62,7 +65,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     auth = "on" if settings.api_keys else "off"
     print(
         f"serving {uri} (version {version or '-'}, from {args.model}) on "
-        f"http://{args.host}:{args.port}  auth {auth}; docs at /docs.json, ready at /readyz",
+        f"http://{args.host}:{args.port}  auth {auth}; {settings.n_workers} worker(s) x "
+        f"{settings.threads} thread(s); docs at /docs.json, ready at /readyz",
         file=sys.stderr,
         flush=True,
     )
@@ -86,7 +90,10 @@ def add_serve_parser(sub: argparse._SubParsersAction, default_model: str, positi
         help=f"model URI (default {default_model}); an alias is pinned to its version at start",
     )
     p.add_argument(
-        "--workers", help="worker processes: a number or 'cpu_count' (default 1)", default=None
+        "--workers",
+        help="worker processes: a number or 'cpu_count' (default: one per core; each gets "
+        "its share of the cores as XGBoost threads)",
+        default=None,
     )
     p.add_argument(
         "--api-keys-file",

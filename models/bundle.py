@@ -7,6 +7,7 @@ maps the long sample frame of :func:`features.assemble.long_frame` to one row pe
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from features.early import EarlyFeatures
 from models.applicability import ApplicabilityDomain
 from models.conformal import load_calibrators, save_calibrators
 from models.estimators import TargetModel
-from models.fingerprint import fingerprints, seen_in_training
+from models.fingerprint import by_content, fingerprints, seen_in_training
 from models.flags import FLAG_REJECTED
 from models.packed import SAMPLES_COLUMN, unpack
 from models.predictor import Predictor
@@ -48,6 +49,11 @@ class Bundle:
     @property
     def targets(self) -> list[str]:
         return self.predictor.targets
+
+    @functools.cached_property
+    def _training_content(self) -> dict[str, str]:
+        """Fingerprint -> training run, built once (every scored batch looks runs up in it)."""
+        return by_content(self.training_runs)
 
     def quality(self) -> dict:
         """What the nested evaluation found, as a campaign lead reads it.
@@ -109,7 +115,7 @@ class Bundle:
         prints = fingerprints(frame, self.featurizer).reindex(runs)
         if run_ids is not None:
             prints = pd.Series(prints.to_numpy(), index=list(run_ids))
-        return seen_in_training(prints, self.training_runs)
+        return seen_in_training(prints, self.training_runs, self._training_content)
 
     def score_packed(
         self, packed: pd.DataFrame, reasons: str = "all", top_k: int = 3

@@ -49,11 +49,22 @@ def fingerprints(frame: pd.DataFrame, featurizer: EarlyFeatures) -> pd.Series:
     return pd.Series([f"{int(h):016x}" for h in total], index=pd.Index(uniq, name="run_id"))
 
 
-def seen_in_training(scored: pd.Series, training: dict[str, str]) -> list[str]:
-    """Per scored run: how it relates to the training runs ("" = not seen)."""
-    by_content: dict[str, str] = {}
+def by_content(training: dict[str, str]) -> dict[str, str]:
+    """Fingerprint -> the first training run with that content."""
+    first: dict[str, str] = {}
     for run_id, fp in training.items():
-        by_content.setdefault(fp, run_id)
+        first.setdefault(fp, run_id)
+    return first
+
+
+def seen_in_training(
+    scored: pd.Series, training: dict[str, str], content: dict[str, str] | None = None
+) -> list[str]:
+    """Per scored run: how it relates to the training runs ("" = not seen).
+
+    ``content``: :func:`by_content` of ``training``, when the caller keeps it.
+    """
+    content = by_content(training) if content is None else content
     out = []
     for key, fp in scored.items():
         run_id = str(key)
@@ -61,8 +72,8 @@ def seen_in_training(scored: pd.Series, training: dict[str, str]) -> list[str]:
             out.append(SEEN_SAME)
         elif run_id in training:
             out.append(SEEN_ID_ONLY)
-        elif fp in by_content:
-            out.append(f"same data as training run {by_content[fp]}")
+        elif fp in content:
+            out.append(f"same data as training run {content[fp]}")
         else:
             out.append("")
     return out

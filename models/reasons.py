@@ -165,7 +165,6 @@ def sentence_table(
     """
     esc = _json_text if quoted else str
     t_label, t_unit = (esc(x) for x in TARGETS.get(target, _generic(target)))
-    described = _described(tuple(feature_names))
     top = largest(np.abs(contributions), top_k)
     rows = np.arange(len(contributions))[:, None]
     # float64, as the per-row lists of earlier versions formatted them
@@ -173,8 +172,7 @@ def sentence_table(
     v_top = np.asarray(values, float)[rows, top]
     m_top = np.asarray(medians, float)[top]
     quote = '"' if quoted else ""
-    opening = np.array([quote + esc(label) + " (" for label, _ in described], dtype=TEXT)
-    unit = np.array([(" " + esc(u)).rstrip() for _, u in described], dtype=TEXT)
+    opening, unit = _pieces(tuple(feature_names), quoted)
     # the words between the value and the size: one string per (level, direction)
     levels = ("high", "low", "typical", "missing")
     middle = np.array(
@@ -193,6 +191,17 @@ def sentence_table(
         alive = (c_top[:, : k + 1] != 0.0).all(axis=1)
         out[:, k] = np.where(alive, text, "")
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _pieces(feature_names: tuple[str, ...], quoted: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per feature, what opens its reason ('"label (') and its unit (' mM' or ''), once."""
+    esc = _json_text if quoted else str
+    quote = '"' if quoted else ""
+    described = _described(feature_names)
+    opening = np.array([quote + esc(label) + " (" for label, _ in described], dtype=TEXT)
+    unit = np.array([(" " + esc(u)).rstrip() for _, u in described], dtype=TEXT)
+    return opening, unit
 
 
 def largest(magnitude: np.ndarray, k: int) -> np.ndarray:

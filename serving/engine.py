@@ -83,11 +83,11 @@ class Engine:
         self._not_judged = p.not_judged()
         self.ranking = load_ranking(DEFAULT_RANKING)
 
-    def warm_up(self) -> None:
-        """One thread per booster (workers are the parallelism) and a first call paid now."""
+    def warm_up(self, threads: int = 1) -> None:
+        """Each booster with its worker's share of the cores, and a first call paid now."""
         from serving.examples import EXAMPLE_RUN
 
-        self.bundle.predictor.set_threads(1)
+        self.bundle.predictor.set_threads(threads)
         self.score([EXAMPLE_RUN])
 
     # -- scoring ---------------------------------------------------------------------

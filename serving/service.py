@@ -92,7 +92,7 @@ class Clonescout:
         try:
             use_tracking()
             engine = load_engine(self.settings.model_uri)
-            engine.warm_up()
+            engine.warm_up(self.settings.threads)
         except Exception as exc:  # reported by /readyz staying 503 and in the log
             log.error("cannot load the model %s: %s", self.settings.model_uri, exc)
             return

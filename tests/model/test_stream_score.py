@@ -92,6 +92,26 @@ def test_chunk_size_changes_no_number(mlflow_env, tmp_path) -> None:
     assert s1 == s2
 
 
+def test_reasons_flagged_keeps_every_flags_reasons_and_the_same_ranking(mlflow_env, tmp_path):
+    folder = mlflow_env.data.folder
+    files = {m: tmp_path / m / "s.parquet" for m in ("all", "flagged", "none")}
+    for mode, out in files.items():
+        assert _score(folder, out, "--reasons", mode) == 0
+    every, some, bare = (pd.read_parquet(f) for f in files.values())
+    assert "reasons" not in bare.columns
+    pd.testing.assert_frame_equal(every.drop(columns="reasons"), bare)
+    pd.testing.assert_frame_equal(some.drop(columns="reasons"), bare)
+    wanted = (every["flag"] == "at risk") | (
+        (every["applicability"] == "borderline") & (every["flag"] != "unknown")
+    )
+    assert wanted.any() and not wanted.all()
+    assert (some.loc[wanted, "reasons"] == every.loc[wanted, "reasons"]).all()
+    assert (some.loc[wanted, "reasons"] != "").all() and (some.loc[~wanted, "reasons"] == "").all()
+    clones = [pd.read_parquet(ScoreOutputs.for_out(f).clones) for f in files.values()]
+    pd.testing.assert_frame_equal(clones[0], clones[1])
+    pd.testing.assert_frame_equal(clones[0], clones[2])
+
+
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
 def test_same_input_gives_byte_identical_files(mlflow_env, tmp_path, suffix) -> None:
     folder = mlflow_env.data.folder

@@ -122,6 +122,29 @@ def test_score_many_runs_equals_the_bundle_on_the_same_runs(client, trained, run
         assert res["seen_in_training"] == row["seen_in_training"]
 
 
+def test_each_request_chooses_which_runs_carry_reasons(client, runs):
+    """all (default) / flagged (at risk or near the edge) / none; nothing else changes."""
+    answers = {
+        mode: client.post("/score", json={"runs": runs[:60], "reasons": mode}).json()["results"]
+        for mode in ("all", "flagged", "none")
+    }
+    assert answers["all"] == client.post("/score", json={"runs": runs[:60]}).json()["results"]
+    flagged = 0
+    for every, some, bare in zip(*answers.values(), strict=True):
+        assert {**every, "reasons": {}} == {**some, "reasons": {}} == bare
+        assert bare["reasons"] == {}
+        if every["flag"] == "unknown":
+            assert every["reasons"] == some["reasons"] == {}
+        elif every["flag"] == "at risk" or every["applicability"] == "borderline":
+            flagged += 1
+            assert some["reasons"] == every["reasons"] != {}
+        else:
+            assert some["reasons"] == {} and every["reasons"] != {}
+    assert 0 < flagged < 60
+    r = client.post("/score", json={"runs": runs[:1], "reasons": "some"})
+    assert r.status_code == 422 and "reasons" in r.text
+
+
 def test_a_bad_run_in_a_batch_is_rejected_beside_the_good_ones(client, runs):
     over = copy.deepcopy(runs[0])
     over["samples"][2]["viability_pct"] = 140.0
@@ -457,3 +480,25 @@ def test_keys_file_is_read_with_comments(tmp_path):
     f = tmp_path / "keys"
     f.write_text(f"# team A\n{KEY}\n\n{'y' * 16}  # team B\n")
     assert Settings.from_env({"CLONESCOUT_API_KEYS_FILE": str(f)}).api_keys == (KEY, "y" * 16)
+
+
+def test_workers_default_to_one_per_core_and_share_the_cores(monkeypatch):
+    import argparse
+
+    import serving.config as config
+    from clonescout_cli.servecmd import THREAD_VARS, serve_env
+    from serving.config import Settings
+
+    monkeypatch.setattr(config, "cores", lambda: 8)
+    default = Settings.from_env({})
+    assert (default.workers, default.n_workers, default.threads) == ("cpu_count", 8, 1)
+    assert Settings.from_env({"CLONESCOUT_WORKERS": "2"}).threads == 4
+    assert Settings.from_env({"CLONESCOUT_WORKERS": "3"}).threads == 2
+    assert Settings.from_env({"CLONESCOUT_WORKERS": "16"}).threads == 1
+    for var in THREAD_VARS:
+        monkeypatch.delenv(var, raising=False)
+    args = argparse.Namespace(workers="2", api_keys_file=None, no_batching=False)
+    env = serve_env(args, "models:/m/1")
+    assert env["CLONESCOUT_WORKERS"] == "2" and all(env[v] == "4" for v in THREAD_VARS)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's own choice stands
+    assert serve_env(args, "models:/m/1")["OMP_NUM_THREADS"] == "3"
