@@ -49,6 +49,41 @@ def finish(result: dict, out: Path, table: list[dict], hide: tuple[str, ...] = (
     return 0
 
 
+def demo_registered_model(root: Path, name: str = "clonescout-demo"):
+    """The model ``make demo`` trains (default set, day 7, 15 trials), in a throw-away store.
+
+    For speed figures users will meet: a small model has fewer and shallower trees. The
+    learning curve is left out (it does not change the registered model). Returns the model
+    URI and the training data.
+    """
+    import mlflow
+
+    from clonescout_cli.demo import DemoSettings
+    from features.contract.loader import load_campaign
+    from features.contract.spec import DEFAULT_SPEC_PATH
+    from simulator.campaign import simulate_set, write_set
+    from training.pipeline import train
+    from training.settings import TrainSettings
+
+    demo = DemoSettings()
+    cfg = demo.config
+    write_set(simulate_set(cfg), root / "set", cfg, "parquet")
+    data = load_campaign(root / "set", require_outcomes=True)
+    mlflow.set_tracking_uri(f"sqlite:///{root}/mlflow.db")
+    mlflow.create_experiment("bench", artifact_location=str(root / "artifacts"))
+    mlflow.set_experiment("bench")
+    settings = TrainSettings(
+        spec_path=DEFAULT_SPEC_PATH,
+        horizon_day=demo.horizon_day,
+        trials=demo.trials,
+        seed=cfg.seed,
+        curve_horizons=(),
+        model_name=name,
+    )
+    train(data, settings)
+    return f"models:/{name}/1", data
+
+
 def small_registered_model(root: Path, name: str = "clonescout-bench"):
     """Train and register a model in a throw-away MLflow store under ``root``.
 
