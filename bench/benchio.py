@@ -56,32 +56,17 @@ def demo_registered_model(root: Path, name: str = "clonescout-demo"):
     learning curve is left out (it does not change the registered model). Returns the model
     URI and the training data.
     """
-    import mlflow
-
     from clonescout_cli.demo import DemoSettings
-    from features.contract.loader import load_campaign
-    from features.contract.spec import DEFAULT_SPEC_PATH
-    from simulator.campaign import simulate_set, write_set
-    from training.pipeline import train
-    from training.settings import TrainSettings
 
     demo = DemoSettings()
-    cfg = demo.config
-    write_set(simulate_set(cfg), root / "set", cfg, "parquet")
-    data = load_campaign(root / "set", require_outcomes=True)
-    mlflow.set_tracking_uri(f"sqlite:///{root}/mlflow.db")
-    mlflow.create_experiment("bench", artifact_location=str(root / "artifacts"))
-    mlflow.set_experiment("bench")
-    settings = TrainSettings(
-        spec_path=DEFAULT_SPEC_PATH,
+    return _registered_model(
+        root,
+        demo.config,
+        name,
         horizon_day=demo.horizon_day,
         trials=demo.trials,
-        seed=cfg.seed,
-        curve_horizons=(),
-        model_name=name,
+        seed=demo.config.seed,
     )
-    train(data, settings)
-    return f"models:/{name}/1", data
 
 
 def small_registered_model(root: Path, name: str = "clonescout-bench"):
@@ -90,27 +75,29 @@ def small_registered_model(root: Path, name: str = "clonescout-bench"):
     6 simulated campaigns and a small tuning budget: speed does not depend on accuracy.
     Returns the model URI and the training data.
     """
+    from simulator.campaign import SimulationConfig
+
+    cfg = SimulationConfig(n_campaigns=6, clones_per_campaign=30, seed=21, deep_clone_share=0.0)
+    return _registered_model(root, cfg, name, trials=3, n_folds=3, inner_folds=2)
+
+
+def _registered_model(root: Path, cfg, name: str, **settings):
+    """Simulate ``cfg`` under ``root``, train on it into a store there and register ``name``."""
     import mlflow
 
     from features.contract.loader import load_campaign
     from features.contract.spec import DEFAULT_SPEC_PATH
-    from simulator.campaign import SimulationConfig, simulate_set, write_set
+    from simulator.campaign import simulate_set, write_set
     from training.pipeline import train
     from training.settings import TrainSettings
 
-    cfg = SimulationConfig(n_campaigns=6, clones_per_campaign=30, seed=21, deep_clone_share=0.0)
     write_set(simulate_set(cfg), root / "set", cfg, "parquet")
     data = load_campaign(root / "set", require_outcomes=True)
     mlflow.set_tracking_uri(f"sqlite:///{root}/mlflow.db")
     mlflow.create_experiment("bench", artifact_location=str(root / "artifacts"))
     mlflow.set_experiment("bench")
-    settings = TrainSettings(
-        spec_path=DEFAULT_SPEC_PATH,
-        trials=3,
-        n_folds=3,
-        inner_folds=2,
-        curve_horizons=(),
-        model_name=name,
+    train(
+        data,
+        TrainSettings(spec_path=DEFAULT_SPEC_PATH, curve_horizons=(), model_name=name, **settings),
     )
-    train(data, settings)
     return f"models:/{name}/1", data

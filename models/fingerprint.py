@@ -33,12 +33,7 @@ def fingerprints(frame: pd.DataFrame, featurizer: EarlyFeatures) -> pd.Series:
     # it as text made a training run look like "seen, with other data"
     numeric = {"day", *featurizer.measurements_, *featurizer.numeric_attrs_}
     content = pd.DataFrame(
-        {
-            c: pd.to_numeric(content[c], errors="coerce").astype(float).round(DECIMALS)
-            if c in numeric
-            else content[c].astype(str)
-            for c in content.columns
-        },
+        {c: _hashed_column(content[c], c in numeric) for c in content.columns},
         index=content.index,
     )
     rows = pd.util.hash_pandas_object(content, index=False).to_numpy(np.uint64)
@@ -55,6 +50,19 @@ def by_content(training: dict[str, str]) -> dict[str, str]:
     for run_id, fp in training.items():
         first.setdefault(fp, run_id)
     return first
+
+
+def _hashed_column(column: pd.Series, numeric: bool) -> np.ndarray | pd.Series:
+    """A column as it is hashed: numbers as float64 rounded to DECIMALS, the rest as text.
+
+    A float column is rounded as it is (the common case, and the cheap one for a single
+    run); anything else is read as numbers first, a cell that is not one becoming NaN.
+    """
+    if not numeric:
+        return column.astype(str)
+    if column.dtype == np.float64:
+        return np.round(column.to_numpy(), DECIMALS)
+    return np.round(pd.to_numeric(column, errors="coerce").astype(float).to_numpy(), DECIMALS)
 
 
 def seen_in_training(
