@@ -202,6 +202,22 @@ def serve_and_score(model: str, data) -> None:
             risk_text = f", glycan risk {risk:.2f}" if risk is not None else ""
             print(f"  {r['run_id']}: {r['flag']:<8} {shown}{risk_text}")
         print("the same from a shell: see README 'Score clones from your own code'")
+        _one_run_latency(client, runs_from_campaign(data)[:40])
         client.close()
     finally:
         stop(proc)
+
+
+def _one_run_latency(client, runs: list[dict]) -> None:
+    """One run per request, as a LIMS script sends them: the median answer time per mode."""
+    import statistics
+
+    shown = []
+    for mode in ("all", "flagged", "none"):
+        ms = []
+        for run in runs:
+            t0 = time.perf_counter()
+            client.score(runs=[run], reasons=mode)
+            ms.append((time.perf_counter() - t0) * 1000)
+        shown.append(f"reasons={mode} {statistics.median(ms):.0f} ms")
+    print(f"one run per request, median of {len(runs)}: " + ", ".join(shown))

@@ -221,7 +221,7 @@ class TargetModel:
         if self.booster is None:
             return self._linear.predict(X.astype(float)).astype(np.float32)
         # in place: no DMatrix copy of the runs; the same numbers as DMatrix + predict
-        # (tests/unit/test_scoring_fast_path.py holds them equal)
+        # (tests/model/test_scoring_fast_path.py holds them equal)
         out = self.booster.inplace_predict(X, base_margin=self._margin(X))
         return self._outside(out, X, contributions=False) if self._blended else out
 

@@ -230,7 +230,8 @@ class Predictor:
             if reasons == "flagged":
                 wanted &= (np.asarray(out["flag"]) == FLAG_RISK) | (raw.status == BORDERLINE)
             text = np.full(len(X), "", dtype=TEXT)
-            text[wanted] = self._reasons(A[wanted], top_k)
+            if wanted.any():  # (XGBoost's SHAP of no rows is not a 2-d table)
+                text[wanted] = self._reasons(A[wanted], top_k)
             out["reasons"] = text
         return out
 

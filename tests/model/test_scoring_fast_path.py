@@ -145,6 +145,15 @@ def test_flagged_keeps_every_flags_reasons_and_changes_nothing_else(trained, run
     assert (flagged.loc[~wanted, "reasons"] == "").all()
 
 
+def test_a_batch_of_only_unknown_runs_gets_no_reasons_and_no_error(trained, runs) -> None:
+    """One unknown run alone (the API's usual batch) asks SHAP of no runs at all."""
+    frame = runs[0]
+    one = frame[frame["run_id"] == frame["run_id"].iloc[0]].assign(run__scale="ambr250")
+    for mode in ("all", "flagged"):
+        scored = trained.bundle.score(one, reasons=mode)
+        assert scored["flag"].tolist() == [FLAG_UNKNOWN] and scored["reasons"].tolist() == [""]
+
+
 def test_an_unknown_reason_mode_is_refused(trained, runs) -> None:
     with pytest.raises(ValueError, match="reasons must be one of all, flagged, none, not 'some'"):
         trained.bundle.predictor.predict(runs[1].iloc[:3], reasons="some")
