@@ -131,7 +131,7 @@ def _load_with_installed_code(uri: str) -> Any:
 
     MLflow puts the model's logged copy of the project's code first on ``sys.path`` (for a
     process that has none). Here the installed project is already imported; left there,
-    a module imported later - or by a spawned scoring worker, which inherits the path -
+    a module imported later - or by a spawned child process, which inherits the path -
     would come from the copy and mix two versions of the code.
     """
     import mlflow
