@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from features.contract.loader import CampaignData
@@ -56,8 +57,10 @@ class FeatureResult:
 
 def too_late(feats: pd.DataFrame) -> pd.Index:
     """Runs of a feature table with no sample at or before the horizon (nothing to score)."""
-    early = feats["n_samples"] if "n_samples" in feats else pd.Series(dtype=float)
-    return early.index[early.fillna(0) == 0]
+    if "n_samples" not in feats:
+        return pd.Index([])
+    n = feats["n_samples"].to_numpy(float)
+    return feats.index[np.isnan(n) | (n == 0)]
 
 
 def too_late_reason(horizon_day: float) -> str:

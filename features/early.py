@@ -39,6 +39,12 @@ def _day_label(day: float) -> str:
 
 
 DAY_TOLERANCE = 1e-9  # days: float noise in a stored day is not a later sample
+# Curves (runs x measurements) up to which a batch's measurements are stacked into one table
+# (:meth:`EarlyFeatures._measure_features`). The whole transform, measured on 2 cores with
+# 12 measurements: 1 run 2.3 ms stacked / 4.2 ms apart, 128 runs 4.6 / 6.5, 512 runs even,
+# 1,440 runs 39 / 30 (longer sorts). Capped well below the even point, also so that the
+# run-and-day search keys (run code x 1e5 + day) stay finer than a file chunk's.
+STACK_MAX_CURVES = 1024
 
 
 class EarlyFeatures(TransformerMixin, BaseEstimator):
@@ -148,26 +154,27 @@ class EarlyFeatures(TransformerMixin, BaseEstimator):
 
     # -- transforming --------------------------------------------------------------
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        """One row per run of ``X`` (index ``run_id``, sorted); never drops a run."""
+        """One row per run of ``X`` (index ``run_id``, sorted); never drops a run.
+
+        The frame is never sorted or copied: runs are coded once, the sample order (run,
+        then day, stable) is one index array, and each column is read through it.
+        """
         check_is_fitted(self, "feature_names_out_")
         _check_frame(X)
-        X = X.sort_values(["run_id", "day"], kind="stable")
-        run_ids = pd.Index(np.sort(X["run_id"].astype(str).unique()), name="run_id")
-        codes = run_ids.get_indexer(X["run_id"].astype(str))
-        day = X["day"].to_numpy(float)
+        codes, uniques = pd.factorize(X["run_id"].astype(str), sort=True, use_na_sentinel=False)
+        run_ids = pd.Index(np.asarray(uniques, dtype=object), name="run_id")
+        day_all = X["day"].to_numpy(float)
+        order = np.lexsort((day_all, codes))  # stable: as sort_values(["run_id", "day"])
+        codes, day = codes[order], day_all[order]
         early = day <= self.horizon_day + DAY_TOLERANCE
         n = len(run_ids)
         cols: dict[str, np.ndarray] = {}
         series = {}
         for m in self.measurements_:
-            v = (
-                pd.to_numeric(X[m], errors="coerce").to_numpy(float)
-                if m in X.columns
-                else np.full(len(X), np.nan)
-            )
+            v = _numbers(X[m])[order] if m in X.columns else np.full(len(X), np.nan)
             ok = early & ~np.isnan(v)
             series[m] = (codes[ok], day[ok], v[ok])
-            cols.update(self._measure_features(m, *series[m], n))
+        cols.update(self._measure_features(series, n))
         cols.update(
             bioprocess_features(
                 series,
@@ -179,16 +186,12 @@ class EarlyFeatures(TransformerMixin, BaseEstimator):
                 self.max_gap_day,
             )
         )
-        per_run = X.drop_duplicates("run_id")
-        per_run = per_run.set_index(per_run["run_id"].astype(str)).reindex(run_ids)
+        # a run's attributes from its first sample in that order (every run has one)
+        first = order[ts.first_index(codes, n)]
         for col in self.numeric_attrs_:
-            cols[col] = (
-                pd.to_numeric(per_run[col], errors="coerce").to_numpy(float)
-                if col in per_run.columns
-                else np.full(n, np.nan)
-            )
+            cols[col] = _numbers(X[col])[first] if col in X.columns else np.full(n, np.nan)
         for col, cats in self.categories_.items():
-            values = per_run[col].astype(str) if col in per_run.columns else None
+            values = X[col].take(first).astype(str) if col in X.columns else None
             for c in cats:
                 cols[f"{col}={c}"] = (
                     np.full(n, np.nan) if values is None else (values == c).to_numpy(float)
@@ -199,19 +202,54 @@ class EarlyFeatures(TransformerMixin, BaseEstimator):
         block = np.column_stack([cols.get(c, nan) for c in names]) if len(names) else None
         return pd.DataFrame(block, index=run_ids, columns=pd.Index(names), dtype=float)
 
-    def _measure_features(self, m, run, t, v, n) -> dict[str, np.ndarray]:
+    def _measure_features(
+        self, series: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], n: int
+    ) -> dict[str, np.ndarray]:
+        """Each measurement's curve statistics (``series``: its run codes, days, values).
+
+        A small batch (the API's) stacks every measurement's samples as runs of one curve
+        table, so each numpy call is paid once rather than once per measurement; a large one
+        goes measurement by measurement (its arrays are long enough already). Each run's
+        numbers are the same either way: every step works within a run.
+        """
+        out: dict[str, np.ndarray] = {}
+        names = list(series)
+        if n * len(names) <= STACK_MAX_CURVES:
+            offsets = [np.full(len(series[m][0]), i * n) for i, m in enumerate(names)]
+            run = np.concatenate([series[m][0] for m in names] or [np.zeros(0, np.intp)])
+            run = run + np.concatenate(offsets or [np.zeros(0, np.intp)])
+            t = np.concatenate([series[m][1] for m in names] or [np.zeros(0)])
+            v = np.concatenate([series[m][2] for m in names] or [np.zeros(0)])
+            stats = self._curve_stats(run, t, v, n * len(names))
+            for i, m in enumerate(names):
+                out.update({f"{m}__{k}": a[i * n : (i + 1) * n] for k, a in stats.items()})
+            return out
+        for m in names:
+            stats = self._curve_stats(*series[m], n)
+            out.update({f"{m}__{k}": a for k, a in stats.items()})
+        return out
+
+    def _curve_stats(self, run, t, v, n) -> dict[str, np.ndarray]:
+        """Per run (code 0..n-1) of one curve table: values at the days, last, max, slope, AUC."""
         slopes = ts.knot_slopes(run, t, v)
         days = self._days()
         at = ts.values_at(run, t, v, n, days, self.max_gap_day, slopes)
-        out = {f"{m}__{_day_label(d)}": at[k] for k, d in enumerate(days)}
-        out[f"{m}__last"] = at_last(ts.last_index(run, n), v)
-        out[f"{m}__max"] = ts.run_max(run, v, n)
+        out = {_day_label(d): at[k] for k, d in enumerate(days)}
+        out["last"] = at_last(ts.last_index(run, n), v)
+        out["max"] = ts.run_max(run, v, n)
         win = t >= self.horizon_day - self.slope_window_day
-        out[f"{m}__slope"] = ts.regression_slope(run[win], t[win], v[win], n)
-        out[f"{m}__auc"] = ts.integral(
+        out["slope"] = ts.regression_slope(run[win], t[win], v[win], n)
+        out["auc"] = ts.integral(
             run, t, v, n, 0.0, float(self.horizon_day), self.max_gap_day, slopes=slopes
         )
         return out
+
+
+def _numbers(column: pd.Series) -> np.ndarray:
+    """A column as float64, a cell that is not a number becoming NaN."""
+    if column.dtype == np.float64:
+        return column.to_numpy()
+    return pd.to_numeric(column, errors="coerce").to_numpy(float)
 
 
 def _check_frame(X: object) -> None:

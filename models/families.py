@@ -68,13 +68,20 @@ def group_features(names: list[str], measurements: list[str]) -> dict[str, list[
 
 def presence(X: pd.DataFrame, families: dict[str, list[str]]) -> pd.DataFrame:
     """True where a run has any value of the family (columns absent from X count as missing)."""
+    have = presence_matrix(X, families)
+    return pd.DataFrame(dict(zip(families, have.T, strict=True)), index=X.index)
+
+
+def presence_matrix(X: pd.DataFrame, families: dict[str, list[str]]) -> np.ndarray:
+    """:func:`presence` as a (runs, families) array, columns in the order of ``families``."""
     known = X.notna().to_numpy()  # one pass over the table, then column indices per family
     pos = {c: i for i, c in enumerate(X.columns)}
-    cols = {}
-    for fam, names in families.items():
+    out = np.zeros((len(X), len(families)), dtype=bool)
+    for j, names in enumerate(families.values()):
         idx = [pos[n] for n in names if n in pos]
-        cols[fam] = known[:, idx].any(axis=1) if idx else np.zeros(len(X), dtype=bool)
-    return pd.DataFrame(cols, index=X.index)
+        if idx:
+            out[:, j] = known[:, idx].any(axis=1)
+    return out
 
 
 def required_families(
@@ -91,6 +98,6 @@ def missing_required(X: pd.DataFrame, required: dict[str, list[str]]) -> list[li
     """Per run, the required families it lacks (empty list: none)."""
     if not required:
         return [[] for _ in range(len(X))]
-    have = presence(X, required).to_numpy()
+    have = presence_matrix(X, required)
     names = list(required)
     return [[names[j] for j in np.flatnonzero(~row)] for row in have]

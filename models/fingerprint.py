@@ -9,6 +9,8 @@ training set gives an in-sample figure, which must never be reported as quality.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 
@@ -26,22 +28,59 @@ def _content_columns(featurizer: EarlyFeatures) -> list[str]:
 
 def fingerprints(frame: pd.DataFrame, featurizer: EarlyFeatures) -> pd.Series:
     """run_id -> 16-hex-digit fingerprint of the run's content up to the horizon."""
-    early = frame[frame["day"].to_numpy(float) <= featurizer.horizon_day + DAY_TOLERANCE]
-    content = early.reindex(columns=_content_columns(featurizer))
+    early = frame["day"].to_numpy(float) <= featurizer.horizon_day + DAY_TOLERANCE
+    rows = np.flatnonzero(early)
     # what the featurizer reads as numbers is hashed as numbers whatever the column's dtype:
     # a batch whose one run lacks a clone assay gives that column object dtype, and hashing
     # it as text made a training run look like "seen, with other data"
     numeric = {"day", *featurizer.measurements_, *featurizer.numeric_attrs_}
-    content = pd.DataFrame(
-        {c: _hashed_column(content[c], c in numeric) for c in content.columns},
-        index=content.index,
-    )
-    rows = pd.util.hash_pandas_object(content, index=False).to_numpy(np.uint64)
-    run_ids = early["run_id"].astype(str).to_numpy()
+    columns = _content_columns(featurizer)
+    hashed = (_element_hash(_hashed_column(_cells(frame, c, rows), c in numeric)) for c in columns)
+    row_hashes = row_hash(hashed, len(columns), len(rows))
+    run_ids = frame["run_id"].astype(str).to_numpy()[rows]
     uniq, codes = np.unique(run_ids, return_inverse=True)
     total = np.zeros(len(uniq), dtype=np.uint64)
-    np.add.at(total, codes, rows)  # order-free; wraps modulo 2**64
+    np.add.at(total, codes, row_hashes)  # order-free; wraps modulo 2**64
     return pd.Series([f"{int(h):016x}" for h in total], index=pd.Index(uniq, name="run_id"))
+
+
+def _cells(frame: pd.DataFrame, column: str, rows: np.ndarray) -> pd.Series:
+    """``column`` at ``rows``; an absent column is all missing, as a reindex would give it."""
+    if column not in frame.columns:
+        return pd.Series(np.full(len(rows), np.nan))
+    col = frame[column]
+    return col if len(rows) == len(col) else col.take(rows)
+
+
+def _element_hash(values: np.ndarray | pd.Series) -> np.ndarray:
+    """Each element's hash, as ``hash_pandas_object`` takes it from a frame's column."""
+    if isinstance(values, pd.Series):  # text: its extension array, as pandas hashes it
+        return pd.util.hash_array(
+            values.to_numpy() if isinstance(values.dtype, np.dtype) else values.array
+        )
+    return pd.util.hash_array(values)
+
+
+def row_hash(columns: Iterable[np.ndarray], n_columns: int, n_rows: int) -> np.ndarray:
+    """One uint64 per row from each column's element hashes, as pandas combines a frame's.
+
+    The rule of ``pd.util.hash_pandas_object(frame, index=False)`` (CPython's tuple hash:
+    xor, multiply, a multiplier that moves with the position), applied to the column hashes
+    directly so that no frame is built for them; fingerprints stored in a bundle stay
+    valid. A test holds it to pandas.
+    """
+    out = np.full(n_rows, 0x345678, dtype=np.uint64)
+    mult = np.uint64(1000003)
+    seen = 0
+    for i, h in enumerate(columns):
+        left = n_columns - i
+        out ^= h
+        out *= mult
+        mult += np.uint64(82520 + left + left)
+        seen += 1
+    if seen != n_columns:
+        raise ValueError(f"row_hash: {seen} columns given, {n_columns} announced")
+    return out + np.uint64(97531)
 
 
 def by_content(training: dict[str, str]) -> dict[str, str]:

@@ -139,7 +139,8 @@ class Engine:
         why = too_late_reason(b.featurizer.horizon_day)
         for key in late:
             prep.rejected[prep.keys[key]] = ("features", [why])
-        X = X.drop(index=late)
+        if len(late):
+            X = X.drop(index=late)
         if X.empty:
             return {}, X
         cols = b.predictor.predict_columns(X, reasons=reasons)

@@ -199,6 +199,25 @@ def test_features_ignore_samples_after_horizon_and_row_order(frame, horizon, see
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frame=runs_frames(), horizon=st.floats(1.0, 14.0))
+def test_measurements_stacked_or_apart_give_the_same_bits(frame, horizon) -> None:
+    """A small batch stacks its measurements into one curve table: no number may move."""
+    import features.early as early
+
+    tr = EarlyFeatures(horizon_day=horizon, min_category_count=1).fit(frame)
+    assert len(frame["run_id"].unique()) * len(tr.measurements_) <= early.STACK_MAX_CURVES
+    stacked = tr.transform(frame)
+    saved = early.STACK_MAX_CURVES
+    early.STACK_MAX_CURVES = 0
+    try:
+        apart = tr.transform(frame)
+    finally:
+        early.STACK_MAX_CURVES = saved
+    assert np.array_equal(stacked.to_numpy(), apart.to_numpy(), equal_nan=True)
+    pd.testing.assert_frame_equal(stacked, apart, check_exact=True)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(  # runs: each a list of (gap to the previous sample, value)
         st.lists(st.tuples(st.floats(0.1, 3.0), st.floats(-5.0, 50.0)), min_size=0, max_size=8),

@@ -281,6 +281,39 @@ def test_fingerprints_ignore_order_and_later_samples_but_not_content() -> None:
     pd.testing.assert_series_equal(fingerprints(as_text, _Featurizer()), fp)
 
 
+class _TextFeaturizer(_Featurizer):
+    measurements_ = ("titer_g_l", "ph")  # ph absent from the frame below
+    categories_: ClassVar[dict[str, list[str]]] = {"clone__molecule": ["mAb1"], "run__x": []}
+
+
+def test_fingerprints_are_pandas_row_hashes_so_stored_ones_stay_valid() -> None:
+    """The fingerprint a bundle stored (pandas' frame hash) is what scoring computes."""
+    frame = pd.DataFrame(
+        {
+            "run_id": ["b", "a", "a", "b", "c"],
+            "day": [7.0, 0.0, 7.0, 0.0, 9.0],
+            "titer_g_l": [1.3, 0.0, np.nan, 0.1234567891, 2.0],
+            "run__feed_pct": [3.0, 3.0, 3.0, 3.0, 3.0],
+            "clone__molecule": pd.Series(["mAb1", "mAb2", "mAb2", "mAb1", None], dtype="str"),
+        }
+    )
+    tr = _TextFeaturizer()
+    early = frame[frame["day"] <= 7.0]
+    cols = ["day", *tr.measurements_, *tr.numeric_attrs_, *tr.categories_]
+    content = early.reindex(columns=cols)
+    numeric = {"day", *tr.measurements_, *tr.numeric_attrs_}
+    for c in cols:  # numbers rounded to 6 decimals, the rest as text (models.fingerprint)
+        content[c] = content[c].round(6) if c in numeric else content[c].astype(str)
+    rows = pd.util.hash_pandas_object(content, index=False).to_numpy(np.uint64)
+    sums = pd.Series(rows, index=early["run_id"].to_numpy()).groupby(level=0).sum()
+    expected = pd.Series([f"{int(h):016x}" for h in sums], index=sums.index)
+    got = fingerprints(frame, tr)
+    assert got.index.tolist() == ["a", "b"]
+    assert got.tolist() == expected.tolist()
+    none = fingerprints(frame.iloc[:0], tr)
+    assert none.empty
+
+
 def test_reasons_name_value_unit_and_direction() -> None:
     names = ["ammonia_mm__d5", "clone__ss_hmw_pct", "run__mn_um"]
     out = sentences(
