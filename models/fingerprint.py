@@ -35,7 +35,17 @@ def fingerprints(frame: pd.DataFrame, featurizer: EarlyFeatures) -> pd.Series:
     # it as text made a training run look like "seen, with other data"
     numeric = {"day", *featurizer.measurements_, *featurizer.numeric_attrs_}
     columns = _content_columns(featurizer)
-    hashed = (_element_hash(_hashed_column(_cells(frame, c, rows), c in numeric)) for c in columns)
+    content = [_content(frame, c, rows, c in numeric) for c in columns]
+    # a number's hash depends on the number alone: every float column is hashed in one call
+    floats = [i for i, x in enumerate(content) if isinstance(x, np.ndarray)]
+    hashes: list[np.ndarray | None] = [None] * len(columns)
+    if floats:
+        block = pd.util.hash_array(np.concatenate([content[i] for i in floats]))
+        for j, i in enumerate(floats):
+            hashes[i] = block[j * len(rows) : (j + 1) * len(rows)]
+    hashed = (
+        h if h is not None else _element_hash(x) for h, x in zip(hashes, content, strict=True)
+    )
     row_hashes = row_hash(hashed, len(columns), len(rows))
     run_ids = frame["run_id"].astype(str).to_numpy()[rows]
     uniq, codes = np.unique(run_ids, return_inverse=True)
@@ -44,12 +54,20 @@ def fingerprints(frame: pd.DataFrame, featurizer: EarlyFeatures) -> pd.Series:
     return pd.Series([f"{int(h):016x}" for h in total], index=pd.Index(uniq, name="run_id"))
 
 
-def _cells(frame: pd.DataFrame, column: str, rows: np.ndarray) -> pd.Series:
-    """``column`` at ``rows``; an absent column is all missing, as a reindex would give it."""
+def _content(
+    frame: pd.DataFrame, column: str, rows: np.ndarray, numeric: bool
+) -> np.ndarray | pd.Series:
+    """``column`` at ``rows`` as it is hashed (:func:`_hashed_column`).
+
+    An absent column is all missing, as a reindex gives it; a float column is read as an
+    array (no Series per column for a single run).
+    """
     if column not in frame.columns:
-        return pd.Series(np.full(len(rows), np.nan))
+        return _hashed_column(pd.Series(np.full(len(rows), np.nan)), numeric)
     col = frame[column]
-    return col if len(rows) == len(col) else col.take(rows)
+    if numeric and col.dtype == np.float64:
+        return np.round(col.to_numpy()[rows], DECIMALS)
+    return _hashed_column(col if len(rows) == len(col) else col.take(rows), numeric)
 
 
 def _element_hash(values: np.ndarray | pd.Series) -> np.ndarray:

@@ -28,7 +28,7 @@ from models.estimators import TargetModel, shap_matrix
 from models.families import missing_required
 from models.flags import FLAG_OK, FLAG_RISK, FLAG_UNKNOWN, limit_risk_column
 from models.reasons import REASON_MODES, TEXT, reasons_json, sentence_table
-from models.spec_risk import out_of_spec_probability
+from models.spec_risk import spec_probabilities
 
 RISK_GROUPS = ("glycans", "downstream")
 
@@ -160,13 +160,11 @@ class Predictor:
             if not limits:
                 continue
             cols = [lim.attribute for lim in limits]
-            risk[group] = out_of_spec_probability(
+            # each limit on its own too: which attribute drives the risk
+            risk[group], alone = spec_probabilities(
                 np.column_stack([point[c] for c in cols]), self.residuals(cols), limits
             )
-            for lim in limits:  # each limit on its own: which attribute drives the risk
-                limit_risk[lim.attribute] = out_of_spec_probability(
-                    point[lim.attribute][:, None], self.residuals([lim.attribute]), [lim]
-                )
+            limit_risk.update(alone)
         t2, dmodx, status = self.domain.score(A)
         missing = missing_required(X, self.required)
         novel = self.novel_conditions(X)

@@ -91,3 +91,35 @@ def out_of_spec_probability(
             np.isnan(p).any(axis=1), np.nan, (~meets).mean(axis=1)
         )
     return out
+
+
+def spec_probabilities(
+    points: np.ndarray, residuals: np.ndarray, limits: Sequence[Limit]
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """:func:`out_of_spec_probability` of ``limits`` together, and of each limit alone.
+
+    The same numbers as one call for the group and one per limit (on its own column), with
+    each attribute's draws made and judged once for both. A limit alone draws from every
+    calibration run that has its attribute, the group only from complete residual vectors:
+    when a calibration run lacks one, the calls are made apart.
+    """
+    points = np.asarray(points, dtype=float)
+    res = np.asarray(residuals, dtype=float)
+    if res.shape[0] == 0 or np.isnan(res).any():
+        alone = {
+            lim.attribute: out_of_spec_probability(points[:, [j]], res[:, [j]], [lim])
+            for j, lim in enumerate(limits)
+        }
+        return out_of_spec_probability(points, res, limits), alone
+    group = np.full(points.shape[0], np.nan)
+    alone = {lim.attribute: np.full(points.shape[0], np.nan) for lim in limits}
+    for start in range(0, points.shape[0], CHUNK_ROWS):
+        rows = slice(start, start + CHUNK_ROWS)
+        p = points[rows]
+        meets = np.ones(1, bool)
+        for j, lim in enumerate(limits):
+            out = lim.outside(predictive_draws(p[:, j], res[:, j], lim.attribute))
+            alone[lim.attribute][rows] = np.where(np.isnan(p[:, j]), np.nan, out.mean(axis=1))
+            meets = meets & ~out
+        group[rows] = np.where(np.isnan(p).any(axis=1), np.nan, (~meets).mean(axis=1))
+    return group, alone

@@ -333,3 +333,22 @@ def test_reasons_name_value_unit_and_direction() -> None:
 def test_grouped_folds_need_two_groups(n_groups: int) -> None:
     with pytest.raises(ValueError, match="at least 2 groups"):
         make_folds(pd.Series(["c"] * 10), 5)
+
+
+@pytest.mark.parametrize("gap", ["complete", "a calibration run lacks one attribute"])
+def test_group_and_each_limit_risk_in_one_pass_equal_the_separate_calls(gap: str) -> None:
+    from models.spec_risk import spec_probabilities
+
+    rng = np.random.default_rng(7)
+    limits = [Limit("g0f_pct", 30.0, 50.0), Limit("man5_pct", max=4.0), Limit("hmw_pct", max=2.0)]
+    points = rng.normal([40.0, 3.5, 1.8], [8.0, 0.8, 0.4], size=(4500, 3))  # 3 chunks
+    points[::97, 1] = np.nan  # a run without one prediction
+    res = rng.normal(0.0, [3.0, 0.6, 0.3], size=(150, 3))
+    if gap != "complete":
+        res[::11, 2] = np.nan
+    group, alone = spec_probabilities(points, res, limits)
+    assert np.array_equal(group, out_of_spec_probability(points, res, limits), equal_nan=True)
+    for j, lim in enumerate(limits):
+        own = out_of_spec_probability(points[:, [j]], res[:, [j]], [lim])
+        assert np.array_equal(alone[lim.attribute], own, equal_nan=True)
+    assert np.isnan(alone["man5_pct"][::97]).all() and not np.isnan(alone["g0f_pct"]).any()
