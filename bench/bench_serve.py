@@ -154,6 +154,9 @@ def payloads(runs: list[dict], records: list[list[dict]]) -> dict[str, list[byte
     hundred = [[(k + j) % len(runs) for j in range(100)] for k in starts]
     return {
         "ours_single": [json.dumps({"runs": [r]}).encode() for r in runs],
+        "ours_single_no_reasons": [
+            json.dumps({"runs": [r], "reasons": "none"}).encode() for r in runs
+        ],
         "ours_batch": [json.dumps({"runs": [runs[i] for i in ix]}).encode() for ix in hundred],
         "ml_single": [json.dumps({"dataframe_records": rec}).encode() for rec in records],
         "ml_batch": [
@@ -179,7 +182,11 @@ def run_ours(env: dict, uri: str, workers: int, bodies: dict, seconds: float) ->
         try:
             name = f"clonescout ({workers} workers, batching {'on' if batching else 'off'})"
             url = f"http://127.0.0.1:{port}/score"
-            out.append(scenario(name, url, bodies["ours_single"], bodies["ours_batch"], seconds))
+            level = scenario(name, url, bodies["ours_single"], bodies["ours_batch"], seconds)
+            # MLflow's pyfunc answers have no reasons: ours without them too, at one client
+            none = bodies["ours_single_no_reasons"]
+            level["single_1_client_reasons_none"] = asyncio.run(drive(url, none, 1, seconds))
+            out.append(level)
         finally:
             stop(proc)
     return out
@@ -257,6 +264,9 @@ def summarise(results: list[dict], soaked: dict, workers: int, seconds: float) -
     ours32 = best["single_32_clients"]
     # one client: batching never has two requests to join, so the better p50 of the two
     ours1 = min((r["single_1_client"] for r in results[:2]), key=lambda x: x["p50_ms"])
+    ours1_none = min(
+        (r["single_1_client_reasons_none"] for r in results[:2]), key=lambda x: x["p50_ms"]
+    )
     errors = sum(r[k]["errors"] for r in results[:2] for k in r if k != "server")
     result = {
         "benchmark": "HTTP API vs mlflow models serve (loopback, same model and runs)",
@@ -268,6 +278,7 @@ def summarise(results: list[dict], soaked: dict, workers: int, seconds: float) -
         "ours_32_clients_rps": ours32["throughput_rps"],
         "ours_32_clients_p99_ms": ours32["p99_ms"],
         "ours_1_client_p50_ms": ours1["p50_ms"],
+        "ours_1_client_p50_ms_reasons_none": ours1_none["p50_ms"],
         "mlflow_same_workers_1_client_p50_ms": results[3]["single_1_client"]["p50_ms"],
         "ours_errors": errors,
         "mlflow_same_workers_32_clients_rps": same_workers,
@@ -311,6 +322,15 @@ def _table(r: dict) -> list[dict]:
             f"mlflow models serve, {r['machine_cpus']} workers",
             "<= 10 ms",
             r["ours_1_client_p50_ms"] <= 10,
+        ),
+        row(
+            "API p50 latency, 1-run requests, 1 client, reasons=none",
+            r["ours_1_client_p50_ms_reasons_none"],
+            "ms",
+            r["mlflow_same_workers_1_client_p50_ms"],
+            f"mlflow models serve, {r['machine_cpus']} workers (it gives no reasons)",
+            "<= 10 ms",
+            r["ours_1_client_p50_ms_reasons_none"] <= 10,
         ),
         row(
             f"API throughput, 1-run requests, 32 clients ({r['ours_best']})",
