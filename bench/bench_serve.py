@@ -166,9 +166,13 @@ def payloads(runs: list[dict], records: list[list[dict]]) -> dict[str, list[byte
     }
 
 
-def start_ours(env: dict, uri: str, workers: int, batching: bool) -> tuple[subprocess.Popen, int]:
+def start_ours(
+    env: dict, uri: str, workers: int, batching: bool, log: bool = True
+) -> tuple[subprocess.Popen, int]:
     port = free_port()
     e = {**env, "CLONESCOUT_WORKERS": str(workers)}
+    if not log:
+        e["CLONESCOUT_PREDICTION_LOG"] = "off"
     if not batching:
         e["CLONESCOUT_BATCHING"] = "off"
     cmd = [str(VENV_BIN / "clonescout"), "serve", "--port", str(port), "--model", uri]
@@ -190,6 +194,31 @@ def run_ours(env: dict, uri: str, workers: int, bodies: dict, seconds: float) ->
         finally:
             stop(proc)
     return out
+
+
+def log_cost(env: dict, uri: str, workers: int, bodies: list[bytes], seconds: float) -> dict:
+    """32 clients with the prediction log off, then on (SQLite beside the store), alternated.
+
+    Each setting runs twice, in the order off, on, on, off, so that a machine getting
+    faster or slower during the benchmark favours neither; its best run counts.
+    """
+    runs: dict[str, list[dict]] = {"off": [], "on": []}
+    for setting in ("off", "on", "on", "off"):
+        proc, port = start_ours(env, uri, workers, True, log=setting == "on")
+        try:
+            url = f"http://127.0.0.1:{port}/score"
+            asyncio.run(drive(url, bodies, 32, min(5.0, seconds)))  # warm-up
+            runs[setting].append(asyncio.run(drive(url, bodies, 32, seconds)))
+        finally:
+            stop(proc)
+    best = {k: max(v, key=lambda r: r["throughput_rps"]) for k, v in runs.items()}
+    print(json.dumps({"log_cost": best}), flush=True)
+    return {
+        "log_off_32_clients": best["off"],
+        "log_on_32_clients": best["on"],
+        "runs": runs,
+        "ratio_on_vs_off": round(best["on"]["throughput_rps"] / best["off"]["throughput_rps"], 3),
+    }
 
 
 def run_mlflow(env: dict, uri: str, workers: int, bodies: dict, seconds: float) -> list[dict]:
@@ -251,7 +280,9 @@ def main() -> int:
     results = run_ours(env, uri, workers, bodies, args.seconds)
     results += run_mlflow(env, uri, workers, bodies, args.seconds)
     soaked = soak(env, uri, workers, bodies["ours_single"], args.soak_seconds)
+    logging_cost = log_cost(env, uri, workers, bodies["ours_single"], args.seconds)
     result = summarise(results, soaked, workers, args.seconds)
+    result["prediction_log"] = logging_cost
     result["model"] = f"{args.model} ({uri})"
     return finish(result, args.out, _table(result))
 
@@ -313,7 +344,17 @@ def summarise(results: list[dict], soaked: dict, workers: int, seconds: float) -
 
 def _table(r: dict) -> list[dict]:
     soaked = r["soak_32_clients"]
+    cost = r["prediction_log"]
     return [
+        row(
+            "API throughput, 1-run requests, 32 clients, prediction log on (SQLite)",
+            cost["log_on_32_clients"]["throughput_rps"],
+            "req/s",
+            cost["log_off_32_clients"]["throughput_rps"],
+            "the same service with the log off (best of 2 runs each, alternated)",
+            ">= 0.95x the baseline",
+            cost["ratio_on_vs_off"] >= 0.95,
+        ),
         row(
             "API p50 latency, 1-run requests, 1 client",
             r["ours_1_client_p50_ms"],

@@ -201,6 +201,12 @@ def serve_and_score(model: str, data) -> None:
             risk = r["risk"].get("glycans")
             risk_text = f", glycan risk {risk:.2f}" if risk is not None else ""
             print(f"  {r['run_id']}: {r['flag']:<8} {shown}{risk_text}")
+        first = next((r for r in body["results"] if r["status"] == "scored"), None)
+        if first is not None:
+            print(
+                f"every answer is in the prediction log: {first['run_id']} as prediction "
+                f"{first['prediction_id']} (README 'Keeping a model honest')"
+            )
         print("the same from a shell: see README 'Score clones from your own code'")
         _one_run_latency(client, runs_from_campaign(data)[:40])
         client.close()

@@ -49,7 +49,8 @@ def run_score(
     if mapping is None:
         src = Folder(data)
         preflight(src)  # the tables' structure, before the model and the long passes
-    use_tracking()
+    tracking = use_tracking()
+    log, must_log = _prediction_log(tracking)  # before the model and the long passes
     pinned = load_pinned(model)
     bundle, uri, version, name = pinned.bundle, pinned.uri, pinned.version, pinned.name
     scorer = None
@@ -57,12 +58,32 @@ def run_score(
         from serving.batch.spark import SparkScorer
 
         scorer = SparkScorer(uri, reasons, spark_master)  # checks the model's signature
-    served = ServedBundle(bundle, name, str(version or uri), uri, reasons, scorer)
+    served = ServedBundle(bundle, name, str(version or uri), uri, reasons, scorer, log, must_log)
     result = _run_scoring(data, mapping, chunk_runs, src, outputs, served, criteria, scorer)
     _print_scoring(result.summary, outputs, uri, bundle)
     if result.has_outcomes and result.summary["scored"]:
         _judge(result.judged, bundle, result.summary["scored"])
     return 0
+
+
+def _prediction_log(tracking: str):
+    """The prediction log every score appends to, and whether it must be written.
+
+    A log that cannot be opened is said and scoring goes on without it, unless the site
+    requires it (``CLONESCOUT_PREDICTION_LOG_REQUIRED=on``): then nothing is scored.
+    """
+    from serving.predlog import LogError, open_log, required
+
+    must = required()
+    try:
+        return open_log(tracking), must
+    except LogError as exc:
+        if must:
+            raise ValueError(
+                f"{exc}; nothing scored (CLONESCOUT_PREDICTION_LOG_REQUIRED)"
+            ) from None
+        print(f"warning: {exc}; scoring without a prediction log", file=sys.stderr)
+        return None, must
 
 
 def _run_scoring(data, mapping, chunk_runs, src, outputs, served, ranking, engine):
@@ -99,6 +120,17 @@ def _print_scoring(s: dict, outputs, uri: str, bundle) -> None:
         f"-> {outputs.clones}; summary -> {outputs.summary}"
     )
     _summarise(s, bundle)
+    log = s.get("prediction_log")
+    if log is None:
+        print("prediction log: off (CLONESCOUT_PREDICTION_LOG=off)")
+    elif log.get("not_logged"):
+        print(
+            f"warning: prediction log {log['where']}: {log['not_logged']} predictions NOT "
+            f"logged ({log['error']}); {log['logged']} logged",
+            file=sys.stderr,
+        )
+    else:
+        print(f"prediction log: {log['logged']} predictions appended -> {log['where']}")
 
 
 def _summarise(summary: dict, bundle) -> None:

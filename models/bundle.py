@@ -95,11 +95,20 @@ class Bundle:
         return self.score_features(frame, self.features(frame), reasons, top_k)
 
     def score_features(
-        self, frame: pd.DataFrame, X: pd.DataFrame, reasons: str = "all", top_k: int = 3
+        self,
+        frame: pd.DataFrame,
+        X: pd.DataFrame,
+        reasons: str = "all",
+        top_k: int = 3,
+        prints: pd.Series | None = None,
     ) -> pd.DataFrame:
-        """:meth:`score` when the features ``X`` of ``frame``'s runs are already computed."""
+        """:meth:`score` when the features ``X`` of ``frame``'s runs are already computed.
+
+        ``prints``: the runs' :meth:`input_prints`, when the caller has them.
+        """
         out = self.predictor.predict(X, reasons=reasons, top_k=top_k)
-        out["seen_in_training"] = self.seen_in_training(frame, X.index)
+        prints = self.input_prints(frame, X.index) if prints is None else prints.reindex(X.index)
+        out["seen_in_training"] = self.seen(prints)
         out["model_id"] = self.manifest.get("model_id", "")
         return out.reset_index()
 
@@ -112,7 +121,14 @@ class Bundle:
         ids the runs are known by outside, when ``frame`` holds internal keys instead (the
         HTTP engine's); by default ``runs`` themselves.
         """
-        prints = fingerprints(frame, self.featurizer).reindex(runs)
+        return self.seen(self.input_prints(frame, runs), run_ids)
+
+    def input_prints(self, frame: pd.DataFrame, runs: pd.Index) -> pd.Series:
+        """Fingerprint of each run of ``runs`` (ids in ``frame``): what the model read of it."""
+        return fingerprints(frame, self.featurizer).reindex(runs)
+
+    def seen(self, prints: pd.Series, run_ids: Sequence[str] | None = None) -> list[str]:
+        """:meth:`seen_in_training` from the runs' :meth:`input_prints`."""
         if run_ids is not None:
             prints = pd.Series(prints.to_numpy(), index=list(run_ids))
         return seen_in_training(prints, self.training_runs, self._training_content)

@@ -56,6 +56,10 @@ class ScoredRun(ApiModel):
 
     status: Literal["scored"]
     run_id: str
+    prediction_id: str = Field(
+        description="names this prediction in the prediction log: the same model version and "
+        "the same inputs give the same id (outcomes can be joined to it)"
+    )
     clone_id: str
     campaign_id: str
     flag: Flag

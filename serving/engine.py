@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,7 @@ from serving.answers import (
     target_explanation,
 )
 from serving.intake import Prepared, prepare, runs_from_campaign
+from serving.predlog import LogError, ModelIdentity, PredictionLog, prediction_ids, rows
 
 # runs_from_campaign is imported from here by the CLI, the tests, the bench and the README
 __all__ = ["Engine", "ServedModel", "load_engine", "runs_from_campaign"]
@@ -60,6 +62,10 @@ class ServedModel:
     data_hash: str
     horizon_day: float
 
+    @property
+    def identity(self) -> ModelIdentity:
+        return ModelIdentity(self.name, self.version, self.data_hash)
+
     def ref(self) -> dict[str, Any]:
         """The ``model`` object of every answer (the API's ``ModelRef``)."""
         return {
@@ -71,13 +77,43 @@ class ServedModel:
         }
 
 
-class Engine:
-    """A loaded model bundle and the served model's identity; scores JSON runs."""
+class LogRefused(RuntimeError):
+    """The predictions could not be logged and the site requires every answer logged."""
 
-    def __init__(self, bundle: Bundle, served: ServedModel):
+
+@dataclass
+class LogTally:
+    """Runs logged and runs whose log write failed (the service's ``/metrics``)."""
+
+    logged: int = 0
+    failed: int = 0
+    last_error: str = ""
+
+
+class Engine:
+    """A loaded model bundle and the served model's identity; scores JSON runs.
+
+    ``log``: where each scored run is appended (:mod:`serving.predlog`); ``log_error``: why
+    the configured log could not be opened (every prediction then counts as not logged);
+    ``log_required``: a prediction that cannot be logged is not answered (:class:`LogRefused`).
+    """
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        served: ServedModel,
+        log: PredictionLog | None = None,
+        log_required: bool = False,
+        log_error: str = "",
+    ):
         self.bundle = bundle
         self.served = served
         self.ref = served.ref()
+        self.log = log
+        self.log_required = log_required
+        self.log_error = log_error
+        self.log_tally = LogTally()
+        self.on_log: Callable[[int, int], None] | None = None  # (logged, failed): /metrics
         p = bundle.predictor
         self._limits = [(g, lim) for g in RISK_GROUPS for lim in p.judged(g)[0]]
         self._not_judged = p.not_judged()
@@ -88,7 +124,7 @@ class Engine:
         from serving.examples import EXAMPLE_RUN
 
         self.bundle.predictor.set_threads(threads)
-        self.score([EXAMPLE_RUN])
+        self._score([EXAMPLE_RUN], source=None)  # not a prediction anyone asked for: unlogged
 
     # -- scoring ---------------------------------------------------------------------
     def score(self, runs: list[dict[str, Any]], reasons: str = "all") -> list[dict[str, Any]]:
@@ -100,12 +136,15 @@ class Engine:
         return self._score(runs, reasons)[0]
 
     def _score(
-        self, runs: list[dict[str, Any]], reasons: str = "all"
+        self, runs: list[dict[str, Any]], reasons: str = "all", source: str | None = "api"
     ) -> tuple[list[dict[str, Any]], pd.DataFrame]:
-        """:meth:`score`, and the features of the scored runs (index: internal keys)."""
+        """:meth:`score`, and the features of the scored runs (index: internal keys).
+
+        ``source``: what the prediction log records the runs under (None: not logged).
+        """
         prep = prepare(runs)
         results: list[dict[str, Any] | None] = [None] * len(runs)
-        scored, X = self._predict(prep, runs, reasons)
+        scored, X = self._predict(prep, runs, reasons, source)
         for i, res in scored.items():
             results[i] = res
         for i, (stage, why) in prep.rejected.items():
@@ -125,11 +164,12 @@ class Engine:
         }
 
     def _predict(
-        self, prep: Prepared, runs: list[dict[str, Any]], reasons: str = "all"
+        self, prep: Prepared, runs: list[dict[str, Any]], reasons: str, source: str | None
     ) -> tuple[dict[int, dict[str, Any]], pd.DataFrame]:
         """Answers of the scored runs by position, and their features (index: internal keys).
 
-        A run with no sample up to the horizon is moved to ``prep.rejected`` instead.
+        A run with no sample up to the horizon is moved to ``prep.rejected`` instead. Every
+        scored run is logged (as ``source``) before any answer is returned.
         """
         if not prep.keys:
             return {}, pd.DataFrame()
@@ -144,15 +184,53 @@ class Engine:
         if X.empty:
             return {}, X
         cols = b.predictor.predict_columns(X, reasons=reasons)
-        real_ids = [runs[prep.keys[k]]["run_id"] for k in X.index]
-        seen = b.seen_in_training(prep.frame, X.index, real_ids)
+        mine = [runs[prep.keys[k]] for k in X.index]
+        real_ids = [str(r["run_id"]) for r in mine]
+        prints = b.input_prints(prep.frame, X.index).astype(str).tolist()
+        seen = b.seen(pd.Series(prints, index=X.index), real_ids)
+        ids = {
+            "run_id": real_ids,
+            "clone_id": [str(r["clone"]["clone_id"]) for r in mine],
+            "campaign_id": [str(r["clone"]["campaign_id"]) for r in mine],
+            "input_fingerprint": prints,
+            "prediction_id": prediction_ids(self.served.identity, real_ids, prints),
+        }
+        if source is not None:
+            self._log({**cols, "seen_in_training": seen}, ids, source)
         results = {}
         for j, key in enumerate(X.index):
             i = prep.keys[key]
             res = self._scored(runs[i], cols, j, seen[j])
+            res["prediction_id"] = ids["prediction_id"][j]
             res["notes"] = prep.notes.get(i, [])
             results[i] = res
         return results, X
+
+    def _log(self, cols: dict[str, Any], ids: dict[str, list[str]], source: str) -> None:
+        """Append the predictions to the log; count a failure, or refuse when required."""
+        n = len(ids["run_id"])
+        error = self.log_error
+        if self.log is not None:
+            try:
+                written = self.log.write(rows(cols, ids, self.served.identity, source))
+            except LogError as exc:
+                error = str(exc)
+            else:
+                self.log_tally.logged += written
+                if self.on_log:
+                    self.on_log(written, 0)
+                return
+        elif not error:
+            return  # the log is switched off (CLONESCOUT_PREDICTION_LOG=off)
+        self.log_tally.failed += n
+        self.log_tally.last_error = error
+        if self.on_log:
+            self.on_log(0, n)
+        if self.log_required:
+            raise LogRefused(
+                f"{n} predictions could not be logged ({error}); this service answers only "
+                "what it has logged (CLONESCOUT_PREDICTION_LOG_REQUIRED)"
+            )
 
     def _scored(
         self, run: dict[str, Any], cols: dict[str, Any], j: int, seen: str
@@ -199,7 +277,7 @@ class Engine:
                 prep.keys[key] = i
             else:
                 prep.rejected[i] = ("features", [NO_SAMPLES])
-        scored, _ = self._predict(prep, runs, reasons)
+        scored, _ = self._predict(prep, runs, reasons, "api_campaign")
         results = [scored[i] for i in sorted(scored)]
         rejects = [self._rejected(runs[i]["run_id"], s, r) for i, (s, r) in prep.rejected.items()]
         rejects += [
@@ -262,8 +340,16 @@ class Engine:
         }
 
 
-def load_engine(model_uri: str) -> Engine:
-    """Resolve ``model_uri`` (an alias is pinned to its version once) and load the bundle."""
+def load_engine(
+    model_uri: str,
+    log: PredictionLog | None = None,
+    log_required: bool = False,
+    log_error: str = "",
+) -> Engine:
+    """Resolve ``model_uri`` (an alias is pinned to its version once) and load the bundle.
+
+    ``log``, ``log_required``, ``log_error``: the prediction log (see :class:`Engine`).
+    """
     from models.registry import load_pinned
 
     pinned = load_pinned(model_uri)
@@ -276,4 +362,4 @@ def load_engine(model_uri: str) -> Engine:
         data_hash=str(bundle.manifest.get("training_data_hash", "")),
         horizon_day=float(bundle.featurizer.horizon_day),
     )
-    return Engine(bundle, served)
+    return Engine(bundle, served, log, log_required, log_error)

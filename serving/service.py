@@ -69,6 +69,43 @@ def error_response(status: int, error: str, path: str = "", value: Any = None, e
     return json_response(error_body(error, problems), status)
 
 
+# the prediction log, counted per worker process (bentoml.metrics: multiprocess-safe)
+PREDICTIONS_LOGGED = bentoml.metrics.Counter(
+    name="clonescout_predictions_logged",
+    documentation="scored runs appended to the prediction log",
+)
+PREDICTIONS_NOT_LOGGED = bentoml.metrics.Counter(
+    name="clonescout_predictions_not_logged",
+    documentation="scored runs whose prediction-log write failed (answered unless the log "
+    "is required: CLONESCOUT_PREDICTION_LOG_REQUIRED)",
+)
+
+
+def _count_log(logged: int, failed: int) -> None:
+    if logged:
+        PREDICTIONS_LOGGED.inc(logged)
+    if failed:
+        PREDICTIONS_NOT_LOGGED.inc(failed)
+
+
+def _open_log(tracking: str) -> tuple[Any, bool, str]:
+    """(the prediction log or None, whether it is required, why it could not open).
+
+    A log that cannot be opened is said in the server log; the service then answers and
+    counts every prediction as not logged, or does not start when the log is required.
+    """
+    from serving.predlog import LogError, open_log, required
+
+    must = required()
+    try:
+        return open_log(tracking), must, ""
+    except LogError as exc:
+        if must:
+            raise
+        log.error("%s: answering without a prediction log (counted in /metrics)", exc)
+        return None, must, str(exc)
+
+
 NOT_READY = "the model is still loading (or failed to load: see the server log); retry shortly"
 
 
@@ -90,9 +127,11 @@ class Clonescout:
         from serving.engine import load_engine
 
         try:
-            use_tracking()
-            engine = load_engine(self.settings.model_uri)
+            tracking = use_tracking()
+            plog, must_log, log_error = _open_log(tracking)
+            engine = load_engine(self.settings.model_uri, plog, must_log, log_error)
             engine.warm_up(self.settings.threads)
+            engine.on_log = _count_log
         except Exception as exc:  # reported by /readyz staying 503 and in the log
             log.error("cannot load the model %s: %s", self.settings.model_uri, exc)
             return
@@ -138,11 +177,16 @@ class Clonescout:
         """
         if self.engine is None or not self.batchers:
             return error_response(503, NOT_READY)  # type: ignore[return-value]
+        from serving.engine import LogRefused
+
         records = [r.model_dump(exclude_unset=True) for r in runs]  # type: ignore[attr-defined]
-        if self.settings.batching:
-            results = await self.batchers[reasons].submit(records)
-        else:
-            results = await self._run(self.engine.score, records, reasons)
+        try:
+            if self.settings.batching:
+                results = await self.batchers[reasons].submit(records)
+            else:
+                results = await self._run(self.engine.score, records, reasons)
+        except LogRefused as exc:
+            return error_response(503, str(exc))  # type: ignore[return-value]
         n_rej = sum(r["status"] == "rejected" for r in results)
         body = {
             "model": self.engine.ref,
@@ -232,11 +276,15 @@ class Clonescout:
         """Score a whole campaign file: every run scored or rejected, clones ranked."""
         if self.engine is None:
             return error_response(503, NOT_READY)  # type: ignore[return-value]
+        from serving.engine import LogRefused
+
         try:
             check_upload(file, mapping)
             body = await self._run(campaign, self.engine, file, mapping, reasons)
         except UploadError as exc:
             return error_response(exc.status, str(exc), exc.path, exc.value, exc.expected)  # type: ignore[return-value]
+        except LogRefused as exc:
+            return error_response(503, str(exc))  # type: ignore[return-value]
         return json_response(body)  # type: ignore[return-value]
 
 

@@ -75,6 +75,7 @@ class Tally:
     flags: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FLAGS, 0))
     seen: int = 0  # scored runs that were in the training set
     has_outcomes: bool = False
+    log: dict[str, Any] | None = None  # the prediction log's part of the summary
 
     def add_rejected(self, rejects: pd.DataFrame) -> int:
         """Count a chunk whose every run was set aside; returns its number of runs."""
@@ -173,7 +174,18 @@ def _score_chunks(
         if progress:
             progress(min(done, total[0]), total[0])
     runs_out.close(["run_id"])
+    tally.log = _log_summary(job.served, scorer)
     return _finish(job, tally, tmp)
+
+
+def _log_summary(served: ServedBundle, scorer: ChunkScorer) -> dict[str, Any] | None:
+    """What the summary says of the prediction log: where, how many rows, what failed."""
+    if served.log is None:
+        return None
+    out: dict[str, Any] = {"where": served.log.where, "logged": scorer.logged}
+    if scorer.not_logged:
+        out.update(not_logged=scorer.not_logged, error=scorer.log_error)
+    return out
 
 
 def _score_chunk(
@@ -238,6 +250,7 @@ def _summary(
         "clones_ranked": ranked,
         "clones_unknown": len(clones) - ranked,
         "model": served.provenance(),
+        "prediction_log": tally.log,
         "spec": {"name": p.spec.name, "limits": limits},
         "not_judged": p.not_judged(),
         "model_quality": served.bundle.quality(),

@@ -7,6 +7,7 @@ model runs in this process (:meth:`models.bundle.Bundle.score_features`) or, thr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,6 +19,11 @@ from features.contract.rejects import REJECT_COLUMNS
 from models.bundle import Bundle
 from models.flags import FLAG_UNKNOWN
 from models.ranking import latest_titer
+from serving.predlog import LogError, ModelIdentity, PredictionLog, prediction_ids, rows
+
+# what a log row takes from the scores table as ids (serving.predlog.rows)
+ID_FIELDS = ("run_id", "clone_id", "campaign_id", "input_fingerprint", "prediction_id")
+LOG_BATCH_ROWS = 2_000  # log rows made and inserted at a time (one transaction per chunk)
 
 
 class Engine(Protocol):
@@ -36,6 +42,14 @@ class ServedBundle:
     uri: str
     reasons: str = "all"  # which runs get reasons (tree SHAP; models.reasons.REASON_MODES)
     engine: Engine | None = None  # where the model runs, when not in this process (Spark)
+    log: PredictionLog | None = None  # where every prediction is appended (serving.predlog)
+    log_required: bool = False  # a prediction that cannot be logged fails the command
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """The model as a prediction id and a log row name it."""
+        data_hash = str(self.bundle.manifest.get("training_data_hash", ""))
+        return ModelIdentity(self.name, self.version, data_hash)
 
     def provenance(self) -> dict[str, Any]:
         """The model as the summary names it: registry name, version, id, training data."""
@@ -57,6 +71,10 @@ class ChunkScorer:
         self.served = served
         self.bundle = served.bundle
         self.data_hash = served.provenance()["training_data_hash"]
+        self.source = "cli" if served.engine is None else "spark"
+        self.logged = 0  # runs appended to the prediction log
+        self.not_logged = 0  # runs scored whose log write failed
+        self.log_error = ""  # the first failure, said in the summary
 
     def score(self, data: CampaignData) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """(per-run results, rejects, the fresh scored runs with outcomes) of ``data``."""
@@ -67,14 +85,18 @@ class ChunkScorer:
         frame = long_frame(data)
         frame = frame[frame["run_id"].isin(fr.features.index)]
         X = fr.features
+        prints = self.bundle.input_prints(frame, X.index)
         if self.served.engine is not None:
             scored = self.served.engine.score(frame)
         else:
-            scored = self.bundle.score_features(frame, X, reasons=self.served.reasons)
+            scored = self.bundle.score_features(frame, X, self.served.reasons, prints=prints)
         ids = run_index(data).set_index("run_id").reindex(scored["run_id"])
+        run_ids = scored["run_id"].astype(str).to_numpy()
+        fingerprint = prints.reindex(run_ids).astype(str).to_numpy()
         front = pd.DataFrame(
             {
                 "run_id": scored["run_id"].to_numpy(),
+                "prediction_id": prediction_ids(self.served.identity, run_ids, fingerprint),
                 "model_version": self.served.version,
                 "clone_id": ids["clone_id"].astype(str).to_numpy(),
                 "campaign_id": ids[GROUP_COLUMN].astype(str).to_numpy(),
@@ -85,9 +107,32 @@ class ChunkScorer:
             titer_g_l=titer["titer_g_l"].to_numpy(float),
             titer_day=titer["titer_day"].to_numpy(float),
             training_data_hash=self.data_hash,
+            input_fingerprint=fingerprint,
         )
+        if self.served.log is not None:
+            self._log(scored)
         judged = self._judged(scored, data, X)
         return scored, rejects, judged
+
+    def _log(self, scored: pd.DataFrame) -> None:
+        """Append the chunk's predictions to the log; a failure is counted (or fatal)."""
+        assert self.served.log is not None
+        identity = self.served.identity
+
+        def batches() -> Iterator[list[dict[str, Any]]]:  # a chunk's rows never all at once
+            for start in range(0, len(scored), LOG_BATCH_ROWS):
+                part = scored.iloc[start : start + LOG_BATCH_ROWS]
+                ids = {c: part[c].astype(str).tolist() for c in ID_FIELDS}
+                columns = {c: part[c].to_numpy() for c in part.columns}
+                yield rows(columns, ids, identity, self.source)
+
+        try:
+            self.logged += self.served.log.write_batches(batches())
+        except LogError as exc:
+            if self.served.log_required:
+                raise
+            self.not_logged += len(scored)
+            self.log_error = self.log_error or str(exc)
 
     def _judged(self, scored: pd.DataFrame, data: CampaignData, X: pd.DataFrame) -> pd.DataFrame:
         """Fresh, known runs with observed outcomes: predictions, naive line, observed."""

@@ -128,7 +128,13 @@ def test_a_model_logged_before_the_packed_layout_is_refused(tmp_path) -> None:
 
 # -- Spark, local[2] ------------------------------------------------------------------------
 @pytest.mark.slow
-def test_spark_engine_equals_local_engine_on_the_sample_set(mlflow_env, spark, tmp_path) -> None:
+def test_spark_engine_equals_local_engine_on_the_sample_set(
+    mlflow_env, spark, tmp_path, monkeypatch
+) -> None:
+    from serving.predlog import PredictionLog
+
+    log_url = f"sqlite:///{tmp_path}/predictions.db"
+    monkeypatch.setenv("CLONESCOUT_PREDICTION_LOG", log_url)
     local, remote = tmp_path / "local" / "s.csv", tmp_path / "spark" / "s.csv"
     base = ["score", "--data", str(SAMPLE), "--model", MODEL]
     assert main([*base, "--out", str(local)]) == 0
@@ -144,6 +150,12 @@ def test_spark_engine_equals_local_engine_on_the_sample_set(mlflow_env, spark, t
     sa.pop("files"), sb.pop("files")
     assert sa == sb
     assert spark.sparkContext._jsc is not None  # the CLI left the caller's session running
+    # the driver logs what Spark predicted, under the same ids as the local engine
+    logged = PredictionLog(log_url).read()
+    by_source = {
+        s: sorted(r["prediction_id"] for r in logged if r["source"] == s) for s in ("cli", "spark")
+    }
+    assert by_source["cli"] == by_source["spark"] == sorted(runs["prediction_id"])
 
 
 @pytest.mark.slow

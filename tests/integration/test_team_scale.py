@@ -82,8 +82,8 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout_s: float 
     raise TimeoutError(f"mlflow server not healthy after {timeout_s} s: {log.read_text()}")
 
 
-def _cli(args: list[str], tracking: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking}
+def _cli(args: list[str], tracking: str, cwd: Path, **extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking, **extra}
     env.pop("CLONESCOUT_OPTUNA_STORAGE", None)
     cmd = [sys.executable, "-m", "clonescout_cli.main", *args]
     done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=1200)
@@ -130,8 +130,21 @@ def test_train_with_two_workers_and_score_on_postgres(
     _cli(["promote"], tracking_server, tmp_path)
     scores = tmp_path / "scores.csv"
     model = ["--model", "models:/clonescout/1"]
-    _cli(["score", "--data", str(data), "--out", str(scores), *model], tracking_server, tmp_path)
+    # the prediction log on the same database, in its own schema beside MLflow's and Optuna's
+    log = {"CLONESCOUT_PREDICTION_LOG": cluster.url()}
+    score = ["score", "--data", str(data), "--out", str(scores), *model]
+    _cli(score, tracking_server, tmp_path, **log)
     df = pd.read_csv(scores)
     assert len(df) == 36 and (df["model_version"] == 1).all()
     assert df["flag"].isin(["ok", "at risk", "unknown"]).all()
     assert not (tmp_path / "mlflow.db").exists()  # nothing fell back to the local store
+    assert not (tmp_path / "predictions.db").exists()
+    logged = cluster.sql(
+        "SELECT prediction_id, source, model_version FROM clonescout_log.predictions "
+        "ORDER BY event_id"
+    )
+    assert [r[0] for r in logged] == list(df["prediction_id"])
+    assert {(r[1], r[2]) for r in logged} == {("cli", "1")}
+    _cli(score, tracking_server, tmp_path, **log)  # scored again: new rows, the same ids
+    again = cluster.sql("SELECT prediction_id FROM clonescout_log.predictions ORDER BY event_id")
+    assert [r[0] for r in again] == [r[0] for r in logged] * 2

@@ -41,6 +41,7 @@ def server(trained, tmp_path_factory):
     port = _free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     env = {**os.environ, "MLFLOW_TRACKING_URI": trained.tracking_uri, "CLONESCOUT_WORKERS": "1"}
+    env["CLONESCOUT_PREDICTION_LOG"] = f"sqlite:///{log.parent / 'predictions.db'}"
     env.pop("CLONESCOUT_API_KEYS", None)
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -57,7 +58,7 @@ def server(trained, tmp_path_factory):
         except ServerNotReady as exc:
             pytest.fail(f"{exc}\n{log.read_text()[-3000:]}")
         client = bentoml.SyncHTTPClient(url, server_ready_timeout=60)
-        yield url, client
+        yield url, client, env["CLONESCOUT_PREDICTION_LOG"]
         client.close()
     finally:
         os.killpg(proc.pid, 15)
@@ -68,7 +69,7 @@ def server(trained, tmp_path_factory):
 
 
 def test_served_results_equal_clonescout_score_on_the_same_runs(server, trained, tmp_path):
-    _url, client = server
+    _url, client, _log = server
     out = tmp_path / "scores.csv"
     env = {**os.environ, "MLFLOW_TRACKING_URI": trained.tracking_uri}
     cli = subprocess.run(
@@ -127,13 +128,21 @@ def test_served_results_equal_clonescout_score_on_the_same_runs(server, trained,
 def test_metrics_are_served_for_prometheus(server):
     import urllib.request
 
-    url, client = server
-    client.score(runs=[EXAMPLE_RUN])
+    from serving.predlog import PredictionLog
+
+    url, client, log_url = server
+    answer = client.score(runs=[EXAMPLE_RUN])
     with urllib.request.urlopen(f"{url}/metrics", timeout=30) as r:
         text = r.read().decode()
     assert r.status == 200
     assert "bentoml_service_request_total" in text
     assert 'endpoint="/score"' in text
+    # the prediction log's counters, and the answer's row in the log
+    logged = [x for x in text.splitlines() if x.startswith("clonescout_predictions_logged")]
+    assert logged and float(logged[-1].split()[-1]) >= 1, text[-2000:]
+    assert "clonescout_predictions_not_logged" in text
+    ids = {r["prediction_id"] for r in PredictionLog(log_url).read()}
+    assert answer["results"][0]["prediction_id"] in ids
 
 
 def test_served_openapi_survives_schemathesis(server):
@@ -152,7 +161,7 @@ def test_served_openapi_survives_schemathesis(server):
 
     from tests.helpers.fuzz import schema_requests
 
-    url, _ = server
+    url, _, _ = server
     schema = schemathesis.openapi.from_url(f"{url}/docs.json")
     plan = schema_requests(schema, 30, seed=22)
     assert {"GET /metrics", "POST /score_campaign", "POST /whatif"} <= set(plan)

@@ -1,0 +1,315 @@
+"""The prediction log: every prediction clonescout makes, appended, never rewritten.
+
+Each scored run becomes one row: when, from where (``cli``, ``api``, ``api_campaign``,
+``spark``), which model (name, version, training-data hash), which run (run, clone,
+campaign, the fingerprint of its inputs) and what was predicted (every target with its
+intervals, every risk, the flag and the applicability verdict, as one JSON object whose
+keys are the scores file's columns). Outcomes that come back later are joined to these rows;
+nothing here is ever updated or deleted.
+
+**Prediction ids.** A prediction's id is a hash of the model (name and version), the run id
+and the fingerprint of the run's inputs (:mod:`models.fingerprint`). Scoring the same inputs
+with the same model again gives the same id, so a scores file stays byte-identical when it
+is written again; each scoring is still its own row, with its own time. The run id is part
+of the id so that two runs with the same content (a replicate copied twice) stay apart.
+
+**Where.** ``CLONESCOUT_PREDICTION_LOG`` is an SQLAlchemy URL, or ``off``. By default the log
+lives beside the MLflow store: ``predictions.db`` next to a SQLite ``mlflow.db``, or a
+``clonescout_log`` schema on the PostgreSQL database of a team's tracking server.
+SQLite runs in WAL mode with a busy timeout, so API workers and a CLI ``score`` can append
+at once; a committed row survives the process being killed (WAL, synchronous=NORMAL).
+
+A write either commits all of a call's rows or none: the caller decides what a failure
+means (the API counts it, and refuses to answer when the site says every answer must be
+logged). Writing the log never touches a scores file or an answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine as SqlEngine
+
+LOG_ENV = "CLONESCOUT_PREDICTION_LOG"
+REQUIRED_ENV = "CLONESCOUT_PREDICTION_LOG_REQUIRED"  # on: no answer that is not logged
+OFF = "off"
+SCHEMA = "clonescout_log"  # on PostgreSQL: beside MLflow's and Optuna's tables
+SQLITE_NAME = "predictions.db"
+BUSY_TIMEOUT_S = 30.0
+SOURCES = ("cli", "api", "api_campaign", "spark")
+# what a prediction row keeps of the output columns besides the numbers
+TEXT_FIELDS = ("flag", "applicability", "seen_in_training")
+# columns of the scores table that are not a prediction (ids, provenance, text, reasons)
+NOT_PREDICTED = frozenset(
+    {
+        "run_id",
+        "clone_id",
+        "campaign_id",
+        "model_version",
+        "model_id",
+        "training_data_hash",
+        "prediction_id",
+        "input_fingerprint",
+        "titer_g_l",
+        "titer_day",
+    }
+)
+
+
+class LogError(RuntimeError):
+    """The log could not be opened or written; nothing of the failed call was kept."""
+
+
+def prediction_id(model_name: str, version: str, run_id: str, fingerprint: str) -> str:
+    """32 hex digits naming one run's prediction by one model version.
+
+    >>> prediction_id("clonescout", "3", "R1", "00ff00ff00ff00ff")
+    'd121bf2a8c1873850abb9b8dfabe9801'
+    """
+    key = "\x1f".join((model_name, str(version), str(run_id), fingerprint))
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def default_url(tracking_uri: str, cwd: Path | None = None) -> str:
+    """Where the log lives by default, given MLflow's tracking URI.
+
+    >>> default_url("sqlite:////srv/mlflow/mlflow.db")
+    'sqlite:////srv/mlflow/predictions.db'
+    >>> default_url("postgresql://u@db/mlflow")
+    'postgresql://u@db/mlflow'
+    >>> default_url("http://tracking:5000", Path("/work"))
+    'sqlite:////work/predictions.db'
+    """
+    if tracking_uri.startswith("sqlite:///"):
+        db = Path(tracking_uri[len("sqlite:///") :])
+        return f"sqlite:///{db.parent / SQLITE_NAME}"
+    if tracking_uri.startswith(("postgresql", "mysql")):
+        return tracking_uri  # its own schema there (PostgreSQL) or tables beside (MySQL)
+    return f"sqlite:///{(cwd or Path.cwd()) / SQLITE_NAME}"
+
+
+def configured_url(tracking_uri: str, env: Mapping[str, str] | None = None) -> str | None:
+    """``CLONESCOUT_PREDICTION_LOG`` if set (None for ``off``), else :func:`default_url`."""
+    env = os.environ if env is None else env
+    value = env.get(LOG_ENV, "").strip()
+    if value.lower() == OFF:
+        return None
+    return value or default_url(tracking_uri)
+
+
+def required(env: Mapping[str, str] | None = None) -> bool:
+    """Whether every prediction must be logged (``CLONESCOUT_PREDICTION_LOG_REQUIRED``)."""
+    env = os.environ if env is None else env
+    value = env.get(REQUIRED_ENV, "off").strip().lower()
+    if value in ("1", "on", "true", "yes"):
+        return True
+    if value in ("0", "off", "false", "no", ""):
+        return False
+    raise ValueError(f"{REQUIRED_ENV}={value!r}: give 'on' or 'off'")
+
+
+def _tables(schema: str | None) -> tuple[sa.MetaData, sa.Table]:
+    md = sa.MetaData(schema=schema)
+    predictions = sa.Table(
+        "predictions",
+        md,
+        sa.Column("event_id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("prediction_id", sa.String(32), nullable=False, index=True),
+        sa.Column("logged_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("source", sa.String(16), nullable=False),
+        sa.Column("model_name", sa.String(256), nullable=False),
+        sa.Column("model_version", sa.String(64), nullable=False),
+        sa.Column("training_data_hash", sa.String(64), nullable=False),
+        sa.Column("run_id", sa.String(256), nullable=False, index=True),
+        sa.Column("clone_id", sa.String(256), nullable=False),
+        sa.Column("campaign_id", sa.String(256), nullable=False, index=True),
+        sa.Column("input_fingerprint", sa.String(16), nullable=False),
+        sa.Column("flag", sa.String(16), nullable=False),
+        sa.Column("applicability", sa.String(16), nullable=False),
+        sa.Column("result", sa.Text, nullable=False),
+    )
+    return md, predictions
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """The model a prediction row names."""
+
+    name: str
+    version: str
+    training_data_hash: str
+
+
+class PredictionLog:
+    """An append-only table of predictions behind an SQLAlchemy URL (see the module doc)."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.dialect = sa.engine.make_url(url).get_backend_name()
+        schema = SCHEMA if self.dialect == "postgresql" else None
+        self.metadata, self.table = _tables(schema)
+        try:
+            self.engine = self._engine(url)
+            self._create(schema)
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            raise LogError(f"cannot open the prediction log {self.where}: {_cause(exc)}") from None
+
+    @property
+    def where(self) -> str:
+        """The URL without its password, for messages."""
+        return sa.engine.make_url(self.url).render_as_string(hide_password=True)
+
+    def _engine(self, url: str) -> SqlEngine:
+        if self.dialect != "sqlite":
+            return sa.create_engine(url, pool_pre_ping=True)
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(conn: Any, _record: Any) -> None:  # every connection of the pool
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            cur.close()
+
+        return engine
+
+    def _create(self, schema: str | None) -> None:
+        """The schema, table and indexes, each only if missing (several writers may start)."""
+        with self.engine.begin() as conn:
+            if schema:
+                conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
+            conn.execute(sa.schema.CreateTable(self.table, if_not_exists=True))
+            for index in self.table.indexes:
+                conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+
+    def write(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Append ``rows`` (:func:`rows`) in one transaction; all or nothing. Returns the count."""
+        return self.write_batches([rows])
+
+    def write_batches(self, batches: Iterable[Sequence[Mapping[str, Any]]]) -> int:
+        """Append every batch of rows in one transaction (all or nothing); returns the count.
+
+        Batches are made as they are written, so a chunk of 20,000 runs never holds all its
+        rows at once.
+        """
+        n = 0
+        try:
+            with self.engine.begin() as conn:
+                for batch in batches:
+                    if batch:
+                        conn.execute(self.table.insert(), list(batch))
+                        n += len(batch)
+        except sa.exc.SQLAlchemyError as exc:
+            raise LogError(
+                f"prediction log {self.where}: rows not written (none kept): {_cause(exc)}"
+            ) from None
+        return n
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one()
+            )
+
+    def read(self, where: Any = None) -> list[dict[str, Any]]:
+        """Rows as dicts (``result`` parsed), oldest first; ``where``: a SQLAlchemy clause."""
+        query = sa.select(self.table).order_by(self.table.c.event_id)
+        if where is not None:
+            query = query.where(where)
+        with self.engine.connect() as conn:
+            out = [dict(r._mapping) for r in conn.execute(query)]
+        for r in out:
+            r["result"] = json.loads(r["result"])
+        return out
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _cause(exc: BaseException) -> str:
+    """The database's own words, without SQLAlchemy's statement and parameters (all rows)."""
+    orig = getattr(exc, "orig", None)
+    return f"{type(orig).__name__}: {orig}" if orig is not None else str(exc).splitlines()[0]
+
+
+def open_log(tracking_uri: str, env: Mapping[str, str] | None = None) -> PredictionLog | None:
+    """The configured log (None when switched off); :class:`LogError` if it cannot open."""
+    url = configured_url(tracking_uri, env)
+    return None if url is None else PredictionLog(url)
+
+
+def _json_number(x: Any) -> float | None:
+    f = float(x)
+    return f if math.isfinite(f) else None
+
+
+def rows(
+    columns: Mapping[str, Any],
+    ids: Mapping[str, Sequence[str]],
+    model: ModelIdentity,
+    source: str,
+    when: dt.datetime | None = None,
+) -> list[dict[str, Any]]:
+    """One log row per scored run from the model's output columns.
+
+    ``columns``: the predictor's columns (:meth:`models.predictor.Predictor.predict_columns`
+    or the scores table), one value per run; every numeric one is kept in ``result`` under
+    its column name (NaN as null), with :data:`TEXT_FIELDS`. ``ids``: ``run_id``,
+    ``clone_id``, ``campaign_id``, ``input_fingerprint`` and ``prediction_id`` per run.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"log source must be one of {', '.join(SOURCES)}, not {source!r}")
+    when = when or dt.datetime.now(dt.UTC)
+    numeric = [
+        k
+        for k, v in columns.items()
+        if k not in NOT_PREDICTED and np.asarray(v).dtype.kind in "fiu"
+    ]
+    n = len(ids["run_id"])
+    values = {k: np.asarray(columns[k], float).tolist() for k in numeric}
+    text = {k: [str(x) for x in columns[k]] for k in TEXT_FIELDS if k in columns}
+    out = []
+    for j in range(n):
+        result: dict[str, Any] = {k: _json_number(values[k][j]) for k in numeric}
+        result.update({k: text[k][j] for k in text})
+        out.append(
+            {
+                "prediction_id": str(ids["prediction_id"][j]),
+                "logged_at": when,
+                "source": source,
+                "model_name": model.name,
+                "model_version": model.version,
+                "training_data_hash": model.training_data_hash,
+                "run_id": str(ids["run_id"][j]),
+                "clone_id": str(ids["clone_id"][j]),
+                "campaign_id": str(ids["campaign_id"][j]),
+                "input_fingerprint": str(ids["input_fingerprint"][j]),
+                "flag": text.get("flag", [""] * n)[j],
+                "applicability": text.get("applicability", [""] * n)[j],
+                "result": json.dumps(result, allow_nan=False, sort_keys=True),
+            }
+        )
+    return out
+
+
+def prediction_ids(
+    model: ModelIdentity, run_ids: Iterable[str], prints: Iterable[str]
+) -> list[str]:
+    """:func:`prediction_id` of each run."""
+    return [
+        prediction_id(model.name, model.version, r, p) for r, p in zip(run_ids, prints, strict=True)
+    ]
