@@ -29,7 +29,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,6 +46,8 @@ SCHEMA = "clonescout_log"  # on PostgreSQL: beside MLflow's and Optuna's tables
 SQLITE_NAME = "predictions.db"
 BUSY_TIMEOUT_S = 30.0
 SOURCES = ("cli", "api", "api_campaign", "spark")
+# the ids a row takes per run (serving.predlog.rows' ``ids``)
+ID_KEYS = ("prediction_id", "run_id", "clone_id", "campaign_id", "input_fingerprint")
 # what a prediction row keeps of the output columns besides the numbers
 TEXT_FIELDS = ("flag", "applicability", "seen_in_training")
 # columns of the scores table that are not a prediction (ids, provenance, text, reasons)
@@ -252,9 +253,44 @@ def open_log(tracking_uri: str, env: Mapping[str, str] | None = None) -> Predict
     return None if url is None else PredictionLog(url)
 
 
-def _json_number(x: Any) -> float | None:
-    f = float(x)
-    return f if math.isfinite(f) else None
+def _json_texts(values: Sequence[str]) -> list[str]:
+    """Each text as a JSON string (escaped once per distinct value)."""
+    quoted: dict[str, str] = {}
+    out = []
+    for v in values:
+        text = str(v)
+        if text not in quoted:
+            quoted[text] = json.dumps(text, ensure_ascii=False)
+        out.append(quoted[text])
+    return out
+
+
+def result_json(
+    numbers: Mapping[str, np.ndarray], texts: Mapping[str, Sequence[str]], n: int
+) -> list[str]:
+    """Per run, one JSON object of ``numbers`` (non-finite as null) and ``texts``, keys sorted.
+
+    What ``json.dumps(..., sort_keys=True)`` writes (a float as its ``repr``, the shortest
+    form that reads back as the same float), assembled column by column: 20,000 runs of 49
+    numbers take a fraction of the second ``json.dumps`` per run took.
+    """
+    columns = []
+    for key in sorted([*numbers, *texts]):
+        prefix = json.dumps(key, ensure_ascii=False) + ": "
+        if key in numbers:
+            v = np.asarray(numbers[key], dtype=float)
+            finite = np.isfinite(v).tolist()
+            columns.append(
+                [
+                    prefix + repr(x) if ok else prefix + "null"
+                    for x, ok in zip(v.tolist(), finite, strict=True)
+                ]
+            )
+        else:
+            columns.append([prefix + t for t in _json_texts(texts[key])])
+    if not columns:
+        return ["{}"] * n
+    return ["{" + ", ".join(cells) + "}" for cells in zip(*columns, strict=True)]
 
 
 def rows(
@@ -280,30 +316,22 @@ def rows(
         if k not in NOT_PREDICTED and np.asarray(v).dtype.kind in "fiu"
     ]
     n = len(ids["run_id"])
-    values = {k: np.asarray(columns[k], float).tolist() for k in numeric}
     text = {k: [str(x) for x in columns[k]] for k in TEXT_FIELDS if k in columns}
-    out = []
-    for j in range(n):
-        result: dict[str, Any] = {k: _json_number(values[k][j]) for k in numeric}
-        result.update({k: text[k][j] for k in text})
-        out.append(
-            {
-                "prediction_id": str(ids["prediction_id"][j]),
-                "logged_at": when,
-                "source": source,
-                "model_name": model.name,
-                "model_version": model.version,
-                "training_data_hash": model.training_data_hash,
-                "run_id": str(ids["run_id"][j]),
-                "clone_id": str(ids["clone_id"][j]),
-                "campaign_id": str(ids["campaign_id"][j]),
-                "input_fingerprint": str(ids["input_fingerprint"][j]),
-                "flag": text.get("flag", [""] * n)[j],
-                "applicability": text.get("applicability", [""] * n)[j],
-                "result": json.dumps(result, allow_nan=False, sort_keys=True),
-            }
-        )
-    return out
+    result = result_json({k: columns[k] for k in numeric}, text, n)
+    fixed = {
+        "logged_at": when,
+        "source": source,
+        "model_name": model.name,
+        "model_version": model.version,
+        "training_data_hash": model.training_data_hash,
+    }
+    per_run = {k: [str(x) for x in ids[k]] for k in ID_KEYS}
+    per_run["flag"] = text.get("flag", [""] * n)
+    per_run["applicability"] = text.get("applicability", [""] * n)
+    per_run["result"] = result
+    names = list(per_run)
+    rows_of = zip(*per_run.values(), strict=True)
+    return [{**fixed, **dict(zip(names, values, strict=True))} for values in rows_of]
 
 
 def prediction_ids(

@@ -168,3 +168,20 @@ def test_kill_9_mid_write_loses_no_committed_prediction(tmp_path: Path) -> None:
     got = PredictionLog(url).read()
     assert len(got) % 20 == 0
     assert len(got) >= 20 * len(committed)
+
+
+def test_result_json_is_what_json_dumps_writes() -> None:
+    """Assembled column by column, byte for byte the per-run json.dumps it replaced."""
+    import json
+
+    from serving.predlog import result_json
+
+    v = np.array([0.1, 1 / 3, 5.0, 1e16, 1e-5, -0.0, np.nan, np.inf, -np.inf, 2.5e-310, 1e300])
+    numbers = {"b_value": v, "a_risk": v[::-1].copy()}
+    texts = {"flag": ['say "hi"\\', "ok", "ok", "é", "", "x", "y", "z", "a", "b", "c"]}
+    got = result_json(numbers, texts, len(v))
+    for j, text in enumerate(got):
+        want = {k: (float(a[j]) if np.isfinite(a[j]) else None) for k, a in numbers.items()}
+        want["flag"] = texts["flag"][j]
+        assert text == json.dumps(want, sort_keys=True, ensure_ascii=False)
+    assert result_json({}, {}, 2) == ["{}", "{}"]
