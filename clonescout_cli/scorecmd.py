@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from clonescout_cli.common import fmt3, load_data, print_clone_choice, stages_text
 from models.registry import DEFAULT_MODEL_URI
+
+if TYPE_CHECKING:
+    from serving.predlog import LogSink
 
 SPARK_MASTER = "local[*]"  # --spark-master's default: every core of this machine
 
@@ -38,6 +42,7 @@ def run_score(
     from serving.batch.read import Folder, preflight
     from serving.batch.score import ServedBundle
     from serving.batch.write import ScoreOutputs
+    from serving.predlog import LogRefused
 
     # every precondition before the long passes: output name, ranking file, model
     outputs = ScoreOutputs.for_out(out)
@@ -50,7 +55,7 @@ def run_score(
         src = Folder(data)
         preflight(src)  # the tables' structure, before the model and the long passes
     tracking = use_tracking()
-    log, must_log = _prediction_log(tracking)  # before the model and the long passes
+    log = _prediction_log(tracking)  # before the model and the long passes
     pinned = load_pinned(model)
     bundle, uri, version, name = pinned.bundle, pinned.uri, pinned.version, pinned.name
     scorer = None
@@ -58,32 +63,33 @@ def run_score(
         from serving.batch.spark import SparkScorer
 
         scorer = SparkScorer(uri, reasons, spark_master)  # checks the model's signature
-    served = ServedBundle(bundle, name, str(version or uri), uri, reasons, scorer, log, must_log)
-    result = _run_scoring(data, mapping, chunk_runs, src, outputs, served, criteria, scorer)
+    served = ServedBundle(bundle, name, str(version or uri), uri, reasons, scorer, log)
+    try:
+        result = _run_scoring(data, mapping, chunk_runs, src, outputs, served, criteria, scorer)
+    except LogRefused as exc:  # a required log failed mid-run: no file was published
+        raise ValueError(f"{exc}; nothing written") from None
     _print_scoring(result.summary, outputs, uri, bundle)
     if result.has_outcomes and result.summary["scored"]:
         _judge(result.judged, bundle, result.summary["scored"])
     return 0
 
 
-def _prediction_log(tracking: str):
-    """The prediction log every score appends to, and whether it must be written.
+def _prediction_log(tracking: str) -> LogSink:
+    """The prediction log every score appends to (:func:`serving.predlog.open_sink`).
 
-    A log that cannot be opened is said and scoring goes on without it, unless the site
-    requires it (``CLONESCOUT_PREDICTION_LOG_REQUIRED=on``): then nothing is scored.
+    A log that cannot be opened is said and scoring goes on, every prediction counted as
+    not logged, unless the site requires it (``CLONESCOUT_PREDICTION_LOG_REQUIRED=on``):
+    then nothing is scored.
     """
-    from serving.predlog import LogError, open_log, required
+    from serving.predlog import LogRefused, open_sink
 
-    must = required()
     try:
-        return open_log(tracking), must
-    except LogError as exc:
-        if must:
-            raise ValueError(
-                f"{exc}; nothing scored (CLONESCOUT_PREDICTION_LOG_REQUIRED)"
-            ) from None
-        print(f"warning: {exc}; scoring without a prediction log", file=sys.stderr)
-        return None, must
+        sink = open_sink(tracking)
+    except LogRefused as exc:
+        raise ValueError(str(exc)) from None
+    if sink.open_error:
+        print(f"warning: {sink.open_error}; scoring without it", file=sys.stderr)
+    return sink
 
 
 def _run_scoring(data, mapping, chunk_runs, src, outputs, served, ranking, engine):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,10 +44,10 @@ from serving.answers import (
     target_explanation,
 )
 from serving.intake import Prepared, prepare, runs_from_campaign
-from serving.predlog import LogError, ModelIdentity, PredictionLog, prediction_ids, rows
+from serving.predlog import LogRefused, LogSink, ModelIdentity, PredictionLog, prediction_ids, rows
 
 # runs_from_campaign is imported from here by the CLI, the tests, the bench and the README
-__all__ = ["Engine", "ServedModel", "load_engine", "runs_from_campaign"]
+__all__ = ["Engine", "LogRefused", "ServedModel", "load_engine", "runs_from_campaign"]
 
 
 @dataclass(frozen=True)
@@ -77,25 +76,11 @@ class ServedModel:
         }
 
 
-class LogRefused(RuntimeError):
-    """The predictions could not be logged and the site requires every answer logged."""
-
-
-@dataclass
-class LogTally:
-    """Runs logged and runs whose log write failed (the service's ``/metrics``)."""
-
-    logged: int = 0
-    failed: int = 0
-    last_error: str = ""
-
-
 class Engine:
     """A loaded model bundle and the served model's identity; scores JSON runs.
 
-    ``log``: where each scored run is appended (:mod:`serving.predlog`); ``log_error``: why
-    the configured log could not be opened (every prediction then counts as not logged);
-    ``log_required``: a prediction that cannot be logged is not answered (:class:`LogRefused`).
+    ``log``, ``log_required``, ``log_error``: the prediction log, whether it is required,
+    why it could not be opened (:class:`serving.predlog.LogSink`, kept as ``log_tally``).
     """
 
     def __init__(
@@ -109,11 +94,7 @@ class Engine:
         self.bundle = bundle
         self.served = served
         self.ref = served.ref()
-        self.log = log
-        self.log_required = log_required
-        self.log_error = log_error
-        self.log_tally = LogTally()
-        self.on_log: Callable[[int, int], None] | None = None  # (logged, failed): /metrics
+        self.log_tally = LogSink(log, log_required, log_error)
         p = bundle.predictor
         self._limits = [(g, lim) for g in RISK_GROUPS for lim in p.judged(g)[0]]
         self._not_judged = p.not_judged()
@@ -195,8 +176,9 @@ class Engine:
             "input_fingerprint": prints,
             "prediction_id": prediction_ids(self.served.identity, real_ids, prints),
         }
-        if source is not None:
-            self._log({**cols, "seen_in_training": seen}, ids, source)
+        if source is not None:  # before any answer: a required log refuses them all
+            logged = rows({**cols, "seen_in_training": seen}, ids, self.served.identity, source)
+            self.log_tally.append([logged], len(logged))
         results = {}
         for j, key in enumerate(X.index):
             i = prep.keys[key]
@@ -205,32 +187,6 @@ class Engine:
             res["notes"] = prep.notes.get(i, [])
             results[i] = res
         return results, X
-
-    def _log(self, cols: dict[str, Any], ids: dict[str, list[str]], source: str) -> None:
-        """Append the predictions to the log; count a failure, or refuse when required."""
-        n = len(ids["run_id"])
-        error = self.log_error
-        if self.log is not None:
-            try:
-                written = self.log.write(rows(cols, ids, self.served.identity, source))
-            except LogError as exc:
-                error = str(exc)
-            else:
-                self.log_tally.logged += written
-                if self.on_log:
-                    self.on_log(written, 0)
-                return
-        elif not error:
-            return  # the log is switched off (CLONESCOUT_PREDICTION_LOG=off)
-        self.log_tally.failed += n
-        self.log_tally.last_error = error
-        if self.on_log:
-            self.on_log(0, n)
-        if self.log_required:
-            raise LogRefused(
-                f"{n} predictions could not be logged ({error}); this service answers only "
-                "what it has logged (CLONESCOUT_PREDICTION_LOG_REQUIRED)"
-            )
 
     def _scored(
         self, run: dict[str, Any], cols: dict[str, Any], j: int, seen: str

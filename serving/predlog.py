@@ -30,7 +30,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -241,16 +241,86 @@ class PredictionLog:
         self.engine.dispose()
 
 
+class LogRefused(LogError):
+    """Predictions could not be logged, and the site requires every one logged."""
+
+
+@dataclass
+class LogSink:
+    """Where a scorer appends its predictions, and what a failure means.
+
+    One rule for ``score`` (local and Spark) and the API. ``log`` is None when the log is
+    off, or when it could not be opened (``open_error`` says why: every prediction then
+    counts as not logged). A failed write counts its runs in ``failed``, or raises
+    :class:`LogRefused` when the log is ``required``.
+    """
+
+    log: PredictionLog | None = None
+    required: bool = False
+    open_error: str = ""
+    url: str = ""
+    logged: int = 0
+    failed: int = 0
+    last_error: str = ""
+    on_log: Callable[[int, int], None] | None = None  # (logged, failed), e.g. for /metrics
+
+    @property
+    def active(self) -> bool:
+        """False only when the log is switched off."""
+        return self.log is not None or bool(self.open_error)
+
+    @property
+    def where(self) -> str:
+        return self.log.where if self.log is not None else self.url
+
+    def append(self, batches: Iterable[Sequence[Mapping[str, Any]]], n: int) -> None:
+        """Write ``batches`` (``n`` runs) in one transaction; count or refuse a failure."""
+        error = self.open_error
+        if self.log is not None:
+            try:
+                written = self.log.write_batches(batches)
+            except LogError as exc:
+                error = str(exc)
+            else:
+                self.logged += written
+                if self.on_log:
+                    self.on_log(written, 0)
+                return
+        elif not error:
+            return  # switched off (CLONESCOUT_PREDICTION_LOG=off)
+        self.failed += n
+        self.last_error = error
+        if self.on_log:
+            self.on_log(0, n)
+        if self.required:
+            raise LogRefused(
+                f"{n} predictions could not be logged ({error}); only what is logged is "
+                f"answered ({REQUIRED_ENV})"
+            )
+
+
+def open_sink(tracking_uri: str, env: Mapping[str, str] | None = None) -> LogSink:
+    """The configured log as a :class:`LogSink`.
+
+    A log that cannot be opened gives a sink that counts every prediction as not logged,
+    or raises :class:`LogRefused` when the log is required.
+    """
+    must = required(env)
+    url = configured_url(tracking_uri, env)
+    if url is None:
+        return LogSink(required=must)
+    try:
+        return LogSink(PredictionLog(url), must, url=url)
+    except LogError as exc:
+        if must:
+            raise LogRefused(f"{exc}; nothing is scored without it ({REQUIRED_ENV})") from None
+        return LogSink(None, must, str(exc), url=sa.engine.make_url(url).render_as_string())
+
+
 def _cause(exc: BaseException) -> str:
     """The database's own words, without SQLAlchemy's statement and parameters (all rows)."""
     orig = getattr(exc, "orig", None)
     return f"{type(orig).__name__}: {orig}" if orig is not None else str(exc).splitlines()[0]
-
-
-def open_log(tracking_uri: str, env: Mapping[str, str] | None = None) -> PredictionLog | None:
-    """The configured log (None when switched off); :class:`LogError` if it cannot open."""
-    url = configured_url(tracking_uri, env)
-    return None if url is None else PredictionLog(url)
 
 
 def _json_texts(values: Sequence[str]) -> list[str]:

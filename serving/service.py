@@ -88,24 +88,6 @@ def _count_log(logged: int, failed: int) -> None:
         PREDICTIONS_NOT_LOGGED.inc(failed)
 
 
-def _open_log(tracking: str) -> tuple[Any, bool, str]:
-    """(the prediction log or None, whether it is required, why it could not open).
-
-    A log that cannot be opened is said in the server log; the service then answers and
-    counts every prediction as not logged, or does not start when the log is required.
-    """
-    from serving.predlog import LogError, open_log, required
-
-    must = required()
-    try:
-        return open_log(tracking), must, ""
-    except LogError as exc:
-        if must:
-            raise
-        log.error("%s: answering without a prediction log (counted in /metrics)", exc)
-        return None, must, str(exc)
-
-
 NOT_READY = "the model is still loading (or failed to load: see the server log); retry shortly"
 
 
@@ -125,13 +107,15 @@ class Clonescout:
     def _load(self) -> None:
         from models.registry import use_tracking
         from serving.engine import load_engine
+        from serving.predlog import open_sink
 
         try:
-            tracking = use_tracking()
-            plog, must_log, log_error = _open_log(tracking)
-            engine = load_engine(self.settings.model_uri, plog, must_log, log_error)
+            sink = open_sink(use_tracking())  # a required log that cannot open: no start
+            if sink.open_error:
+                log.error("%s: answering without it (counted in /metrics)", sink.open_error)
+            engine = load_engine(self.settings.model_uri, sink.log, sink.required, sink.open_error)
             engine.warm_up(self.settings.threads)
-            engine.on_log = _count_log
+            engine.log_tally.on_log = _count_log
         except Exception as exc:  # reported by /readyz staying 503 and in the log
             log.error("cannot load the model %s: %s", self.settings.model_uri, exc)
             return

@@ -174,17 +174,18 @@ def _score_chunks(
         if progress:
             progress(min(done, total[0]), total[0])
     runs_out.close(["run_id"])
-    tally.log = _log_summary(job.served, scorer)
+    tally.log = _log_summary(job.served)
     return _finish(job, tally, tmp)
 
 
-def _log_summary(served: ServedBundle, scorer: ChunkScorer) -> dict[str, Any] | None:
+def _log_summary(served: ServedBundle) -> dict[str, Any] | None:
     """What the summary says of the prediction log: where, how many rows, what failed."""
-    if served.log is None:
+    sink = served.log
+    if not sink.active:
         return None
-    out: dict[str, Any] = {"where": served.log.where, "logged": scorer.logged}
-    if scorer.not_logged:
-        out.update(not_logged=scorer.not_logged, error=scorer.log_error)
+    out: dict[str, Any] = {"where": sink.where, "logged": sink.logged}
+    if sink.failed:
+        out.update(not_logged=sink.failed, error=sink.last_error)
     return out
 
 

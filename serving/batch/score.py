@@ -8,7 +8,7 @@ model runs in this process (:meth:`models.bundle.Bundle.score_features`) or, thr
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pandas as pd
@@ -19,10 +19,8 @@ from features.contract.rejects import REJECT_COLUMNS
 from models.bundle import Bundle
 from models.flags import FLAG_UNKNOWN
 from models.ranking import latest_titer
-from serving.predlog import LogError, ModelIdentity, PredictionLog, prediction_ids, rows
+from serving.predlog import ID_KEYS, LogSink, ModelIdentity, prediction_ids, rows
 
-# what a log row takes from the scores table as ids (serving.predlog.rows)
-ID_FIELDS = ("run_id", "clone_id", "campaign_id", "input_fingerprint", "prediction_id")
 LOG_BATCH_ROWS = 2_000  # log rows made and inserted at a time (one transaction per chunk)
 
 
@@ -42,8 +40,7 @@ class ServedBundle:
     uri: str
     reasons: str = "all"  # which runs get reasons (tree SHAP; models.reasons.REASON_MODES)
     engine: Engine | None = None  # where the model runs, when not in this process (Spark)
-    log: PredictionLog | None = None  # where every prediction is appended (serving.predlog)
-    log_required: bool = False  # a prediction that cannot be logged fails the command
+    log: LogSink = field(default_factory=LogSink)  # where every prediction is appended
 
     @property
     def identity(self) -> ModelIdentity:
@@ -72,9 +69,6 @@ class ChunkScorer:
         self.bundle = served.bundle
         self.data_hash = served.provenance()["training_data_hash"]
         self.source = "cli" if served.engine is None else "spark"
-        self.logged = 0  # runs appended to the prediction log
-        self.not_logged = 0  # runs scored whose log write failed
-        self.log_error = ""  # the first failure, said in the summary
 
     def score(self, data: CampaignData) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """(per-run results, rejects, the fresh scored runs with outcomes) of ``data``."""
@@ -109,30 +103,23 @@ class ChunkScorer:
             training_data_hash=self.data_hash,
             input_fingerprint=fingerprint,
         )
-        if self.served.log is not None:
+        if self.served.log.active:
             self._log(scored)
         judged = self._judged(scored, data, X)
         return scored, rejects, judged
 
     def _log(self, scored: pd.DataFrame) -> None:
-        """Append the chunk's predictions to the log; a failure is counted (or fatal)."""
-        assert self.served.log is not None
+        """Append the chunk's predictions to the log (one transaction, made in slices)."""
         identity = self.served.identity
 
         def batches() -> Iterator[list[dict[str, Any]]]:  # a chunk's rows never all at once
             for start in range(0, len(scored), LOG_BATCH_ROWS):
                 part = scored.iloc[start : start + LOG_BATCH_ROWS]
-                ids = {c: part[c].astype(str).tolist() for c in ID_FIELDS}
+                ids = {c: part[c].astype(str).tolist() for c in ID_KEYS}
                 columns = {c: part[c].to_numpy() for c in part.columns}
                 yield rows(columns, ids, identity, self.source)
 
-        try:
-            self.logged += self.served.log.write_batches(batches())
-        except LogError as exc:
-            if self.served.log_required:
-                raise
-            self.not_logged += len(scored)
-            self.log_error = self.log_error or str(exc)
+        self.served.log.append(batches(), len(scored))
 
     def _judged(self, scored: pd.DataFrame, data: CampaignData, X: pd.DataFrame) -> pd.DataFrame:
         """Fresh, known runs with observed outcomes: predictions, naive line, observed."""

@@ -62,14 +62,14 @@ def test_each_answer_names_its_prediction_and_each_scoring_is_a_row(trained, run
 class _Broken:
     where = "sqlite:////nowhere.db"
 
-    def write(self, rows):
+    def write_batches(self, batches):
         raise LogError(f"prediction log {self.where}: rows not written (none kept): disk full")
 
 
 def test_a_failed_log_write_is_counted_and_answered_unless_the_log_is_required(trained, runs):
     counted: list[tuple[int, int]] = []
     engine = _engine(trained, _Broken())
-    engine.on_log = lambda ok, failed: counted.append((ok, failed))
+    engine.log_tally.on_log = lambda ok, failed: counted.append((ok, failed))
     answers = engine.score(runs[:3])
     assert all(a["status"] == "scored" for a in answers)
     assert engine.log_tally.failed == 3 and "disk full" in engine.log_tally.last_error
