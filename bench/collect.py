@@ -32,6 +32,7 @@ ORDER = (
     "score",
     "report",
     "whatif",
+    "drift",
     "fuzz",
 )
 COLUMNS = ("figure", "ours", "unit", "baseline", "baseline is", "ours / baseline", "target", "met")

@@ -137,6 +137,28 @@ def _print_scoring(s: dict, outputs, uri: str, bundle) -> None:
         )
     else:
         print(f"prediction log: {log['logged']} predictions appended -> {log['where']}")
+    print_drift(s.get("drift"))
+
+
+def print_drift(drift: dict | None) -> None:
+    """Each campaign's drift verdict, with the features that moved most (models.drift)."""
+    if not drift:
+        return
+    if not drift["available"]:
+        print(f"drift: not judged ({drift['why']})")
+        return
+    print("drift against the training campaigns, before any outcome:")
+    for c in drift["campaigns"]:
+        print(
+            f"  {c['campaign_id']}: {c['sentence']} ({c['runs']} runs, "
+            f"{c['outside_share']:.1%} outside the domain, nominal "
+            f"{c['nominal_outside_share']:.0%}; {c['tests']} tests, FDR {c['fdr']:g})"
+        )
+        for m in c["moved"][:5]:
+            print(
+                f"    {m['column']}: {m['new_mean']} against {m['training_campaigns_mean']} "
+                f"(t {m['t']}, adjusted p {m['p_adjusted']})"
+            )
 
 
 def _summarise(summary: dict, bundle) -> None:

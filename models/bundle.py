@@ -23,6 +23,7 @@ from features.contract.spec import load_spec
 from features.early import EarlyFeatures
 from models.applicability import ApplicabilityDomain
 from models.conformal import load_calibrators, save_calibrators
+from models.drift import DriftReference
 from models.estimators import TargetModel
 from models.fingerprint import by_content, fingerprints, seen_in_training
 from models.flags import FLAG_REJECTED
@@ -80,6 +81,12 @@ class Bundle:
                 if name in block:
                     choice[what][name] = {k: block[name][k] for k in keep}
         return {"families": families, "clone_choice": choice}
+
+    @functools.cached_property
+    def drift_reference(self) -> DriftReference | None:
+        """What a scored campaign's drift is judged against; None in bundles from before."""
+        ref = self.manifest.get("drift_reference")
+        return DriftReference.from_dict(ref) if ref else None
 
     def features(self, frame: pd.DataFrame) -> pd.DataFrame:
         return self.featurizer.transform(frame)

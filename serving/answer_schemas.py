@@ -160,6 +160,41 @@ class ClonePlace(ApiModel):
     reasons: str
 
 
+class MovedColumn(ApiModel):
+    """A feature (or T², DModX, the outside share) whose campaign mean left experience."""
+
+    column: str
+    new_mean: float | None
+    training_campaigns_mean: float | None
+    t: float | None = Field(description="Student's t against the training campaigns' spread")
+    p_adjusted: float = Field(description="Benjamini-Hochberg adjusted p-value")
+
+
+class CampaignDrift(ApiModel):
+    """One campaign's drift verdict against the training campaigns (models.drift)."""
+
+    campaign_id: str
+    verdict: Literal["none", "drift", "outside experience"]
+    drifted: list[str]
+    sentence: str
+    runs: int
+    outside_share: float
+    nominal_outside_share: float
+    fdr: float
+    tests: int
+    not_measured: list[str] = Field(description="features the campaign did not measure")
+    moved: list[MovedColumn]
+
+
+class DriftAnswer(ApiModel):
+    """Drift before outcomes, per campaign; unavailable for models trained before it."""
+
+    available: bool
+    why: str | None = None
+    method: str | None = None
+    campaigns: list[CampaignDrift] = Field(default_factory=list)
+
+
 class CampaignResponse(ApiModel):
     """A scored campaign: ranked clones, every run scored or rejected."""
 
@@ -168,6 +203,7 @@ class CampaignResponse(ApiModel):
     scored: int
     rejected: int
     clones: list[ClonePlace]
+    drift: DriftAnswer
     rejects: list[RejectedRun]
     results: list[RunResult]
 

@@ -31,6 +31,7 @@ from features.assemble import (
 from features.contract.loader import CampaignData
 from features.contract.rejects import check_run_accounting
 from models.bundle import Bundle
+from models.drift import DRIFT_FIELDS, drift_summary, scored_stats
 from models.flags import FLAG_UNKNOWN
 from models.predictor import RISK_GROUPS
 from models.ranking import DEFAULT_RANKING, clone_table, latest_titer, load_ranking
@@ -233,8 +234,13 @@ class Engine:
                 prep.keys[key] = i
             else:
                 prep.rejected[i] = ("features", [NO_SAMPLES])
-        scored, _ = self._predict(prep, runs, reasons, "api_campaign")
+        scored, X = self._predict(prep, runs, reasons, "api_campaign")
         results = [scored[i] for i in sorted(scored)]
+        mine = [scored[prep.keys[k]] for k in X.index]
+        columns = {k: [r[k] for r in mine] for k in DRIFT_FIELDS}
+        drift = drift_summary(
+            self.bundle.drift_reference, scored_stats(self.bundle.drift_reference, X, columns)
+        )
         rejects = [self._rejected(runs[i]["run_id"], s, r) for i, (s, r) in prep.rejected.items()]
         rejects += [
             self._rejected(str(r.run_id), str(r.stage), [str(r.reason)])
@@ -249,6 +255,7 @@ class Engine:
             "scored": len(results),
             "rejected": len(rejects),
             "clones": self.rank(results, last),
+            "drift": drift,
             "rejects": rejects,
             "results": results,
         }

@@ -18,11 +18,12 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from features.assemble import long_frame
+from features.assemble import GROUP_COLUMN, long_frame
 from features.contract.loader import CampaignData
 from features.contract.spec import ProductSpec, load_spec
 from models.bundle import Bundle
 from models.conformal import LEVELS
+from models.drift import DriftReference, build_reference, domain_columns, held_out_domain
 from models.fingerprint import fingerprints
 from models.process import ProcessModel
 from training import plots
@@ -229,6 +230,7 @@ def _bundle(
         },
         "naive_baseline": {t: line.to_dict() for t, line in final.titer.items()},
         "cv_metrics": metrics,
+        "drift_reference": _drift_reference(ts, final).to_dict(),
     }
     return Bundle(
         ts.transformer,
@@ -237,6 +239,17 @@ def _bundle(
         manifest,
         {str(k): str(v) for k, v in fingerprints(frame, ts.transformer).items()},
     )
+
+
+def _drift_reference(ts: TrainingSet, final: FittedRecipe) -> DriftReference:
+    """Per training campaign, the model's features and held-out T², DModX (models.drift)."""
+    predictor = final.predictor
+    ids = ts.ids.set_index("run_id").reindex(ts.X.index)
+    A = predictor.matrix(ts.X).astype(float)
+    campaigns = ids[GROUP_COLUMN].astype(str)
+    t2, dmodx = held_out_domain(A, campaigns.to_numpy(), predictor.domain)
+    X = ts.X.reindex(columns=predictor.feature_names)
+    return build_reference(X, ids["clone_id"], campaigns, domain_columns(t2, dmodx))
 
 
 def _log_inputs(ts: TrainingSet, s: TrainSettings, targets, n_folds: int, digest: str) -> None:

@@ -76,6 +76,7 @@ class Tally:
     seen: int = 0  # scored runs that were in the training set
     has_outcomes: bool = False
     log: dict[str, Any] | None = None  # the prediction log's part of the summary
+    drift: dict[str, Any] | None = None  # each campaign's drift verdict (models.drift)
 
     def add_rejected(self, rejects: pd.DataFrame) -> int:
         """Count a chunk whose every run was set aside; returns its number of runs."""
@@ -175,6 +176,7 @@ def _score_chunks(
             progress(min(done, total[0]), total[0])
     runs_out.close(["run_id"])
     tally.log = _log_summary(job.served)
+    tally.drift = scorer.drift_summary()
     return _finish(job, tally, tmp)
 
 
@@ -252,6 +254,7 @@ def _summary(
         "clones_unknown": len(clones) - ranked,
         "model": served.provenance(),
         "prediction_log": tally.log,
+        "drift": tally.drift,
         "spec": {"name": p.spec.name, "limits": limits},
         "not_judged": p.not_judged(),
         "model_quality": served.bundle.quality(),

@@ -17,6 +17,7 @@ from features.assemble import GROUP_COLUMN, featurize, long_frame, run_index
 from features.contract.loader import CampaignData
 from features.contract.rejects import REJECT_COLUMNS
 from models.bundle import Bundle
+from models.drift import CampaignStats, drift_frame, drift_summary
 from models.flags import FLAG_UNKNOWN
 from models.ranking import latest_titer
 from serving.predlog import ID_KEYS, LogSink, ModelIdentity, prediction_ids, rows
@@ -69,6 +70,8 @@ class ChunkScorer:
         self.bundle = served.bundle
         self.data_hash = served.provenance()["training_data_hash"]
         self.source = "cli" if served.engine is None else "spark"
+        ref = self.bundle.drift_reference
+        self.drift = CampaignStats(ref.columns) if ref is not None else None
 
     def score(self, data: CampaignData) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """(per-run results, rejects, the fresh scored runs with outcomes) of ``data``."""
@@ -105,8 +108,19 @@ class ChunkScorer:
         )
         if self.served.log.active:
             self._log(scored)
+        if self.drift is not None:
+            self.drift.add(
+                drift_frame(X.reindex(run_ids), self.drift.columns, scored["t2"], scored["dmodx"]),
+                scored["clone_id"].to_numpy(),
+                scored["campaign_id"].to_numpy(),
+                scored["applicability"].to_numpy(),
+            )
         judged = self._judged(scored, data, X)
         return scored, rejects, judged
+
+    def drift_summary(self) -> dict[str, Any]:
+        """Each scored campaign's drift verdict (:mod:`models.drift`), for the summary."""
+        return drift_summary(self.bundle.drift_reference, self.drift)
 
     def _log(self, scored: pd.DataFrame) -> None:
         """Append the chunk's predictions to the log (one transaction, made in slices)."""

@@ -243,3 +243,41 @@ def test_report_of_a_real_campaign_in_headless_chromium(mlflow_env, tmp_path, ca
     assert len(plots) == 3 and all(p["svg"] and p["traces"] for p in plots), plots
     assert sorted(listed) == sorted(clones["clone_id"])  # every scored clone, once
     assert shot.stat().st_size > 50_000
+
+
+@pytest.fixture(scope="module")
+def new_campaigns(tmp_path_factory) -> tuple[Path, Path]:
+    """A new campaign of the same process (other clones, seed 77), and the same campaign
+    grown in a richer medium: ammonia and lactate measured 2.5x (a glutamine-rich feed)."""
+    from simulator.campaign import SimulationConfig, simulate_set, write_set
+
+    root = tmp_path_factory.mktemp("drift")
+    cfg = SimulationConfig(n_campaigns=1, clones_per_campaign=30, seed=77, deep_clone_share=0.0)
+    tables = simulate_set(cfg)
+    same, rich = root / "same", root / "rich"
+    write_set(tables, same, cfg, "parquet")
+    samples = tables["samples"].copy()
+    for col in ("ammonia_mm", "lactate_g_l"):
+        samples[col] *= 2.5
+    write_set({**tables, "samples": samples}, rich, cfg, "parquet")
+    return same, rich
+
+
+def test_drift_verdict_per_campaign_in_the_summary(mlflow_env, new_campaigns, tmp_path, capsys):
+    same, rich = new_campaigns
+    verdicts = {}
+    for folder in (same, rich):
+        out = tmp_path / folder.name / "s.parquet"
+        assert _score(folder, out) == 0
+        summary = json.loads(ScoreOutputs.for_out(out).summary.read_text())
+        assert summary["drift"]["available"] is True
+        (c,) = summary["drift"]["campaigns"]
+        verdicts[folder.name] = c
+    assert verdicts["same"]["verdict"] == "none", verdicts["same"]
+    rich_v = verdicts["rich"]
+    assert rich_v["verdict"] in ("drift", "outside experience")
+    moved = [m["column"] for m in rich_v["moved"]]
+    assert any(c.startswith(("ammonia", "lactate")) for c in moved), moved
+    assert all(m["p_adjusted"] <= rich_v["fdr"] for m in rich_v["moved"])
+    printed = capsys.readouterr().out
+    assert "drift against the training campaigns" in printed and rich_v["sentence"] in printed

@@ -357,6 +357,11 @@ def test_score_campaign_from_a_zip_ranks_clones_and_accounts_for_every_run(clien
     assert {c["clone_id"] for c in body["clones"]} == set(trained.data.runs["clone_id"])
     unranked = [c for c in body["clones"] if c["rank"] is None]
     assert all(c["flag"] == "unknown" for c in unranked)
+    # the training campaigns against themselves: each one's drift verdict, none drifted
+    drift = body["drift"]
+    assert drift["available"] and drift["method"]
+    assert {c["campaign_id"] for c in drift["campaigns"]} == set(trained.data.clones["campaign_id"])
+    assert all(c["verdict"] == "none" for c in drift["campaigns"]), drift
 
 
 def test_score_campaign_ranks_clones_exactly_as_the_cli_does(
