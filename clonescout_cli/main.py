@@ -22,6 +22,8 @@ from clonescout_cli.common import load_data
 from clonescout_cli.datacmds import cmd_features, cmd_simulate, cmd_validate
 from clonescout_cli.demo import DEFAULT_DEMO_DIR, cmd_demo
 from clonescout_cli.modelcmds import cmd_promote, cmd_train
+from clonescout_cli.monitorcmd import add_monitor_parser
+from clonescout_cli.outcomescmd import add_outcomes_parser
 from clonescout_cli.processcmd import add_process_parser
 from clonescout_cli.reportcmd import add_report_parser
 from clonescout_cli.scorecmd import cmd_score
@@ -243,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_parser(sub)
     add_whatif_parser(sub, DEFAULT_MODEL_URI, positive_int)
     add_process_parser(sub, DEFAULT_MODEL_URI, positive_int)
+    add_outcomes_parser(sub)
+    add_monitor_parser(sub)
     return parser
 
 

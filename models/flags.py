@@ -23,6 +23,7 @@ FLAGS: tuple[str, ...] = get_args(Flag)  # a scored run's flag, in the order cou
 FLAG_OK, FLAG_RISK, FLAG_UNKNOWN = FLAGS
 FLAG_REJECTED = "rejected"
 LIMIT_RISK_PREFIX = "risk__"  # per-limit column: P(attribute outside its own spec range)
+OBSERVED_PREFIX = "obs__"  # a measured outcome beside the predictions (monitor, judged runs)
 
 
 def limit_risk_column(attribute: str) -> str:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine as SqlEngine
 
@@ -45,6 +46,7 @@ OFF = "off"
 SCHEMA = "clonescout_log"  # on PostgreSQL: beside MLflow's and Optuna's tables
 SQLITE_NAME = "predictions.db"
 BUSY_TIMEOUT_S = 30.0
+IN_LIST = 500  # values per IN (...) of a lookup query
 SOURCES = ("cli", "api", "api_campaign", "spark")
 # the ids a row takes per run (serving.predlog.rows' ``ids``)
 ID_KEYS = ("prediction_id", "run_id", "clone_id", "campaign_id", "input_fingerprint")
@@ -119,7 +121,7 @@ def required(env: Mapping[str, str] | None = None) -> bool:
     raise ValueError(f"{REQUIRED_ENV}={value!r}: give 'on' or 'off'")
 
 
-def _tables(schema: str | None) -> tuple[sa.MetaData, sa.Table]:
+def _tables(schema: str | None) -> tuple[sa.MetaData, sa.Table, sa.Table]:
     md = sa.MetaData(schema=schema)
     predictions = sa.Table(
         "predictions",
@@ -139,7 +141,19 @@ def _tables(schema: str | None) -> tuple[sa.MetaData, sa.Table]:
         sa.Column("applicability", sa.String(16), nullable=False),
         sa.Column("result", sa.Text, nullable=False),
     )
-    return md, predictions
+    outcomes = sa.Table(
+        "outcomes",
+        md,
+        sa.Column("event_id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("source", sa.String(16), nullable=False),
+        sa.Column("run_id", sa.String(256), nullable=False, index=True),
+        sa.Column("prediction_id", sa.String(32), nullable=True, index=True),
+        sa.Column("origin", sa.String(512), nullable=False),  # file and line it came from
+        sa.Column("content_hash", sa.String(32), nullable=False, index=True),
+        sa.Column("outcome", sa.Text, nullable=False),  # JSON: endpoint -> value
+    )
+    return md, predictions, outcomes
 
 
 @dataclass(frozen=True)
@@ -158,7 +172,7 @@ class PredictionLog:
         self.url = url
         self.dialect = sa.engine.make_url(url).get_backend_name()
         schema = SCHEMA if self.dialect == "postgresql" else None
-        self.metadata, self.table = _tables(schema)
+        self.metadata, self.table, self.outcomes = _tables(schema)
         try:
             self.engine = self._engine(url)
             self._create(schema)
@@ -193,9 +207,10 @@ class PredictionLog:
         with self.engine.begin() as conn:
             if schema:
                 conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
-            conn.execute(sa.schema.CreateTable(self.table, if_not_exists=True))
-            for index in self.table.indexes:
-                conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+            for table in (self.table, self.outcomes):
+                conn.execute(sa.schema.CreateTable(table, if_not_exists=True))
+                for index in table.indexes:
+                    conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
 
     def write(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Append ``rows`` (:func:`rows`) in one transaction; all or nothing. Returns the count."""
@@ -236,6 +251,53 @@ class PredictionLog:
         for r in out:
             r["result"] = json.loads(r["result"])
         return out
+
+    def append_outcomes(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Append outcome rows in one transaction (all or nothing); returns the count."""
+        try:
+            with self.engine.begin() as conn:
+                if rows:
+                    conn.execute(self.outcomes.insert(), list(rows))
+        except sa.exc.SQLAlchemyError as exc:
+            raise LogError(
+                f"prediction log {self.where}: outcomes not written (none kept): {_cause(exc)}"
+            ) from None
+        return len(rows)
+
+    def _distinct(self, columns: Sequence[Any], key: Any, values: Iterable[str]) -> list[tuple]:
+        """Distinct ``columns`` of the rows whose ``key`` is one of ``values``."""
+        wanted = sorted(set(values))
+        out: list[tuple] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), IN_LIST):  # bound the IN list
+                part = wanted[start : start + IN_LIST]
+                query = sa.select(*columns).where(key.in_(part)).distinct()
+                out += [tuple(r) for r in conn.execute(query)]
+        return out
+
+    def known(self, column: str, values: Iterable[str], table: str = "predictions") -> set[str]:
+        """Which of ``values`` appear in ``column`` of the predictions or outcomes table."""
+        t = self.table if table == "predictions" else self.outcomes
+        return {r[0] for r in self._distinct([t.c[column]], t.c[column], values)}
+
+    def pairs(self, key: Any, other: Any, values: Iterable[str]) -> list[tuple[str, str]]:
+        """Distinct (``key``, ``other``) of the predictions whose ``key`` is in ``values``."""
+        return [(a, b) for a, b in self._distinct([key, other], key, values)]
+
+    def models_of(self, key: Any, values: Iterable[str]) -> list[tuple[tuple[str, str], str]]:
+        """((model name, version), ``key`` value) of the predictions matching ``values``."""
+        t = self.table
+        rows = self._distinct([t.c.model_name, t.c.model_version, key], key, values)
+        return [((n, v), k) for n, v, k in rows]
+
+    def frame(self, table: str = "predictions", where: Any = None) -> pd.DataFrame:
+        """A table as a DataFrame (``result``/``outcome`` left as JSON text), oldest first."""
+        t = self.table if table == "predictions" else self.outcomes
+        query = sa.select(t).order_by(t.c.event_id)
+        if where is not None:
+            query = query.where(where)
+        with self.engine.connect() as conn:
+            return pd.read_sql(query, conn)
 
     def close(self) -> None:
         self.engine.dispose()

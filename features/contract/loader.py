@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from features.contract.rejects import REJECT_COLUMNS, DataNote, empty_rejects
 from features.contract.schemas import TABLE_NAMES
-from features.contract.validate import validate_tables
+from features.contract.validate import CheckedTables, validate_outcomes, validate_tables
 from features.contract.violations import MAX_ROWS_SHOWN, ContractError, Source, Violation
 
 __all__ = [
@@ -182,3 +182,34 @@ def _read_truth(path: Path, kept: pd.Series) -> pd.DataFrame:
     if "run_id" not in truth.columns:
         return truth
     return truth[truth["run_id"].isin(kept).to_numpy()].reset_index(drop=True)
+
+
+def load_outcomes(where: str | Path) -> tuple[Path, CheckedTables]:
+    """Read outcomes that come back after scoring: a folder's ``outcomes`` table, or a file.
+
+    The contract's outcomes shape (``run_id`` and numeric endpoints), optionally with a
+    ``prediction_id`` column naming the prediction each row answers. Rows that break the
+    contract are set aside with file, line, column and rule
+    (:func:`features.contract.validate.validate_outcomes`); a missing table or ``run_id``
+    column refuses the whole input.
+    """
+    where = Path(where)
+    if where.is_dir():
+        path, clash = _locate(where, "outcomes")
+        if clash is not None:
+            raise ContractError(where, [clash])
+        if path is None:
+            missing = Violation("outcomes.csv / outcomes.parquet", None, "no outcomes table here")
+            raise ContractError(where, [missing])
+    elif where.suffix in (".csv", ".parquet") and where.is_file():
+        path = where
+    else:
+        rule = "is not a folder with an outcomes table, nor a .csv / .parquet outcomes file"
+        raise ContractError(where, [Violation(str(where), None, rule)])
+    try:
+        raw = read_table(path).reset_index(drop=True)
+    except Exception as exc:
+        raise ContractError(
+            where, [Violation(path.name, None, f"cannot be read ({exc})")]
+        ) from None
+    return path, validate_outcomes(raw, Source.for_file(path.name), where)

@@ -148,3 +148,35 @@ def validate_tables(
         raise ContractError(where, [_no_run_left(tables["runs"].source, rejects)])
     typed = {name: _typed(tables[name], kept[name], where) for name in raw if name in kept}
     return CheckedTables(typed, rejects, tuple(found.notes))
+
+
+PREDICTION_ID = "prediction_id"  # the one text column an outcomes file may add (its join key)
+
+
+def validate_outcomes(raw: pd.DataFrame, source: Source, where: object) -> CheckedTables:
+    """Hold an outcomes table on its own to the contract (outcomes of runs scored earlier).
+
+    The same per-row rules as in a campaign set; the link to a run is checked later, against
+    the prediction log, not against a runs table. An optional ``prediction_id`` column (text)
+    is kept beside the numbers. Returns the kept rows (``tables["outcomes"]``, with the
+    1-based row of each in its file as ``line``), the rejected runs and the notes.
+    """
+    ids = raw[PREDICTION_ID] if PREDICTION_ID in raw.columns else None
+    numbers = raw.drop(columns=[PREDICTION_ID]) if ids is not None else raw
+    found = Findings()
+    table = prepare("outcomes", numbers, source, found)
+    if table is None or found.violations:
+        raise ContractError(where, found.violations)
+    if ids is not None:
+        empty = ids.isna() | ids.astype(str).str.strip().eq("")
+        found.flag(table, empty.reindex(table.frame.index), PREDICTION_ID, "must not be empty")
+    problems = pd.concat(found.problems, ignore_index=True) if found.problems else None
+    no_clone = pd.DataFrame({"run_id": pd.Series(dtype=str), "clone_id": pd.Series(dtype=str)})
+    rejects = empty_rejects() if problems is None else reasons_per_run(problems, no_clone)
+    kept = table.frame[~isin_text(table.frame["run_id"], rejects["run_id"]).to_numpy()]
+    lines = source.locate(kept.index.to_numpy())
+    typed = _typed(table, kept, where)
+    typed.insert(1, "line", lines)
+    if ids is not None:
+        typed.insert(1, PREDICTION_ID, ids.loc[kept.index].astype(str).str.strip().to_numpy())
+    return CheckedTables({"outcomes": typed}, rejects, tuple(found.notes))
