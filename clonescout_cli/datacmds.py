@@ -17,7 +17,7 @@ from features.contract.loader import CampaignData, load_campaign
 from features.contract.rejects import check_run_accounting, reason_counts
 from features.contract.spec import DEFAULT_SPEC_PATH, load_spec
 from simulator.campaign import SimulationConfig, simulate_set, write_set
-from simulator.labexport import add_lab_quirks
+from simulator.labexport import add_lab_quirks, relabel_tables
 
 
 def simulation_config(args: argparse.Namespace) -> SimulationConfig:
@@ -35,7 +35,9 @@ def simulation_config(args: argparse.Namespace) -> SimulationConfig:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    return run_simulate(args.out, simulation_config(args), args.spec, args.format, args.lab_quirks)
+    return run_simulate(
+        args.out, simulation_config(args), args.spec, args.format, args.lab_quirks, args.id_prefix
+    )
 
 
 def run_simulate(
@@ -44,13 +46,20 @@ def run_simulate(
     spec_path: Path = DEFAULT_SPEC_PATH,
     fmt: str = "parquet",
     lab_quirks: float | None = None,
+    id_prefix: str | None = None,
 ) -> int:
-    """Simulate a set, write it (optionally as a lab exports it), print its summary."""
+    """Simulate a set, write it (optionally as a lab exports it), print its summary.
+
+    ``id_prefix``: campaigns named ``id_prefix``01, ... instead of C01, ... in every id (a
+    later campaign of one's own, whose runs must not be taken for another set's).
+    """
     spec = load_spec(spec_path)
     if lab_quirks is not None and fmt != "csv":
         raise ValueError("--lab-quirks writes text cells such as '<LOQ': use --format csv")
     t0 = time.perf_counter()
     tables = simulate_set(config)
+    if id_prefix:
+        tables = relabel_tables(tables, id_prefix)
     files = write_set(tables, out, config, fmt)
     elapsed = time.perf_counter() - t0
     print(

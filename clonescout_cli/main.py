@@ -46,6 +46,12 @@ def _add_simulate_parser(sub: argparse._SubParsersAction) -> None:
         help="write the set as a lab exports it: give this share of runs (e.g. 0.03) one "
         "quirk each ('<LOQ', overshoot, an orphan run, ...); needs --format csv",
     )
+    p.add_argument(
+        "--id-prefix",
+        metavar="P",
+        help="name the campaigns P01, P02, ... instead of C01, ... in every id (a new "
+        "campaign whose runs must not share ids with an earlier set's)",
+    )
     p.set_defaults(func=cmd_simulate)
 
 

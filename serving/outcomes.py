@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.json as pa_json
 import sqlalchemy as sa
 
 from features.contract.rejects import REJECT_COLUMNS, make_rejects
@@ -169,8 +171,18 @@ def outcome_values(text: str) -> dict[str, float]:
 
 
 def _parsed(texts: pd.Series) -> pd.DataFrame:
-    """JSON objects of a column as a frame (null as NaN), rows as ``texts``."""
-    return pd.DataFrame.from_records([json.loads(t) for t in texts], index=texts.index)
+    """JSON objects of a column as a frame (null as NaN), rows as ``texts``.
+
+    Read as newline-delimited JSON by Arrow's C++ reader: 100,000 rows of 50 keys take a
+    fraction of a second, where ``json.loads`` per row and a frame of dicts take seconds.
+    """
+    if texts.empty:
+        return pd.DataFrame(index=texts.index)
+    data = ("\n".join(texts.tolist()) + "\n").encode()
+    table = pa_json.read_json(io.BytesIO(data))
+    frame = table.to_pandas()
+    frame.index = texts.index
+    return frame
 
 
 def joined_frame(

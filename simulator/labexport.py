@@ -75,16 +75,36 @@ def add_lab_quirks(folder: Path, share: float, seed: int = 2) -> pd.DataFrame:
     return pd.DataFrame(done, columns=["run_id", "table", "column", "value"])
 
 
+ID_COLUMNS = ("campaign_id", "clone_id", "run_id")
+CAMPAIGN_PATTERN = r"^C(\d{2})"
+
+
+def relabel_tables(tables: dict[str, pd.DataFrame], prefix: str) -> dict[str, pd.DataFrame]:
+    """The tables with campaigns C01, C02, ... renamed ``prefix``01, ... in every id column.
+
+    :func:`relabel_campaigns` for tables not yet written (any format).
+    """
+    out = {}
+    for name, df in tables.items():
+        df = df.copy()
+        for col in ID_COLUMNS:
+            if col in df.columns:
+                df[col] = (
+                    df[col].astype(str).str.replace(CAMPAIGN_PATTERN, prefix + r"\1", regex=True)
+                )
+        out[name] = df
+    return out
+
+
 def relabel_campaigns(folder: Path, prefix: str) -> None:
     """Rename campaigns C01, C02, ... to ``prefix``01, ... in every id column of a CSV set.
 
     A new campaign screened later has ids of its own; without this a second simulated set
     reuses the first one's run ids, and scoring would take its runs for training runs.
     """
-    pattern = r"^C(\d{2})"
     for path in sorted(folder.glob("*.csv")):
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
-        for col in ("campaign_id", "clone_id", "run_id"):
+        for col in ID_COLUMNS:
             if col in df.columns:
-                df[col] = df[col].str.replace(pattern, prefix + r"\1", regex=True)
+                df[col] = df[col].str.replace(CAMPAIGN_PATTERN, prefix + r"\1", regex=True)
         df.to_csv(path, index=False)

@@ -8,8 +8,8 @@ empty): figures on training runs would be in-sample.
 Per model version, and per campaign within it:
 - each target's R², MAE and Spearman, and the coverage of its 80 % and 90 % intervals;
 - pairwise clone choice: of two clones of one campaign, how often the one predicted better
-  (clone means of predicted yield) was measured better (training.decision.pairwise, all
-  pairs);
+  (clone means of predicted yield) was measured better (every pair measured apart, as the
+  nested ``pairwise_all`` of training.decision);
 - flag precision and recall: of the runs flagged ``at risk``, the share measured out of
   spec, and of those measured out of spec, the share flagged;
 - the Brier score of each risk (glycans, downstream) against the measured out-of-spec.
@@ -19,8 +19,9 @@ campaign-grouped figures in the bundle's manifest (``cv_metrics``). A figure is
 *degraded* when it is worse than the promise beyond its own uncertainty:
 - coverage: the Clopper-Pearson interval of the realized share (scipy.stats.binomtest)
   lies wholly below the promised coverage;
-- the others: the percentile interval of a bootstrap over clones (clones resampled with
-  their runs; a clone's runs are not independent) lies wholly on the worse side.
+- the others: the interval from a bootstrap over clones (clones resampled with their
+  runs, since a clone's runs are not independent; realized ± z · the draws' SD) lies
+  wholly on the worse side.
 The intervals are two-sided at 1 - alpha / m, with m the checks of one verdict
 (Bonferroni): with a dozen checks per version, a per-check 5 % would call a healthy model
 degraded most of the time. Flag precision and recall have no nested promise yet, so they
@@ -37,16 +38,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from features.contract.spec import ProductSpec
 from models.flags import FLAG_RISK, FLAG_UNKNOWN
 from models.flags import OBSERVED_PREFIX as OBS
-from training.cv import regression_metrics
-from training.decision import pairwise
 
 ALPHA = 0.05  # family-wise, per verdict
-BOOTSTRAPS = 400
+BOOTSTRAPS = 200  # the normal interval needs the draws' SD only (within ~5 % at 200)
 MIN_RUNS = 10
 MIN_CLONES = 5
 HOLDS, DEGRADED, TOO_FEW, NO_PROMISE = "holds", "degraded", "too few outcomes", "no promise"
@@ -89,27 +88,127 @@ def judged_rows(joined: pd.DataFrame) -> pd.DataFrame:
     return joined[keep & has_obs]
 
 
-def _bootstrap(
-    frame: pd.DataFrame, stat, level: float, rng: np.random.Generator
-) -> tuple[float, float]:
-    """Percentile interval of ``stat(frame)`` over clones resampled with their runs."""
-    clones = frame["clone_id"].to_numpy()
-    codes, uniq = pd.factorize(clones)
-    rows_of = [np.flatnonzero(codes == k) for k in range(len(uniq))]
-    values = []
-    for _ in range(BOOTSTRAPS):
-        pick = rng.integers(0, len(uniq), len(uniq))
-        idx = np.concatenate([rows_of[k] for k in pick])
-        part = frame.iloc[idx].copy()
-        # a clone drawn twice is two clones (pairwise pools by clone)
-        part["clone_id"] = np.repeat(np.arange(len(pick)), [len(rows_of[k]) for k in pick])
-        values.append(stat(part))
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if not v.size:
+class Resample:
+    """One group's clones and ``BOOTSTRAPS`` draws of them with replacement.
+
+    A draw is a count per clone (how often it was picked), so a statistic that is a ratio
+    of sums over runs is recomputed for every draw by one matrix product of the counts with
+    the per-clone sums: thousands of clones cost milliseconds, not a Python loop per draw.
+    """
+
+    def __init__(self, rows: pd.DataFrame, rng: np.random.Generator):
+        self.codes, uniq = pd.factorize(rows["clone_id"].astype(str))
+        self.n = len(uniq)
+        picks = rng.integers(0, self.n, size=(BOOTSTRAPS, self.n))
+        flat = (picks + self.n * np.arange(BOOTSTRAPS)[:, None]).ravel()
+        counts = np.bincount(flat, minlength=BOOTSTRAPS * self.n)
+        self.counts = counts.reshape(BOOTSTRAPS, self.n).astype(float)  # (draws, clones)
+
+    def sums(self, *values: np.ndarray) -> list[np.ndarray]:
+        """Per draw, the sum over runs of each of ``values`` (one value per run)."""
+        per_clone = np.column_stack(
+            [np.bincount(self.codes, weights=v, minlength=self.n) for v in values]
+        )
+        return list((self.counts @ per_clone).T)
+
+    def sums_with_data(self, *values: np.ndarray) -> list[np.ndarray]:
+        """:meth:`sums`, with the data itself (every clone once) as draw 0."""
+        per_clone = np.column_stack(
+            [np.bincount(self.codes, weights=v, minlength=self.n) for v in values]
+        )
+        return list(np.vstack([per_clone.sum(axis=0), self.counts @ per_clone]).T)
+
+
+def _regression_draws(y: np.ndarray, p: np.ndarray, rs: Resample) -> dict[str, np.ndarray]:
+    """R², MAE and Spearman for every draw of ``rs`` (Spearman as Pearson of the ranks).
+
+    Row 0 is the data itself (every clone once): the realized figures, equal to
+    :func:`training.cv.regression_metrics` (a test holds them to it).
+    """
+    ok = np.isfinite(y) & np.isfinite(p)
+    w = ok.astype(float)
+    y0, p0 = np.where(ok, y, 0.0), np.where(ok, p, 0.0)
+    ry, rp = np.zeros(len(y)), np.zeros(len(y))
+    ry[ok], rp[ok] = stats.rankdata(y[ok]), stats.rankdata(p[ok])
+    n, sy, syy, se2, sab, sx, sxx, sz, szz, sxz = rs.sums_with_data(
+        w, y0, y0 * y0, (y0 - p0) ** 2, np.abs(y0 - p0), ry, ry * ry, rp, rp * rp, ry * rp
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = sxz / n - sx * sz / n**2
+        rho = cov / np.sqrt((sxx / n - (sx / n) ** 2) * (szz / n - (sz / n) ** 2))
+        return {"r2": 1 - se2 / (syy - sy**2 / n), "mae": sab / n, "spearman": rho}
+
+
+def _brier_draws(p: np.ndarray, outside: np.ndarray, rs: Resample) -> np.ndarray:
+    ok = np.isfinite(p) & np.isfinite(outside)
+    n, sq = rs.sums(ok.astype(float), np.where(ok, (p - outside) ** 2, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sq / n
+
+
+def _pairwise_draws(rows: pd.DataFrame, t: str, rs: Resample) -> tuple[float, np.ndarray]:
+    """Clone choice (all within-campaign pairs of clone means), exact and for every draw.
+
+    For one draw with clone counts w, the ordered-right pairs are w'Aw / 2 over the matrix A
+    of right (1), tied prediction (1/2) or wrong (0) pairs of measured-different clones, and
+    the pairs w'Vw / 2 (V: measured-different): a clone drawn twice pairs with the other
+    clones twice, and never with itself.
+    """
+    y, p = rows[OBS + t].to_numpy(float), rows[t].to_numpy(float)
+    ok = np.isfinite(y) & np.isfinite(p)
+    n = np.bincount(rs.codes, weights=ok.astype(float), minlength=rs.n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        my = np.bincount(rs.codes, weights=np.where(ok, y, 0.0), minlength=rs.n) / n
+        mp = np.bincount(rs.codes, weights=np.where(ok, p, 0.0), minlength=rs.n) / n
+    campaign = pd.Series(rows["campaign_id"].astype(str).to_numpy()).groupby(rs.codes).first()
+    right = np.zeros(BOOTSTRAPS)
+    pairs = np.zeros(BOOTSTRAPS)
+    exact = [0.0, 0.0]
+    for _, members in campaign.groupby(campaign.to_numpy()).groups.items():
+        idx = np.asarray(members, dtype=int)
+        idx = idx[np.isfinite(my[idx]) & np.isfinite(mp[idx])]
+        if len(idx) < 2:
+            continue
+        d = my[idx, None] - my[None, idx]
+        dp = mp[idx, None] - mp[None, idx]
+        valid = (d != 0).astype(float)
+        a = np.where(dp == 0, 0.5, (np.sign(dp) == np.sign(d)).astype(float)) * valid
+        w = rs.counts[:, idx]
+        both = w @ np.hstack([a, valid])  # one product for the right pairs and all pairs
+        right += np.einsum("bi,bi->b", both[:, : len(idx)], w) / 2
+        pairs += np.einsum("bi,bi->b", both[:, len(idx) :], w) / 2
+        exact[0] += a.sum() / 2
+        exact[1] += valid.sum() / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (exact[0] / exact[1] if exact[1] else np.nan), right / pairs
+
+
+def _interval(realized: float, draws: np.ndarray, z: float) -> tuple[float, float]:
+    """The realized figure ± z times the SD of its draws (a normal bootstrap interval).
+
+    At the Bonferroni level a percentile interval would need far more draws than its
+    tails can be read from.
+    """
+    d = draws[np.isfinite(draws)]
+    if len(d) < BOOTSTRAPS // 2:
         return float("nan"), float("nan")
+    half = float(z * np.std(d, ddof=1))
+    return realized - half, realized + half
+
+
+def clopper_pearson(k: int, n: int, level: float) -> tuple[float, float]:
+    """Exact two-sided binomial interval of k successes in n (beta quantiles).
+
+    The same bounds as ``scipy.stats.binomtest(k, n).proportion_ci(level, "exact")``,
+    without its root search.
+
+    >>> [round(x, 4) for x in clopper_pearson(9, 10, 0.95)]
+    [0.555, 0.9975]
+    """
     tail = (1 - level) / 2
-    return float(np.quantile(v, tail)), float(np.quantile(v, 1 - tail))
+    low = 0.0 if k == 0 else float(special.betaincinv(k, n - k + 1, tail))
+    high = 1.0 if k == n else float(special.betaincinv(k + 1, n - k, 1 - tail))
+    return low, high
 
 
 def _worse(metric: str, low: float, high: float, promised: float) -> bool:
@@ -126,6 +225,8 @@ class Judge:
         self.spec = spec
         self.targets = targets
         self.seed = seed
+        self._cache: dict[tuple[str, int], dict[str, np.ndarray]] = {}
+        self._outs: dict[tuple[int, str], pd.Series | None] = {}
 
     def _promise(self, t: str, metric: str) -> float | None:
         if metric == "pairwise":
@@ -138,26 +239,33 @@ class Judge:
             value = self.promised.get("targets", {}).get(t, {}).get("model", {}).get(metric)
         return None if value is None or not np.isfinite(value) else float(value)
 
-    def _plan(self, rows: pd.DataFrame) -> list[tuple[str, str, str, Any]]:
-        """(what, metric, target, statistic) of every check that applies to ``rows``."""
-        plan: list[tuple[str, str, str, Any]] = []
+    def _plan(self, rows: pd.DataFrame) -> list[tuple[str, str, str, str]]:
+        """(what, metric, target, kind) of every check that applies to ``rows``."""
+        plan: list[tuple[str, str, str, str]] = []
         for t in self.targets:
             if OBS + t not in rows or t not in rows:
                 continue
             for lv in (80, 90):
                 if f"{t}_lo{lv}" in rows:
-                    plan.append((f"{t} coverage_{lv}", f"coverage_{lv}", t, None))
+                    plan.append((f"{t} coverage_{lv}", f"coverage_{lv}", t, "coverage"))
             for metric in ("r2", "mae", "spearman"):
-                plan.append((f"{t} {metric}", metric, t, _regression(t, metric)))
+                plan.append((f"{t} {metric}", metric, t, "regression"))
         y = "dsp_yield_pct"
         if OBS + y in rows and y in rows:
-            plan.append((f"{y} pairwise clone choice", "pairwise", y, _pairwise(y)))
+            plan.append((f"{y} pairwise clone choice", "pairwise", y, "pairwise"))
         for group in ("glycans", "downstream"):
             if f"{group}_risk" in rows and self._outside(rows, group) is not None:
-                plan.append((f"{group}_risk brier", "brier", group, self._brier(group)))
+                plan.append((f"{group}_risk brier", "brier", group, "brier"))
         return plan
 
     def _outside(self, rows: pd.DataFrame, group: str) -> pd.Series | None:
+        """Per row, whether a ``group`` attribute was measured out of spec (NaN: unmeasured)."""
+        key = (id(rows), group)
+        if key not in self._outs:
+            self._outs = {**self._outs, key: self._measured_out(rows, group)}
+        return self._outs[key]
+
+    def _measured_out(self, rows: pd.DataFrame, group: str) -> pd.Series | None:
         limits = self.spec.glycans if group == "glycans" else self.spec.downstream
         cols = [lim.attribute for lim in limits if OBS + lim.attribute in rows]
         if not cols:
@@ -165,45 +273,58 @@ class Judge:
         obs = rows[[OBS + c for c in cols]].rename(columns=lambda c: c[len(OBS) :])
         return self.spec.out_of_spec(obs, group)
 
-    def _brier(self, group: str):
-        def stat(rows: pd.DataFrame) -> float:
-            out = self._outside(rows, group)
-            p = rows[f"{group}_risk"].to_numpy(float)
-            y = np.asarray(out, dtype=float) if out is not None else np.full(len(rows), np.nan)
-            ok = np.isfinite(p) & np.isfinite(y)
-            return float(np.mean((p[ok] - y[ok]) ** 2)) if ok.sum() >= MIN_RUNS else float("nan")
-
-        return stat
-
     def checks(self, rows: pd.DataFrame) -> list[Check]:
         """Every check of ``rows`` (one model version's judged rows, or one campaign's)."""
+        self._cache, self._outs = {}, {}  # per group of rows
         plan = self._plan(rows)
         m = sum(1 for _, metric, t, _ in plan if self._promise(t, metric) is not None)
         level = 1 - ALPHA / max(m, 1)
-        rng = np.random.default_rng(self.seed)
+        z = float(stats.norm.ppf(0.5 + level / 2))
+        rs = Resample(rows, np.random.default_rng(self.seed))
         out = []
-        for what, metric, t, stat in plan:
+        for what, metric, t, kind in plan:
             promised = self._promise(t, metric)
-            if stat is None:  # coverage: binomial
+            if kind == "coverage":  # binomial
                 out.append(self._coverage(rows, what, metric, t, promised, level))
                 continue
-            n = int(rows[OBS + t].notna().sum()) if OBS + t in rows else len(rows)
-            realized = stat(rows)
-            clones = rows["clone_id"].nunique()
-            if n < MIN_RUNS or clones < MIN_CLONES or not np.isfinite(realized):
+            realized, draws, n = self._draws(rows, metric, t, kind, rs)
+            if n < MIN_RUNS or rs.n < MIN_CLONES or not np.isfinite(realized):
                 out.append(Check(what, metric, realized, promised, np.nan, np.nan, n, TOO_FEW))
                 continue
-            low, high = _bootstrap(rows, stat, level, rng)
-            verdict = (
-                NO_PROMISE
-                if promised is None
-                else DEGRADED
-                if _worse(metric, low, high, promised)
-                else HOLDS
-            )
+            low, high = _interval(realized, draws, z)
+            if promised is None:
+                verdict = NO_PROMISE
+            elif np.isnan(low):
+                verdict = TOO_FEW
+            else:
+                verdict = DEGRADED if _worse(metric, low, high, promised) else HOLDS
             out.append(Check(what, metric, realized, promised, low, high, n, verdict))
         out += self._flags(rows)
         return out
+
+    def _draws(
+        self, rows: pd.DataFrame, metric: str, t: str, kind: str, rs: Resample
+    ) -> tuple[float, np.ndarray, int]:
+        """(realized figure, its value in every draw, runs it rests on)."""
+        if kind == "regression":
+            y, p = rows[OBS + t].to_numpy(float), rows[t].to_numpy(float)
+            n = int((np.isfinite(y) & np.isfinite(p)).sum())
+            if (t, id(rs)) not in self._cache:
+                self._cache[(t, id(rs))] = _regression_draws(y, p, rs)
+            draws = self._cache[(t, id(rs))][metric]
+            if n < 3 or np.ptp(y[np.isfinite(y) & np.isfinite(p)]) == 0:
+                return np.nan, draws[1:], n  # as regression_metrics: no figure
+            return float(draws[0]), draws[1:], n
+        if kind == "pairwise":
+            exact, draws = _pairwise_draws(rows, t, rs)
+            return exact, draws, int(rows[OBS + t].notna().sum())
+        outside = self._outside(rows, t)
+        y = np.asarray(outside, dtype=float)
+        p = rows[f"{t}_risk"].to_numpy(float)
+        ok = np.isfinite(p) & np.isfinite(y)
+        n = int(ok.sum())
+        realized = float(np.mean((p[ok] - y[ok]) ** 2)) if n else np.nan
+        return realized, _brier_draws(p, y, rs), n
 
     def _coverage(self, rows, what, metric, t, promised, level) -> Check:
         lv = metric.split("_")[1]
@@ -214,9 +335,9 @@ class Judge:
         k = int(((lo <= y) & (y <= hi))[ok].sum())
         if n < MIN_RUNS:
             return Check(what, metric, k / n if n else np.nan, promised, np.nan, np.nan, n, TOO_FEW)
-        ci = stats.binomtest(k, n).proportion_ci(confidence_level=level, method="exact")
-        verdict = NO_PROMISE if promised is None else DEGRADED if ci.high < promised else HOLDS
-        return Check(what, metric, k / n, promised, ci.low, ci.high, n, verdict)
+        low, high = clopper_pearson(k, n, level)
+        verdict = NO_PROMISE if promised is None else DEGRADED if high < promised else HOLDS
+        return Check(what, metric, k / n, promised, low, high, n, verdict)
 
     def _flags(self, rows: pd.DataFrame) -> list[Check]:
         """Flag precision and recall against any spec limit measured out (no promise)."""
@@ -237,23 +358,6 @@ class Judge:
             Check("flag recall", "recall", recall, None, np.nan, np.nan, int(bad_b.sum()),
                   NO_PROMISE),
         ]  # fmt: skip
-
-
-def _regression(t: str, metric: str):
-    def stat(rows: pd.DataFrame) -> float:
-        return regression_metrics(rows[OBS + t].to_numpy(float), rows[t].to_numpy(float))[metric]
-
-    return stat
-
-
-def _pairwise(t: str):
-    def stat(rows: pd.DataFrame) -> float:
-        clones = rows.groupby("clone_id").agg(
-            obs=(OBS + t, "mean"), pred=(t, "mean"), campaign=("campaign_id", "first")
-        )
-        return pairwise(clones["obs"], clones["pred"], clones["campaign"], 0.0)[0]
-
-    return stat
 
 
 def verdict_of(checks: list[Check]) -> dict[str, Any]:
