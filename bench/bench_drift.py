@@ -23,17 +23,15 @@ feature selection; a model drops some features, so its campaigns are judged on f
 from __future__ import annotations
 
 import argparse
-import contextlib
 import platform
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from benchio import finish, row  # bench/ is on the path when a benchmark runs
+from benchio import finish, patched, row  # bench/ is on the path when a benchmark runs
 
 import simulator.kinetics as kinetics
 from features.assemble import GROUP_COLUMN, long_frame, run_index
@@ -55,18 +53,6 @@ def _load(cfg: SimulationConfig) -> CampaignData:
     with tempfile.TemporaryDirectory() as tmp:
         write_set(simulate_set(cfg), Path(tmp), cfg, "parquet")
         return load_campaign(Path(tmp), require_outcomes=True)
-
-
-@contextlib.contextmanager
-def _medium(**values: float) -> Iterator[None]:
-    old = {k: getattr(kinetics, k) for k in values}
-    for k, v in values.items():
-        setattr(kinetics, k, v)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            setattr(kinetics, k, v)
 
 
 class History:
@@ -91,18 +77,21 @@ class History:
     def features(self, data: CampaignData) -> pd.DataFrame:
         return self.transformer.transform(long_frame(data))
 
-    def verdict(self, data: CampaignData) -> drift.Verdict:
-        X = self.features(data)
+    def scored(self, data: CampaignData, X: pd.DataFrame) -> dict:
+        """What scoring gives drift per run (models.drift.DRIFT_FIELDS), rows as ``X``."""
         ids = run_index(data).set_index("run_id").reindex(X.index)
         t2, dmodx, status = self.domain.score(X.reindex(columns=self.names).to_numpy(float))
-        scored = {
+        return {
             "t2": t2,
             "dmodx": dmodx,
             "applicability": status,
             "clone_id": ids["clone_id"].to_numpy(),
             "campaign_id": ids[GROUP_COLUMN].to_numpy(),
         }
-        stats = drift.scored_stats(self.reference, X, scored)
+
+    def verdict(self, data: CampaignData) -> drift.Verdict:
+        X = self.features(data)
+        stats = drift.scored_stats(self.reference, X, self.scored(data, X))
         assert stats is not None
         return drift.assess_all(self.reference, stats)[0]
 
@@ -112,15 +101,7 @@ def measure_speed(history: History, repeats: int) -> dict:
     data = _load(cfg)
     frame = long_frame(data)
     X = history.features(data)
-    ids = run_index(data).set_index("run_id").reindex(X.index)
-    t2, dmodx, status = history.domain.score(X.reindex(columns=history.names).to_numpy(float))
-    scored = {
-        "t2": t2,
-        "dmodx": dmodx,
-        "applicability": status,
-        "clone_id": ids["clone_id"].to_numpy(),
-        "campaign_id": ids[GROUP_COLUMN].to_numpy(),
-    }
+    scored = history.scored(data, X)
     ours, base = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -147,7 +128,7 @@ def measure_alarms() -> dict:
                 n_campaigns=1, clones_per_campaign=32, seed=7000 + 10 * h_seed + j
             )
             same = history.verdict(_load(cfg))
-            with _medium(**RICHER):
+            with patched(kinetics, **RICHER):
                 rich = history.verdict(_load(cfg))
             for name, v in (("same process", same), ("richer medium", rich)):
                 cases[name].append(

@@ -9,8 +9,11 @@ breaks.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 def row(
@@ -38,6 +41,19 @@ def row(
         "target": target,
         "met": met,
     }
+
+
+@contextlib.contextmanager
+def patched(module: Any, **values: Any) -> Iterator[None]:
+    """Module attributes set to ``values`` for the block (a twin's constant, a DOE box)."""
+    old = {k: getattr(module, k) for k in values}
+    for k, v in values.items():
+        setattr(module, k, v)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            setattr(module, k, v)
 
 
 def finish(result: dict, out: Path, table: list[dict], hide: tuple[str, ...] = ()) -> int:

@@ -33,6 +33,7 @@ ORDER = (
     "report",
     "whatif",
     "drift",
+    "monitor",
     "fuzz",
 )
 COLUMNS = ("figure", "ours", "unit", "baseline", "baseline is", "ours / baseline", "target", "met")

@@ -22,6 +22,8 @@ from clonescout_cli.common import load_data
 from clonescout_cli.datacmds import run_simulate, run_validate, simulation_config
 from clonescout_cli.digest import print_digest
 from clonescout_cli.modelcmds import run_promote, run_train
+from clonescout_cli.monitorcmd import run_monitor
+from clonescout_cli.outcomescmd import run_outcomes_add
 from clonescout_cli.processcmd import run_process
 from clonescout_cli.reportcmd import run_report
 from clonescout_cli.scorecmd import run_score
@@ -34,7 +36,7 @@ from simulator.campaign import SimulationConfig
 from simulator.labexport import add_lab_quirks, relabel_campaigns
 
 DEFAULT_DEMO_DIR = Path("data/generated/default")
-DEMO_STEPS = 8
+DEMO_STEPS = 9
 # the new campaign a lab exports in step 4: other clones (seed 11), 3% of runs with a quirk
 LAB_CAMPAIGNS, LAB_CLONES, LAB_SEED, LAB_QUIRKS = 4, 32, 11, 0.03
 
@@ -69,12 +71,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def run_demo(s: DemoSettings) -> int:
-    """Simulate, train, promote; then a lab's new campaign: validate, score, choose, report, serve.
+    """Simulate, train, promote; a lab's new campaign: score, choose, report, monitor, serve.
 
     The lab's export of a new screening campaign has quirks: it is validated, scored and its
-    clones ranked (top clones, flags and unknowns with their reasons), process conditions
-    are recommended for its clones, the campaign report is written, and finally the model is
-    served over HTTP and some of the campaign's runs are scored from Python.
+    clones ranked (top clones, flags and unknowns with their reasons; drift against the
+    training campaigns), process conditions are recommended for its clones, the campaign
+    report is written, its outcomes "come back" (the twin measured them) and are joined to
+    the logged predictions, the monitor sets what the model delivered beside what it
+    promised, and finally the model is served over HTTP and some of the campaign's runs
+    are scored from Python.
     """
     spec = s.spec_path
     t0 = time.perf_counter()
@@ -100,7 +105,10 @@ def run_demo(s: DemoSettings) -> int:
     _step(7, "the campaign report: one self-contained HTML page for the campaign lead")
     report = s.out.parent / "lab_export_report.html"
     run_report(scores, report)
-    _step(8, "serve the model over HTTP (BentoML) and score runs from Python")
+    _step(8, "weeks later the campaign's outcomes come back: join them to the log, monitor")
+    run_outcomes_add(lab, rejects=s.out.parent / "lab_export_outcomes_set_aside.csv")
+    run_monitor()
+    _step(9, "serve the model over HTTP (BentoML) and score runs from Python")
     serve_and_score(model, load_data(lab, None, report=False)[0])
     print(
         f"\nclonescout demo done in {time.perf_counter() - t0:.0f} s. Read the report: "

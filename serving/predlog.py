@@ -4,8 +4,9 @@ Each scored run becomes one row: when, from where (``cli``, ``api``, ``api_campa
 ``spark``), which model (name, version, training-data hash), which run (run, clone,
 campaign, the fingerprint of its inputs) and what was predicted (every target with its
 intervals, every risk, the flag and the applicability verdict, as one JSON object whose
-keys are the scores file's columns). Outcomes that come back later are joined to these rows;
-nothing here is ever updated or deleted.
+keys are the scores file's columns). Outcomes that come back later go to the ``outcomes``
+table beside it (:mod:`serving.outcomes` joins them to these rows); nothing in either is
+ever updated or deleted.
 
 **Prediction ids.** A prediction's id is a hash of the model (name and version), the run id
 and the fingerprint of the run's inputs (:mod:`models.fingerprint`). Scoring the same inputs

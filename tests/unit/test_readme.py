@@ -84,5 +84,17 @@ def test_command_synopsis_matches_the_parser() -> None:
             current = m.group(1)
             assert current in commands, f"README lists unknown command {current}"
         flags = re.findall(r"(--[a-z][a-z0-9-]*)", line.split("#")[0])
-        known = {o for a in commands[current]._actions for o in a.option_strings}
+        known = _options(commands[current])
         assert set(flags) <= known, f"{current}: {set(flags) - known} not in the parser"
+
+
+def _options(parser) -> set[str]:
+    """Every option of ``parser`` and of its sub-commands (``outcomes add --rejects``)."""
+    out = set()
+    for action in parser._actions:
+        out |= set(action.option_strings)
+        choices = getattr(action, "choices", None)
+        if isinstance(choices, dict):  # a sub-command's parsers
+            for sub in choices.values():
+                out |= _options(sub)
+    return out
