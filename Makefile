@@ -100,6 +100,7 @@ bench: $(STAMP) java
 	$(PY) bench/bench_whatif.py --out bench/results/whatif.json
 	$(PY) bench/bench_drift.py --out bench/results/drift.json
 	$(PY) bench/bench_monitor.py --out bench/results/monitor.json
+	$(PY) bench/bench_lifecycle.py --out bench/results/lifecycle.json
 	$(PY) bench/bench_fuzz.py --out bench/results/fuzz.json
 	@echo "property tests with new random examples (CI replays one fixed draw)"
 	CLONESCOUT_HYPOTHESIS=explore $(PY) -m pytest -q -p no:cacheprovider $(PROPERTY_TESTS)

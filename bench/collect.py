@@ -34,6 +34,7 @@ ORDER = (
     "whatif",
     "drift",
     "monitor",
+    "lifecycle",
     "fuzz",
 )
 COLUMNS = ("figure", "ours", "unit", "baseline", "baseline is", "ours / baseline", "target", "met")
