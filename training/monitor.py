@@ -409,8 +409,8 @@ class Judge:
             return Check(what, metric, k / n if n else np.nan, promised, np.nan, np.nan, n, TOO_FEW)
         low, high = clopper_pearson(k, n, level)
         share, extra = k / n, z * np.sqrt(tau2)
-        low = share - float(np.hypot(share - low, extra))
-        high = share + float(np.hypot(high - share, extra))
+        low = max(share - float(np.hypot(share - low, extra)), 0.0)  # a share stays in 0-1
+        high = min(share + float(np.hypot(high - share, extra)), 1.0)
         verdict = NO_PROMISE if promised is None else DEGRADED if high < promised else HOLDS
         return Check(what, metric, k / n, promised, low, high, n, verdict)
 
