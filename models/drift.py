@@ -216,6 +216,15 @@ class CampaignStats:
                 self.outside[c] += int((np.asarray(status)[rows] == OUTSIDE).sum())
             self.clone_hashes[c] = np.union1d(self.clone_hashes[c], hashes[rows])
 
+    def add_scored(self, X: pd.DataFrame, scored: pd.DataFrame | Mapping[str, Any]) -> None:
+        """Add scored runs: features ``X`` and, per run in ``X``'s order, ``DRIFT_FIELDS``."""
+        self.add(
+            drift_frame(X, self.columns, scored["t2"], scored["dmodx"]),
+            np.asarray(scored["clone_id"]),
+            np.asarray(scored["campaign_id"]),
+            np.asarray(scored["applicability"]),
+        )
+
     def mean(self, c: str) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(self.counts[c] > 0, self.sums[c] / self.counts[c], np.nan)
@@ -387,10 +396,5 @@ def scored_stats(
     if ref is None:
         return None
     out = CampaignStats(ref.columns)
-    out.add(
-        drift_frame(X, ref.columns, scored["t2"], scored["dmodx"]),
-        np.asarray(scored["clone_id"]),
-        np.asarray(scored["campaign_id"]),
-        np.asarray(scored["applicability"]),
-    )
+    out.add_scored(X, scored)
     return out

@@ -21,7 +21,6 @@ Nothing already in the log is updated or deleted.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import io
 import json
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ import sqlalchemy as sa
 from features.contract.rejects import REJECT_COLUMNS, make_rejects
 from features.contract.validate import PREDICTION_ID, CheckedTables
 from models.flags import OBSERVED_PREFIX as OBS
-from serving.predlog import PredictionLog, result_json
+from serving.predlog import PredictionLog, result_json, short_hash
 
 OUTCOME_SOURCES = ("cli", "api")
 JOIN_STAGE = "join"
@@ -73,7 +72,7 @@ class OutcomeReport:
 
 def content_hash(run_id: str, prediction: str, outcome: str) -> str:
     """32 hex digits of what a row says (its run, the prediction it names, its values)."""
-    return hashlib.sha256("\x1f".join((run_id, prediction, outcome)).encode()).hexdigest()[:32]
+    return short_hash(run_id, prediction, outcome)
 
 
 def add_outcomes(
@@ -135,10 +134,7 @@ def _join(
             "log every prediction), or check the run id"
         )
         return ok, make_rejects(runs[~ok], JOIN_STAGE, why)
-    table = log.table
-    found: dict[str, str] = {}
-    for pid, run in log.pairs(table.c.prediction_id, table.c.run_id, named):
-        found[pid] = run
+    found = dict(log.pairs(log.table.c.prediction_id, log.table.c.run_id, named))
     ok = np.ones(len(runs), dtype=bool)
     reasons = []
     for i, (run, pid) in enumerate(zip(runs, named, strict=True)):

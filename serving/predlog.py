@@ -80,8 +80,12 @@ def prediction_id(model_name: str, version: str, run_id: str, fingerprint: str) 
     >>> prediction_id("clonescout", "3", "R1", "00ff00ff00ff00ff")
     'd121bf2a8c1873850abb9b8dfabe9801'
     """
-    key = "\x1f".join((model_name, str(version), str(run_id), fingerprint))
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
+    return short_hash(model_name, str(version), str(run_id), fingerprint)
+
+
+def short_hash(*parts: str) -> str:
+    """32 hex digits of SHA-256 over ``parts`` joined by a unit separator (ids and hashes)."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
 def default_url(tracking_uri: str, cwd: Path | None = None) -> str:

@@ -109,18 +109,19 @@ class Resample:
         counts = np.bincount(flat, minlength=BOOTSTRAPS * self.n)
         self.counts = counts.reshape(BOOTSTRAPS, self.n).astype(float)  # (draws, clones)
 
-    def sums(self, *values: np.ndarray) -> list[np.ndarray]:
-        """Per draw, the sum over runs of each of ``values`` (one value per run)."""
-        per_clone = np.column_stack(
+    def _per_clone(self, values: tuple[np.ndarray, ...]) -> np.ndarray:
+        """(clones, len(values)): each value summed over every clone's runs."""
+        return np.column_stack(
             [np.bincount(self.codes, weights=v, minlength=self.n) for v in values]
         )
-        return list((self.counts @ per_clone).T)
+
+    def sums(self, *values: np.ndarray) -> list[np.ndarray]:
+        """Per draw, the sum over runs of each of ``values`` (one value per run)."""
+        return list((self.counts @ self._per_clone(values)).T)
 
     def sums_with_data(self, *values: np.ndarray) -> list[np.ndarray]:
         """:meth:`sums`, with the data itself (every clone once) as draw 0."""
-        per_clone = np.column_stack(
-            [np.bincount(self.codes, weights=v, minlength=self.n) for v in values]
-        )
+        per_clone = self._per_clone(values)
         return list(np.vstack([per_clone.sum(axis=0), self.counts @ per_clone]).T)
 
 
@@ -248,8 +249,9 @@ class Judge:
         self.spec = spec
         self.targets = targets
         self.seed = seed
-        self._cache: dict[tuple[str, int], dict[str, np.ndarray]] = {}
-        self._outs: dict[tuple[int, str], pd.Series | None] = {}
+        # per group of rows (reset by checks): each target's draws, each group's out-of-spec
+        self._cache: dict[str, dict[str, np.ndarray]] = {}
+        self._outs: dict[str, pd.Series | None] = {}
 
     def _promise(self, t: str, metric: str) -> float | None:
         if metric == "pairwise":
@@ -283,10 +285,9 @@ class Judge:
 
     def _outside(self, rows: pd.DataFrame, group: str) -> pd.Series | None:
         """Per row, whether a ``group`` attribute was measured out of spec (NaN: unmeasured)."""
-        key = (id(rows), group)
-        if key not in self._outs:
-            self._outs = {**self._outs, key: self._measured_out(rows, group)}
-        return self._outs[key]
+        if group not in self._outs:
+            self._outs[group] = self._measured_out(rows, group)
+        return self._outs[group]
 
     def _measured_out(self, rows: pd.DataFrame, group: str) -> pd.Series | None:
         limits = self.spec.glycans if group == "glycans" else self.spec.downstream
@@ -380,9 +381,9 @@ class Judge:
         if kind == "regression":
             y, p = rows[OBS + t].to_numpy(float), rows[t].to_numpy(float)
             n = int((np.isfinite(y) & np.isfinite(p)).sum())
-            if (t, id(rs)) not in self._cache:
-                self._cache[(t, id(rs))] = _regression_draws(y, p, rs)
-            draws = self._cache[(t, id(rs))][metric]
+            if t not in self._cache:
+                self._cache[t] = _regression_draws(y, p, rs)
+            draws = self._cache[t][metric]
             if n < 3 or np.ptp(y[np.isfinite(y) & np.isfinite(p)]) == 0:
                 return np.nan, draws[1:], n  # as regression_metrics: no figure
             return float(draws[0]), draws[1:], n

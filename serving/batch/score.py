@@ -17,7 +17,7 @@ from features.assemble import GROUP_COLUMN, featurize, long_frame, run_index
 from features.contract.loader import CampaignData
 from features.contract.rejects import REJECT_COLUMNS
 from models.bundle import Bundle
-from models.drift import CampaignStats, drift_frame, drift_summary
+from models.drift import CampaignStats, drift_summary
 from models.flags import FLAG_UNKNOWN
 from models.ranking import latest_titer
 from serving.predlog import ID_KEYS, LogSink, ModelIdentity, prediction_ids, rows
@@ -109,12 +109,7 @@ class ChunkScorer:
         if self.served.log.active:
             self._log(scored)
         if self.drift is not None:
-            self.drift.add(
-                drift_frame(X.reindex(run_ids), self.drift.columns, scored["t2"], scored["dmodx"]),
-                scored["clone_id"].to_numpy(),
-                scored["campaign_id"].to_numpy(),
-                scored["applicability"].to_numpy(),
-            )
+            self.drift.add_scored(X.reindex(run_ids), scored)
         judged = self._judged(scored, data, X)
         return scored, rejects, judged
 

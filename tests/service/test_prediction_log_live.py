@@ -22,19 +22,12 @@ import pytest
 from serving.engine import runs_from_campaign
 from serving.predlog import PredictionLog
 from serving.ready import ServerNotReady, wait_until_ready
+from tests.helpers.pgcluster import free_port
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 MODEL = "models:/clonescout-test/1"
 RUNS_PER_CALL = 5
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start(env: dict, port: int, out: Path) -> subprocess.Popen:
@@ -107,7 +100,7 @@ def test_two_workers_and_a_cli_score_lose_nothing_and_a_kill_loses_no_answer(
     env["CLONESCOUT_PREDICTION_LOG"] = f"sqlite:///{db}"
     env.pop("CLONESCOUT_API_KEYS", None)
     runs = runs_from_campaign(trained.data)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = _start(env, port, tmp_path / "serve.log")
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -24,21 +23,16 @@ from models.conformal import LEVELS  # noqa: E402
 from serving.engine import runs_from_campaign  # noqa: E402
 from serving.examples import EXAMPLE_RUN  # noqa: E402
 from serving.ready import ServerNotReady, wait_until_ready  # noqa: E402
+from tests.helpers.pgcluster import free_port  # noqa: E402
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 MODEL = "models:/clonescout-test/1"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(trained, tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     env = {**os.environ, "MLFLOW_TRACKING_URI": trained.tracking_uri, "CLONESCOUT_WORKERS": "1"}
     env["CLONESCOUT_PREDICTION_LOG"] = f"sqlite:///{log.parent / 'predictions.db'}"
