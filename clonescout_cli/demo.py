@@ -2,7 +2,8 @@
 
 Each step calls the function behind a command (``run_simulate``, ``run_train``,
 ``run_promote``, ``run_validate``, ``run_score``, ``run_process``, ``run_whatif``,
-``run_report``) with the same defaults the command line has; nothing here builds an argv.
+``run_report``, ``run_outcomes_add``, ``run_monitor``, ``run_retrain``) with the same
+defaults the command line has; nothing here builds an argv.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from clonescout_cli.args import nonnegative_int
 from clonescout_cli.common import load_data
 from clonescout_cli.datacmds import run_simulate, run_validate, simulation_config
 from clonescout_cli.digest import print_digest
-from clonescout_cli.modelcmds import run_promote, run_train
+from clonescout_cli.modelcmds import run_promote, run_retrain, run_train
 from clonescout_cli.monitorcmd import run_monitor
 from clonescout_cli.outcomescmd import run_outcomes_add
 from clonescout_cli.processcmd import run_process
@@ -36,7 +37,7 @@ from simulator.campaign import SimulationConfig
 from simulator.labexport import add_lab_quirks, relabel_campaigns
 
 DEFAULT_DEMO_DIR = Path("data/generated/default")
-DEMO_STEPS = 9
+DEMO_STEPS = 10
 # the new campaign a lab exports in step 4: other clones (seed 11), 3% of runs with a quirk
 LAB_CAMPAIGNS, LAB_CLONES, LAB_SEED, LAB_QUIRKS = 4, 32, 11, 0.03
 
@@ -78,8 +79,9 @@ def run_demo(s: DemoSettings) -> int:
     training campaigns), process conditions are recommended for its clones, the campaign
     report is written, its outcomes "come back" (the twin measured them) and are joined to
     the logged predictions, the monitor sets what the model delivered beside what it
-    promised, and finally the model is served over HTTP and some of the campaign's runs
-    are scored from Python.
+    promised, a candidate retrained with the new campaign goes through the gate against
+    the champion, and finally the champion is served over HTTP and some of the campaign's
+    runs are scored from Python.
     """
     spec = s.spec_path
     t0 = time.perf_counter()
@@ -108,7 +110,12 @@ def run_demo(s: DemoSettings) -> int:
     _step(8, "weeks later the campaign's outcomes come back: join them to the log, monitor")
     run_outcomes_add(lab, rejects=s.out.parent / "lab_export_outcomes_set_aside.csv")
     run_monitor()
-    _step(9, "serve the model over HTTP (BentoML) and score runs from Python")
+    _step(9, "retrain: history + the new campaign, the champion's recipe, then the gate")
+    if model == DEFAULT_MODEL_URI:
+        run_retrain(MODEL_NAME, [lab], _train_settings(s, spec, curve=False), history=s.out)
+    else:
+        print("(no champion: a retrain is judged against one; nothing to retrain)")
+    _step(10, "serve the champion over HTTP (BentoML) and score runs from Python")
     serve_and_score(model, load_data(lab, None, report=False)[0])
     print(
         f"\nclonescout demo done in {time.perf_counter() - t0:.0f} s. Read the report: "
@@ -121,24 +128,12 @@ def run_demo(s: DemoSettings) -> int:
 
 def _train_and_promote(s: DemoSettings, spec: Path) -> str:
     """Train and promote; the model URI the rest of the demo scores with."""
-    from training.settings import TrainSettings
-
     _step(
         2,
         f"train at horizon day {s.horizon_day:g} ({s.trials} Optuna trials per model "
         "family; nested CV, outer folds grouped by campaign)",
     )
-    # the rest as `clonescout train` has it: its storage and threads come from the environment
-    settings = TrainSettings(
-        spec_path=spec,
-        horizon_day=s.horizon_day,
-        trials=s.trials,
-        seed=s.config.seed,
-        workers=s.workers,
-        optuna_storage=os.environ.get("CLONESCOUT_OPTUNA_STORAGE") or None,
-        threads=nonnegative_int(os.environ.get("CLONESCOUT_THREADS", "0")),
-    )
-    run_train(load_campaign(s.out, require_outcomes=True), settings)
+    run_train(load_campaign(s.out, require_outcomes=True), _train_settings(s, spec))
     _step(3, "promote: the quality gate, then champion vs candidate on the same folds")
     decision = run_promote(MODEL_NAME)
     if not decision.promoted and decision.champion is None:
@@ -146,6 +141,26 @@ def _train_and_promote(s: DemoSettings, spec: Path) -> str:
         print(f"(no champion: the demo scores with {model}, which the gate refused)")
         return model
     return DEFAULT_MODEL_URI
+
+
+def _train_settings(s: DemoSettings, spec: Path, curve: bool = True):
+    """As `clonescout train` has them: storage and threads come from the environment.
+
+    The retrain of step 9 skips the horizon curve (``curve=False``): it is not part of the
+    gate, and it would add minutes to the demo.
+    """
+    from training.settings import CURVE_HORIZONS, TrainSettings
+
+    return TrainSettings(
+        spec_path=spec,
+        horizon_day=s.horizon_day,
+        trials=s.trials,
+        seed=s.config.seed,
+        workers=s.workers,
+        optuna_storage=os.environ.get("CLONESCOUT_OPTUNA_STORAGE") or None,
+        threads=nonnegative_int(os.environ.get("CLONESCOUT_THREADS", "0")),
+        curve_horizons=CURVE_HORIZONS if curve else (),
+    )
 
 
 def _lab_export(s: DemoSettings, spec: Path, lab: Path) -> None:

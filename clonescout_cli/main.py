@@ -21,7 +21,7 @@ from clonescout_cli.args import (
 from clonescout_cli.common import load_data
 from clonescout_cli.datacmds import cmd_features, cmd_simulate, cmd_validate
 from clonescout_cli.demo import DEFAULT_DEMO_DIR, cmd_demo
-from clonescout_cli.modelcmds import cmd_promote, cmd_train
+from clonescout_cli.modelcmds import cmd_promote, cmd_retrain, cmd_train
 from clonescout_cli.monitorcmd import add_monitor_parser
 from clonescout_cli.outcomescmd import add_outcomes_parser
 from clonescout_cli.processcmd import add_process_parser
@@ -155,6 +155,47 @@ def _add_promote_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_promote)
 
 
+def _add_retrain_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "retrain",
+        help="the champion's history plus new campaigns with outcomes: train with the "
+        "champion's recipe, then the gate; promoted only if better",
+    )
+    p.add_argument(
+        "--add",
+        type=Path,
+        nargs="+",
+        action="extend",
+        required=True,
+        metavar="FOLDER",
+        help="new campaign set(s) with outcomes, in the contract's shape (repeatable)",
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        help="the history the champion learned from (default: the folder its training run "
+        "recorded); it must still hash to the champion's data",
+    )
+    p.add_argument("--mapping", type=Path, help="import mapping YAML for --data")
+    p.add_argument("--add-mapping", type=Path, help="import mapping YAML for the --add sets")
+    p.add_argument(
+        "--model", default=MODEL_NAME, help=f"registered model name (default {MODEL_NAME})"
+    )
+    p.add_argument(
+        "--trials",
+        type=positive_int,
+        help="Optuna trials per model family (default: the champion's)",
+    )
+    add_tuning_args(p)
+    p.add_argument("--spec", type=Path, default=DEFAULT_SPEC_PATH, help="product spec YAML")
+    p.add_argument(
+        "--no-curve",
+        action="store_true",
+        help="skip the metrics-vs-horizon curve (3, 5, 7, 10, 14 days)",
+    )
+    p.set_defaults(func=cmd_retrain)
+
+
 def _add_score_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("score", help="score a campaign set with a pinned model")
     add_data_args(p)
@@ -245,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_features_parser(sub)
     _add_train_parser(sub)
     _add_promote_parser(sub)
+    _add_retrain_parser(sub)
     _add_score_parser(sub)
     _add_validate_parser(sub)
     add_serve_parser(sub, DEFAULT_MODEL_URI, positive_int)

@@ -1,4 +1,4 @@
-"""CLI commands that train and promote (MLflow tracking and the registry)."""
+"""CLI commands that train, promote and retrain (MLflow tracking and the registry)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from clonescout_cli.common import fmt3, load_data, print_clone_choice, stages_text
@@ -144,18 +145,29 @@ def run_train(data: CampaignData, settings: TrainSettings, json_only: bool = Fal
     """Train, log and register; print the held-out metrics (or only their JSON)."""
     from training.pipeline import train
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     use_tracking(settings.experiment)
-    import mlflow
-
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(contextlib.redirect_stdout(sys.stderr))  # stdout: only the JSON
-        if os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run`: resume the project's run
-            stack.enter_context(mlflow.start_run())
-        report = train(data, settings)
+    report = _in_project_run(lambda: train(data, settings))
     if json_only:
         print(json.dumps(report.metrics))
         return 0
+    print_train_report(report)
+    return 0
+
+
+def _in_project_run(work):
+    """``work()`` with its chatter on stderr, inside ``mlflow run``'s run when there is one."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    import mlflow
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(contextlib.redirect_stdout(sys.stderr))  # stdout: only results
+        if os.environ.get("MLFLOW_RUN_ID"):  # inside `mlflow run`: resume the project's run
+            stack.enter_context(mlflow.start_run())
+        return work()
+
+
+def print_train_report(report) -> None:
+    """The runs used, the nested metrics, the horizon curve and where MLflow keeps them."""
     d = report.metrics["data"]
     where_rejects = "; reasons: MLflow artifact data/rejects.csv" if d["runs_rejected"] else ""
     print(
@@ -175,7 +187,6 @@ def run_train(data: CampaignData, settings: TrainSettings, json_only: bool = Fal
             else ""
         )
     print(f"\nMLflow run {report.run_id}; model {report.model_uri}{where}")
-    return 0
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
@@ -193,6 +204,12 @@ def run_promote(model: str, version: str | None = None, data: CampaignData | Non
 
     use_tracking()
     d = promote(model, version, data)
+    print_decision(model, d)
+    return d
+
+
+def print_decision(model: str, d) -> None:
+    """The promotion's verdict, its reasons and the gate's table."""
     if d.promoted:
         head = f"promoted version {d.candidate}"
     elif d.champion:
@@ -204,4 +221,64 @@ def run_promote(model: str, version: str | None = None, data: CampaignData | Non
         print(f"  - {r}")
     if d.table:
         print("\n" + d.render())
-    return d
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    """History + new campaigns -> train with the champion's recipe -> gate -> promote."""
+    from training.settings import CURVE_HORIZONS, TrainSettings
+
+    base = TrainSettings(
+        spec_path=args.spec,
+        curve_horizons=() if args.no_curve else CURVE_HORIZONS,
+        workers=args.workers,
+        optuna_storage=args.optuna_storage,
+        threads=args.threads,
+        experiment=args.model,
+    )
+    run_retrain(args.model, args.add, base, args.data, args.mapping, args.add_mapping, args.trials)
+    return 0
+
+
+def run_retrain(
+    model: str,
+    add: list[Path],
+    base: TrainSettings,
+    history: Path | None = None,
+    mapping: Path | None = None,
+    add_mapping: Path | None = None,
+    trials: int | None = None,
+):
+    """Plan (every check first), train, record, ask the gate; print all of it.
+
+    ``history`` defaults to the folder the champion's training run recorded. Returns the
+    :class:`training.retrain.RetrainResult`.
+    """
+    from training.retrain import champion_of, plan_retrain, retrain
+
+    use_tracking(base.experiment)
+    champ = champion_of(model)  # refused here when there is none
+    history = history or champ.data_folder
+    if history is None:
+        raise ValueError(
+            f"champion version {champ.version} has no recorded training folder: give the "
+            "history it learned from with --data"
+        )
+    print(f"history: {history}; new: {', '.join(str(a) for a in add)}", file=sys.stderr)
+    plan = plan_retrain(
+        champ,
+        load_data(history, mapping, True)[0],
+        [load_data(a, add_mapping, True)[0] for a in add],
+        base,
+        trials,
+    )
+    for line in plan.describe():
+        print(line)
+    result = _in_project_run(lambda: retrain(plan))
+    print()
+    print_train_report(result.report)
+    print()
+    if result.decision is None:
+        print(f"{model}: not promoted: {result.report.not_registered_because}")
+    else:
+        print_decision(model, result.decision)
+    return result

@@ -74,6 +74,18 @@ def input_schema(example: pd.DataFrame) -> Schema:
     return Schema(cols)
 
 
+def campaign_list(ids: list[str], limit: int = 5000) -> str:
+    """Campaign ids comma-joined within ``limit`` characters (the rest counted, not cut)."""
+    text = ""
+    for n, c in enumerate(ids):
+        more = f" and {len(ids) - n} more"
+        piece = (", " if text else "") + c
+        if len(text) + len(piece) + len(more) > limit:
+            return text + more
+        text += piece
+    return text
+
+
 def log_bundle(bundle: Bundle, folder: Path, data: CampaignData, model_name: str | None):
     """Save the bundle, log it as a pyfunc with signature and example, register it."""
     bundle.save(folder)
@@ -117,6 +129,11 @@ def log_bundle(bundle: Bundle, folder: Path, data: CampaignData, model_name: str
             "grouping": man["recipe"]["grouping"],
             "folds_hash": man["cv_metrics"]["evaluation"]["folds_hash"],
             "n_runs": man["cv_metrics"]["n_runs"],
+            "spec_name": man["spec_name"],
+            # which campaigns this version learned from (artifact data/campaigns.csv of
+            # its run has runs and clones per campaign); a tag value holds 5000 characters
+            "campaigns": campaign_list([c["campaign_id"] for c in man["training_campaigns"]]),
+            "n_campaigns": len(man["training_campaigns"]),
         }
         for key, value in tags.items():
             client.set_model_version_tag(model_name, version, key, str(value))

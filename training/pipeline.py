@@ -150,7 +150,7 @@ def _train(
         log.warning("warning: %s", w)
     nested = mlflow.active_run() is not None  # under `mlflow run` the run nests inside it
     with mlflow.start_run(run_name=f"train-h{s.horizon_day:g}", nested=nested) as run:
-        _log_inputs(ts, s, targets, len(folds), digest)
+        _log_inputs(ts, s, targets, len(folds), digest, data.folder)
         ev = evaluate(ts, recipe, folds, data.truth, data.outcomes)
         ev.metrics["evaluation"]["excluded_features"] = list(s.exclude)
         metrics = {**ev.metrics, "mlflow_run_id": run.info.run_id}
@@ -231,6 +231,7 @@ def _bundle(
         "naive_baseline": {t: line.to_dict() for t, line in final.titer.items()},
         "cv_metrics": metrics,
         "drift_reference": _drift_reference(ts, final).to_dict(),
+        "training_campaigns": learned_from(ts).to_dict(orient="records"),
     }
     return Bundle(
         ts.transformer,
@@ -252,7 +253,18 @@ def _drift_reference(ts: TrainingSet, final: FittedRecipe) -> DriftReference:
     return build_reference(X, ids["clone_id"], campaigns, domain_columns(t2, dmodx))
 
 
-def _log_inputs(ts: TrainingSet, s: TrainSettings, targets, n_folds: int, digest: str) -> None:
+def learned_from(ts: TrainingSet) -> pd.DataFrame:
+    """The campaigns a model learns from: runs and clones used per campaign, sorted."""
+    ids = ts.ids.set_index("run_id").reindex(ts.X.index)
+    table = ids.groupby(ids[GROUP_COLUMN].astype(str)).agg(
+        runs=("clone_id", "size"), clones=("clone_id", "nunique")
+    )
+    return table.rename_axis("campaign_id").reset_index().sort_values("campaign_id")
+
+
+def _log_inputs(
+    ts: TrainingSet, s: TrainSettings, targets, n_folds: int, digest: str, folder: Path
+) -> None:
     mlflow.set_tag("clonescout.role", "train")
     mlflow.set_tag("clonescout.grouping", ts.grouping.column)
     mlflow.log_params(
@@ -274,11 +286,17 @@ def _log_inputs(ts: TrainingSet, s: TrainSettings, targets, n_folds: int, digest
             "n_rejected_runs": len(ts.rejects),
             "n_campaigns": int(ts.campaigns.nunique()),
             "data_hash": digest,
+            # where the data was read (a default for `clonescout retrain`, which checks
+            # that the folder still hashes to data_hash before it trusts it)
+            "data_folder": str(Path(folder).resolve())[:500],
         }
     )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "rejects.csv"
         ts.rejects.to_csv(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path="data")
+        path = Path(tmp) / "campaigns.csv"  # what this version learned from
+        learned_from(ts).to_csv(path, index=False)
         mlflow.log_artifact(str(path), artifact_path="data")
 
 

@@ -14,14 +14,17 @@ import mlflow
 import numpy as np
 import pytest
 
-from features.contract.loader import load_campaign
+from features.contract.loader import ContractError, load_campaign
 from models.registry import CHAMPION
 from simulator.campaign import SimulationConfig, simulate_set, write_set
+from simulator.labexport import relabel_tables
 from tests.helpers.mlflow_store import use_tmp_mlflow
 from tests.helpers.paths import REPO
 from training.gate import failed
 from training.pipeline import train
+from training.preconditions import TrainingRefused
 from training.promote import promote
+from training.retrain import champion_of, plan_retrain, retrain
 from training.settings import TrainSettings
 
 TARGET = "aggregation_index"
@@ -62,7 +65,7 @@ def store(tmp_path_factory):
     good = train(data, base)  # version 1
     blind = train(data, replace(base, exclude=("clone__lc_hc_ratio",)))  # version 2
     early = train(data, replace(base, horizon_day=5.0))  # version 3: another horizon
-    return {"data": data, "good": good, "blind": blind, "early": early}
+    return {"data": data, "good": good, "blind": blind, "early": early, "base": base}
 
 
 def _alias() -> str:
@@ -120,3 +123,52 @@ def test_data_that_is_not_the_candidates_is_refused(store, tmp_path: Path) -> No
     other = replace(data, outcomes=data.outcomes.assign(**{TARGET: data.outcomes[TARGET] + 1}))
     with pytest.raises(ValueError, match="not the candidate's training data"):
         promote(NAME, "3", data=other)
+
+
+def _new_campaign(root: Path):
+    """One campaign screened after the history: other clones, its own ids (N01-...)."""
+    cfg = SimulationConfig(n_campaigns=1, clones_per_campaign=25, seed=43, deep_clone_share=0.0)
+    write_set(relabel_tables(simulate_set(cfg), "N"), root / "new", cfg, "parquet")
+    return _with_index(load_campaign(root / "new", require_outcomes=True), seed=1)
+
+
+@pytest.mark.slow
+def test_retrain_refuses_before_any_training_with_every_reason(store, tmp_path: Path) -> None:
+    champ = champion_of(NAME)
+    data, base = store["data"], replace(store["base"], model_name=NAME)
+    new = _new_campaign(tmp_path)
+    changed = replace(data, outcomes=data.outcomes.assign(**{TARGET: data.outcomes[TARGET] + 1}))
+    with pytest.raises(TrainingRefused) as refused:
+        plan_retrain(champ, changed, [replace(new, outcomes=None)], base)
+    text = str(refused.value)
+    assert f"not the data champion version {champ.version} learned from" in text
+    assert f"{new.folder} has no outcomes table" in text
+    with pytest.raises(TrainingRefused, match="no new campaign"):
+        plan_retrain(champ, data, [], base)
+    with pytest.raises(ContractError) as twice:  # a history campaign given again as new
+        plan_retrain(champ, data, [new, data], base)
+    assert "4 campaigns also in" in str(twice.value) and "C01" in str(twice.value)
+    with pytest.raises(TrainingRefused, match="has no @champion"):
+        champion_of("no-such-model")
+
+
+@pytest.mark.slow
+def test_retrain_learns_the_new_campaign_with_the_champions_recipe(store, tmp_path: Path) -> None:
+    client = mlflow.MlflowClient()
+    before = _alias()
+    plan = plan_retrain(champion_of(NAME), store["data"], [_new_campaign(tmp_path)], store["base"])
+    s = plan.settings
+    assert (s.targets, s.trials, s.n_folds, s.inner_folds) == ((TARGET,), 4, 4, 2)
+    assert plan.added == ["N01"] and plan.history == ["C01", "C02", "C03", "C04"]
+    result = retrain(plan)
+    version = result.report.registered_version
+    assert version is not None, result.report.not_registered_because
+    tags = client.get_model_version(NAME, version).tags
+    assert tags["campaigns"] == "C01, C02, C03, C04, N01" and tags["n_campaigns"] == "5"
+    assert tags["added_campaigns"] == "N01" and tags["retrained_from"] == f"{NAME}/{before}"
+    learned = mlflow.artifacts.load_text(f"runs:/{result.report.run_id}/data/campaigns.csv")
+    assert learned.splitlines()[0] == "campaign_id,runs,clones" and "N01,50,25" in learned
+    d = result.decision
+    assert d is not None and d.table, "a registered candidate goes through the gate"
+    assert "re-evaluated on the candidate's outer folds" in d.reasons[0]  # other data
+    assert _alias() == (version if d.promoted else before)
