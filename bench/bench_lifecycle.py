@@ -45,9 +45,9 @@ from features.contract.spec import DEFAULT_SPEC_PATH
 from models.drift import NONE
 from models.flags import OBSERVED_PREFIX
 from serving.batch.score import ChunkScorer, ServedBundle
+from serving.monitor import DEGRADED, monitor_version
 from simulator.campaign import SimulationConfig, simulate_set, write_set
 from simulator.labexport import relabel_tables
-from training.monitor import DEGRADED, monitor_version
 from training.pipeline import train
 from training.settings import TrainSettings
 

@@ -4,7 +4,7 @@ A prediction log (SQLite, as by default) holds 100,000 predictions of one model 
 (200 campaigns x 250 clones x 2 runs; 8 targets with 80 % and 90 % intervals, two risks,
 a flag) and an outcome for every run. Timed: the join of the log to its outcomes
 (serving.outcomes.joined_frame) and every check, per version and per campaign
-(training.monitor.monitor_version). Beside it, in the same run: reading the predictions
+(serving.monitor.monitor_version). Beside it, in the same run: reading the predictions
 table into pandas, the floor any monitor pays.
 """
 
@@ -23,9 +23,9 @@ import pandas as pd
 from benchio import finish, row  # bench/ is on the path when a benchmark runs
 
 from features.contract.spec import DEFAULT_SPEC_PATH, load_spec
+from serving.monitor import monitor_version
 from serving.outcomes import content_hash, joined_frame
 from serving.predlog import ModelIdentity, PredictionLog, prediction_ids, result_json, rows
-from training.monitor import monitor_version
 
 TARGET_S = 10.0
 RUNS = 100_000

@@ -266,6 +266,11 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60.0, help="per load level (issue: 60)")
     ap.add_argument("--soak-seconds", type=float, default=300.0, help="soak (issue: 300)")
     ap.add_argument("--model", choices=("demo", "small"), default="demo")
+    ap.add_argument(
+        "--only-log-cost",
+        action="store_true",
+        help="only the prediction log's cost at 32 clients (on vs off), written to --out",
+    )
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     uri, runs, records = prepare_model(root, args.model)
@@ -277,6 +282,10 @@ def main() -> int:
     # `mlflow models serve` execs `uvicorn` from PATH: the virtual environment's must be first
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     bodies = payloads(runs, records)
+    if args.only_log_cost:
+        cost = log_cost(env, uri, workers, bodies["ours_single"], args.seconds)
+        result = {"prediction_log": cost, "model": f"{args.model} ({uri})", "workers": workers}
+        return finish(result, args.out, _table(result)[:1])
     results = run_ours(env, uri, workers, bodies, args.seconds)
     results += run_mlflow(env, uri, workers, bodies, args.seconds)
     soaked = soak(env, uri, workers, bodies["ours_single"], args.soak_seconds)
@@ -343,8 +352,9 @@ def summarise(results: list[dict], soaked: dict, workers: int, seconds: float) -
 
 
 def _table(r: dict) -> list[dict]:
-    soaked = r["soak_32_clients"]
+    """The figures' rows; the first (the prediction log's cost) needs only ``prediction_log``."""
     cost = r["prediction_log"]
+    soaked = r.get("soak_32_clients", {})
     return [
         row(
             "API throughput, 1-run requests, 32 clients, prediction log on (SQLite)",

@@ -109,7 +109,7 @@ def run_demo(s: DemoSettings) -> int:
     run_report(scores, report)
     _step(8, "weeks later the campaign's outcomes come back: join them to the log, monitor")
     run_outcomes_add(lab, rejects=s.out.parent / "lab_export_outcomes_set_aside.csv")
-    run_monitor()
+    run_monitor(html=s.out.parent / "monitor.html")
     _step(9, "retrain: history + the new campaign, the champion's recipe, then the gate")
     if model == DEFAULT_MODEL_URI:
         run_retrain(MODEL_NAME, [lab], _train_settings(s, spec, curve=False), history=s.out)

@@ -1,7 +1,7 @@
 """``clonescout monitor``: what each model version delivers on outcomes that came back.
 
 Realized figures per version and campaign beside the promise each version was promoted on
-(:mod:`training.monitor`), printed or as JSON, and logged to MLflow as a monitoring run.
+(:mod:`serving.monitor`), printed or as JSON, and logged to MLflow as a monitoring run.
 """
 
 from __future__ import annotations
@@ -10,9 +10,13 @@ import argparse
 import datetime as dt
 import json
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from clonescout_cli.outcomescmd import open_log
+
+if TYPE_CHECKING:
+    from serving.monitor import Promise
 
 MONITOR_EXPERIMENT = "clonescout-monitoring"
 
@@ -31,6 +35,13 @@ def add_monitor_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE.html",
+        help="also write the monitor's page: every figure beside its promise, predicted "
+        "against realized, coverage by campaign and over time (opens with no network)",
+    )
+    p.add_argument(
         "--no-mlflow",
         action="store_true",
         help="do not log a monitoring run to MLflow (default: one run per model version)",
@@ -46,17 +57,17 @@ def _date(text: str) -> dt.datetime:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    return run_monitor(args.model, args.since, args.json, not args.no_mlflow)
+    return run_monitor(args.model, args.since, args.json, not args.no_mlflow, args.html)
 
 
-def _promises(name: str, version: str) -> tuple[dict, Any, list[str], str]:
-    """The version's nested figures, spec, targets and training run (from its bundle)."""
+def _promise(name: str, version: str) -> Promise:
+    """The version's nested figures, spec and targets (from its bundle in the registry)."""
     from models.registry import load_pinned, version_uri
+    from serving.monitor import Promise
 
     uri = version_uri(name, version) if version.isdigit() else version
     bundle = load_pinned(uri).bundle
-    cv = bundle.manifest.get("cv_metrics", {})
-    return cv, bundle.predictor.spec, bundle.targets, str(cv.get("mlflow_run_id", ""))
+    return Promise(bundle.manifest.get("cv_metrics", {}), bundle.predictor.spec, bundle.targets)
 
 
 def run_monitor(
@@ -64,51 +75,39 @@ def run_monitor(
     since: dt.datetime | None = None,
     as_json: bool = False,
     log_mlflow: bool = True,
+    html: Path | None = None,
 ) -> int:
-    """Join the log to its outcomes, judge every model version, print and log the result."""
-    from serving.outcomes import joined_frame
-    from training.monitor import monitor_version
+    """Join the log to its outcomes, judge every model version, print and log the result.
 
+    ``html``: also write the monitor's page there (:mod:`serving.report.monitor_page`).
+    """
+    from serving.monitor import monitor_joined
+    from serving.outcomes import joined_frame
+
+    if html is not None:  # a wrong path is refused before any work
+        from serving.report.monitor_page import page_path
+
+        page_path(html)
     log = open_log()  # also points MLflow at this folder's store
     try:
         joined = joined_frame(log, model, since)
     finally:
         log.close()
-    versions: list[dict[str, Any]] = []
-    if not joined.empty:
-        for (name, version), part in joined.groupby(["model_name", "model_version"], sort=True):
-            cv, spec, targets, train_run = _promises(str(name), str(version))
-            result = monitor_version(part, cv, spec, targets)
-            result = {"model_name": name, "model_version": version, **result}
-            result["retrain"] = retrain_advice(result)
-            if log_mlflow:
-                result["mlflow_run_id"] = _log_run(result, train_run)
-            versions.append(result)
+    versions = monitor_joined(joined, _promise)
+    if log_mlflow:
+        for result in versions:
+            result["mlflow_run_id"] = _log_run(result, result["training_run"])
     out = {"log": log.where, "since": since.isoformat() if since else None, "versions": versions}
+    if html is not None:
+        from serving.report.monitor_page import write_monitor_page
+
+        written = write_monitor_page(out, joined, html)
+        print(f"monitor page: {written}", file=sys.stderr)
     if as_json:
         print(json.dumps(out, indent=2))
     else:
         _print(out)
     return 0
-
-
-def retrain_advice(result: dict[str, Any]) -> dict[str, Any]:
-    """Whether retraining is due, and why, from one version's monitor result."""
-    if result["verdict"] == "degraded":
-        return {
-            "due": True,
-            "why": "degraded beyond the promise's own uncertainty: "
-            + ", ".join(result["degraded"]),
-        }
-    new = [c for c, v in result["campaigns"].items() if v["runs"]]
-    if new:
-        return {
-            "due": False,
-            "why": f"holds; {len(new)} campaign(s) with outcomes it has not learned from "
-            f"({', '.join(new[:5])}{'…' if len(new) > 5 else ''}) can join its training data "
-            "at the next retraining",
-        }
-    return {"due": False, "why": "no outcome judged yet"}
 
 
 def _log_run(result: dict[str, Any], train_run: str) -> str:

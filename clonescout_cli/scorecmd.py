@@ -154,6 +154,11 @@ def print_drift(drift: dict | None) -> None:
             f"{c['outside_share']:.1%} outside the domain, nominal "
             f"{c['nominal_outside_share']:.0%}; {c['tests']} tests, FDR {c['fdr']:g})"
         )
+        for b in c.get("beyond_trained_range", []):
+            print(
+                f"    {b['column']}: run at {b['campaign'][0]}-{b['campaign'][1]}, beyond the "
+                f"trained {b['trained'][0]}-{b['trained'][1]} (a region the model never saw)"
+            )
         for m in c["moved"][:5]:
             print(
                 f"    {m['column']}: {m['new_mean']} against {m['training_campaigns_mean']} "

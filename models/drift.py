@@ -31,7 +31,16 @@ false discovery rate is held at ``FDR`` by Benjamini-Hochberg
 (scipy.stats.false_discovery_control): with some 60 features, a per-feature 5 % test would
 call one in twenty in-distribution campaigns drifted several times over.
 
-Verdict: ``outside experience`` when T², DModX or the outside share rose; ``drift`` (with
+Process conditions are also held to the range the history ran: a set point is a designed
+value, not a noisy measurement, so a campaign that runs a condition beyond the range of
+every training run (by more than ``RANGE_TOLERANCE`` of that range: set points are rounded,
+and a history of some 70 designed points leaves small gaps at the ends of its box) has
+gone where the model has no experience, however few of its runs did. The test above could
+miss this: the training campaigns' DOEs differ on purpose, so the spread of their mean
+conditions is wide, and a campaign half inside the box can have an ordinary mean.
+
+Verdict: ``outside experience`` when T², DModX or the outside share rose, or a process
+condition left the trained range; ``drift`` (with
 the features named) when only features moved; ``none`` otherwise. Features the campaign did
 not measure are left out of the tests and named (missing families are said per run by the
 flags already). The training reference holds only per-campaign means, counts and one SD
@@ -58,11 +67,15 @@ MIN_CAMPAIGNS = 3  # fewer training campaigns give no campaign-to-campaign sprea
 DOMAIN_COLUMNS = ("log_t2", "log_dmodx")
 DRIFT_FIELDS = ("t2", "dmodx", "applicability", "clone_id", "campaign_id")  # per scored run
 NONE, DRIFT, OUTSIDE_EXPERIENCE = "none", "drift", "outside experience"
+RANGE_TOLERANCE = 0.05  # of a condition's trained range (see the module docstring)
+CONDITION_PREFIX = "run__"  # the model's process-condition features (models.families)
 DRIFT_METHOD = (
     "each input feature's campaign mean against the spread of the training campaigns' means "
     "(Student's t prediction for one more campaign), T² and DModX one-sided, the share of "
     f"runs outside the domain against its nominal {NOMINAL_OUTSIDE:.0%} (binomial); "
-    f"Benjamini-Hochberg at FDR {FDR:g} across one campaign's tests"
+    f"Benjamini-Hochberg at FDR {FDR:g} across one campaign's tests; each process condition "
+    f"against the range the training runs covered (beyond {RANGE_TOLERANCE:.0%} of it: "
+    "outside experience)"
 )
 NO_DRIFT_REFERENCE = (
     "this model was trained before clonescout kept a drift reference in the bundle; "
@@ -84,6 +97,9 @@ class DriftReference:
     means: np.ndarray
     clones: np.ndarray
     within_sd: np.ndarray
+    # process condition -> (lowest, highest) over the training runs; empty in bundles
+    # trained before the range was kept
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -92,6 +108,7 @@ class DriftReference:
             "means": _listed(self.means),
             "clones": self.clones.astype(int).tolist(),
             "within_sd": _listed(self.within_sd),
+            "ranges": {k: [float(lo), float(hi)] for k, (lo, hi) in self.ranges.items()},
         }
 
     @classmethod
@@ -102,6 +119,7 @@ class DriftReference:
             np.asarray(d["means"], dtype=float).reshape(len(d["campaigns"]), len(d["columns"])),
             np.asarray(d["clones"], dtype=float).reshape(len(d["campaigns"]), len(d["columns"])),
             np.asarray(d["within_sd"], dtype=float),
+            {k: (float(v[0]), float(v[1])) for k, v in d.get("ranges", {}).items()},
         )
 
 
@@ -148,7 +166,17 @@ def build_reference(
     names = sorted(stats_.campaigns)
     means = np.vstack([stats_.mean(c) for c in names])
     counts = np.vstack([stats_.clone_counts(c) for c in names]).astype(float)
-    return DriftReference(list(frame.columns), names, means, counts, stats_.within_sd())
+    ranges = {}
+    for col in condition_columns(list(frame.columns)):
+        lo, hi = stats_.range_of(col)
+        if np.isfinite(lo):
+            ranges[col] = (lo, hi)
+    return DriftReference(list(frame.columns), names, means, counts, stats_.within_sd(), ranges)
+
+
+def condition_columns(columns: Sequence[str]) -> list[str]:
+    """The process conditions among ``columns`` (``run__`` features, no one-hot labels)."""
+    return [c for c in columns if c.startswith(CONDITION_PREFIX) and "=" not in c]
 
 
 @dataclass
@@ -168,10 +196,20 @@ class CampaignStats:
     clone_hashes: dict[str, np.ndarray] = field(default_factory=dict)
     runs: dict[str, int] = field(default_factory=dict)
     outside: dict[str, int] = field(default_factory=dict)
+    lows: dict[str, np.ndarray] = field(default_factory=dict)  # per column, over runs
+    highs: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def campaigns(self) -> list[str]:
         return list(self.sums)
+
+    def range_of(self, column: str, campaign: str | None = None) -> tuple[float, float]:
+        """(lowest, highest) value of ``column`` in ``campaign`` (None: every campaign)."""
+        j = self.columns.index(column)
+        names = self.campaigns if campaign is None else [campaign]
+        lo = min((float(self.lows[c][j]) for c in names), default=np.inf)
+        hi = max((float(self.highs[c][j]) for c in names), default=-np.inf)
+        return lo, hi
 
     @classmethod
     def of(
@@ -208,6 +246,9 @@ class CampaignStats:
                 self.counts[c] = np.zeros(p)
                 self.clone_hashes[c] = np.empty(0, dtype=np.uint64)
                 self.runs[c], self.outside[c] = 0, 0
+                self.lows[c], self.highs[c] = np.full(p, np.inf), np.full(p, -np.inf)
+            self.lows[c] = np.minimum(self.lows[c], np.where(ok, v, np.inf).min(axis=0))
+            self.highs[c] = np.maximum(self.highs[c], np.where(ok, v, -np.inf).max(axis=0))
             self.sums[c] += z.sum(axis=0)
             self.squares[c] += (z * z).sum(axis=0)
             self.counts[c] += ok.sum(axis=0)
@@ -259,6 +300,8 @@ class Verdict:
     outside_share: float
     tests: pd.DataFrame  # column, statistic, p, p_adjusted, drifted, new_mean, ref_mean
     not_measured: list[str]
+    # conditions run beyond the trained range: column, trained [lo, hi], campaign [lo, hi]
+    beyond_range: list[dict] = field(default_factory=list)
 
     @property
     def sentence(self) -> str:
@@ -281,6 +324,7 @@ class Verdict:
             "fdr": FDR,
             "tests": len(self.tests),
             "not_measured": self.not_measured,
+            "beyond_trained_range": self.beyond_range,
             "moved": [
                 {
                     "column": r.column,
@@ -351,15 +395,38 @@ def assess(ref: DriftReference, stats_: CampaignStats, campaign: str, fdr: float
         stats.false_discovery_control(frame["p"].to_numpy(float)) if len(frame) else []
     )
     frame["drifted"] = frame["p_adjusted"] <= fdr
-    moved = frame[frame["drifted"]].sort_values("p")["column"].tolist()
+    beyond = beyond_range(ref, stats_, campaign)
+    moved = [b["column"] for b in beyond]
+    moved += [c for c in frame[frame["drifted"]].sort_values("p")["column"] if c not in moved]
     experience = [c for c in moved if c in (*DOMAIN_COLUMNS, "outside_share")]
-    verdict = OUTSIDE_EXPERIENCE if experience else (DRIFT if moved else NONE)
+    verdict = OUTSIDE_EXPERIENCE if experience or beyond else (DRIFT if moved else NONE)
     not_measured = [
         c
         for c, ok, dom in zip(ref.columns, np.isfinite(new_mean), domain, strict=True)
         if not ok and not dom
     ]
-    return Verdict(campaign, verdict, moved, runs, share, frame, not_measured)
+    return Verdict(campaign, verdict, moved, runs, share, frame, not_measured, beyond)
+
+
+def beyond_range(ref: DriftReference, stats_: CampaignStats, campaign: str) -> list[dict]:
+    """The process conditions ``campaign`` ran beyond the trained range (and how far)."""
+    out = []
+    for col, (lo, hi) in ref.ranges.items():
+        if col not in stats_.columns:
+            continue
+        c_lo, c_hi = stats_.range_of(col, campaign)
+        if not np.isfinite(c_lo):
+            continue  # the campaign did not give this condition
+        tol = RANGE_TOLERANCE * (hi - lo) if hi > lo else 1e-9 * max(abs(hi), 1.0)
+        if c_lo < lo - tol or c_hi > hi + tol:
+            out.append(
+                {
+                    "column": col,
+                    "trained": [_round(lo), _round(hi)],
+                    "campaign": [_round(c_lo), _round(c_hi)],
+                }
+            )
+    return out
 
 
 def assess_all(ref: DriftReference, stats_: CampaignStats, fdr: float = FDR) -> list[Verdict]:

@@ -170,6 +170,14 @@ class MovedColumn(ApiModel):
     p_adjusted: float = Field(description="Benjamini-Hochberg adjusted p-value")
 
 
+class BeyondRange(ApiModel):
+    """A process condition a campaign ran beyond the range of every training run."""
+
+    column: str
+    trained: list[float | None] = Field(description="lowest and highest in training")
+    campaign: list[float | None] = Field(description="lowest and highest in this campaign")
+
+
 class CampaignDrift(ApiModel):
     """One campaign's drift verdict against the training campaigns (models.drift)."""
 
@@ -183,6 +191,10 @@ class CampaignDrift(ApiModel):
     fdr: float
     tests: int
     not_measured: list[str] = Field(description="features the campaign did not measure")
+    beyond_trained_range: list[BeyondRange] = Field(
+        default_factory=list,
+        description="process conditions run beyond the trained range (outside experience)",
+    )
     moved: list[MovedColumn]
 
 

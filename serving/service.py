@@ -10,7 +10,9 @@ is loaded, and the scoring endpoints answer 503 until then.
 Endpoints (JSON unless said): ``/score`` (one or many runs), ``/score_campaign`` (a
 campaign file upload, multipart, read by :mod:`serving.upload`), ``/whatif`` (a clone
 under candidate process conditions), ``/explain`` (one run, every feature's contribution),
-``/model`` (what is served), ``/livez``, ``/readyz``, ``/metrics`` (Prometheus) and the
+``/outcomes`` (measured outcomes of runs scored earlier, joined to the prediction log),
+``/monitor`` (what the served version delivered on them beside its promise), ``/model``
+(what is served), ``/livez``, ``/readyz``, ``/metrics`` (Prometheus) and the
 OpenAPI description at ``/docs.json``.
 """
 
@@ -47,7 +49,7 @@ from serving.schemas import (
     WhatIfBody,
     WhatIfRequest,
 )
-from serving.upload import UploadError, campaign, check_upload
+from serving.upload import UploadError, campaign, check_upload, outcomes
 
 log = logging.getLogger("clonescout.serving")
 NAME = "clonescout"
@@ -271,6 +273,113 @@ class Clonescout:
             return error_response(503, str(exc))  # type: ignore[return-value]
         return json_response(body)  # type: ignore[return-value]
 
+    def _log_or_error(self) -> Any:
+        """The prediction log, or the error answer saying why there is none."""
+        log = self.engine.log_tally.log
+        if log is not None:
+            return log, None
+        why = self.engine.log_tally.open_error or (
+            "the prediction log is off (CLONESCOUT_PREDICTION_LOG=off)"
+        )
+        return None, error_response(
+            409,
+            f"{why}: outcomes and the monitor join to logged predictions",
+            "CLONESCOUT_PREDICTION_LOG",
+            None,
+            "the service started with its prediction log on",
+        )
+
+    @bentoml.api(route="/outcomes")
+    async def outcomes(
+        self,
+        file: Annotated[
+            Path,
+            Field(
+                description="an outcomes table as .csv or .parquet in the contract's shape: "
+                "run_id, measured endpoints (e.g. dsp_yield_pct, g0f_pct), optionally "
+                "prediction_id to name the prediction each row answers"
+            ),
+        ],
+    ) -> dict:
+        """Outcomes of runs scored earlier, joined to their logged predictions and appended.
+
+        As ``clonescout outcomes add``: a row that breaks the contract or answers no logged
+        prediction is set aside with its reason; a row already recorded is not appended
+        again; nothing in the log is rewritten.
+        """
+        if self.engine is None:
+            return error_response(503, NOT_READY)  # type: ignore[return-value]
+        log, refusal = self._log_or_error()
+        if refusal is not None:
+            return refusal  # type: ignore[no-any-return]
+        try:
+            body = await self._run(outcomes, log, file)
+        except UploadError as exc:
+            return error_response(exc.status, str(exc), exc.path, exc.value, exc.expected)  # type: ignore[return-value]
+        return json_response(body)  # type: ignore[return-value]
+
+    @bentoml.api(route="/monitor")
+    async def monitor(
+        self,
+        since: Annotated[
+            str | None,
+            Field(
+                default=None,
+                description="only predictions logged on or after this UTC date (YYYY-MM-DD)",
+                examples=["2026-11-01"],
+            ),
+        ] = None,
+    ) -> dict:
+        """What the served model version delivered on the outcomes that came back.
+
+        Its realized figures overall and per campaign beside the nested figures it was
+        promoted on, each with a verdict (holds / degraded / too few outcomes), and
+        whether retraining is due. ``clonescout monitor`` gives the same for every version
+        and logs it to MLflow.
+        """
+        if self.engine is None:
+            return error_response(503, NOT_READY)  # type: ignore[return-value]
+        log, refusal = self._log_or_error()
+        if refusal is not None:
+            return refusal  # type: ignore[no-any-return]
+        try:
+            start = parse_since(since)
+        except ValueError as exc:
+            return error_response(422, str(exc), "since", since, "a date such as 2026-11-30")  # type: ignore[return-value]
+        body = await self._run(monitor_served, log, self.engine, start)
+        return json_response(body)  # type: ignore[return-value]
+
+
+def parse_since(text: str | None) -> Any:
+    """A YYYY-MM-DD (or ISO date-time) as a UTC datetime; None stays None."""
+    import datetime as dt
+
+    if text is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date") from None
+
+
+def monitor_served(log: Any, engine: Any, since: Any) -> dict[str, Any]:
+    """The monitor's result for the served version (:func:`serving.monitor.monitor_joined`)."""
+    from serving.monitor import Promise, monitor_joined
+    from serving.outcomes import joined_frame
+
+    served, bundle = engine.served, engine.bundle
+    joined = joined_frame(log, served.name, since)
+    if not joined.empty:
+        joined = joined[joined["model_version"].astype(str) == str(served.version)]
+    promise = Promise(bundle.manifest.get("cv_metrics", {}), bundle.predictor.spec, bundle.targets)
+    versions = monitor_joined(joined, lambda _n, _v: promise)
+    return {
+        "model": engine.ref,
+        "since": None if since is None else since.isoformat(),
+        "result": versions[0] if versions else None,
+        "note": "" if versions else "no logged prediction of this version has an outcome yet",
+    }
+
 
 def build(settings: Settings | None = None) -> Any:
     """The BentoML service: :class:`Clonescout` with its workers, deadline and guard.
@@ -294,6 +403,6 @@ def build(settings: Settings | None = None) -> Any:
     service.add_asgi_middleware(
         Guard,
         models={"/score": ScoreRequest, "/explain": ExplainRequest, "/whatif": WhatIfBody},  # type: ignore[dict-item]
-        uploads={"/score_campaign": ("file",)},
+        uploads={"/score_campaign": ("file",), "/outcomes": ("file",)},
     )
     return service

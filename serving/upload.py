@@ -38,14 +38,8 @@ def mapping_names() -> list[str]:
     return sorted(p.stem for p in MAPPINGS.glob("*.yaml"))
 
 
-def check_upload(file: Path, mapping: str | None) -> None:
-    """Cheap checks before any work: size, kind of file, mapping name.
-
-    Raises
-    ------
-    UploadError
-        The first check the upload fails.
-    """
+def check_size(file: Path) -> None:
+    """Refuse (413) an upload larger than :data:`MAX_UPLOAD_BYTES`."""
     size = file.stat().st_size
     if size > MAX_UPLOAD_BYTES:
         raise UploadError(
@@ -55,6 +49,17 @@ def check_upload(file: Path, mapping: str | None) -> None:
             f"at most {MAX_UPLOAD_BYTES} bytes",
             status=413,
         )
+
+
+def check_upload(file: Path, mapping: str | None) -> None:
+    """Cheap checks before any work: size, kind of file, mapping name.
+
+    Raises
+    ------
+    UploadError
+        The first check the upload fails.
+    """
+    check_size(file)
     suffix = file.suffix.lower()
     if mapping is not None and mapping not in mapping_names():
         raise UploadError("unknown mapping", "mapping", mapping, f"one of {mapping_names()}")
@@ -141,5 +146,39 @@ def campaign(engine: Any, file: Path, mapping: str | None, reasons: str = "all")
                 f"a readable {file.suffix.lower().lstrip('.')} file in {layout}",
             ) from None
         return engine.score_campaign(data, reasons)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def outcomes(log: Any, file: Path) -> dict[str, Any]:
+    """An uploaded outcomes table (CSV or Parquet) joined to ``log`` and appended.
+
+    The same rules as ``clonescout outcomes add`` (:func:`serving.outcomes.add_outcomes`),
+    with source ``api``; rows set aside come back with their reasons. The upload keeps its
+    name, so a reason's file and line are the user's.
+    """
+    from features.contract.loader import load_outcomes
+    from features.contract.violations import ContractError
+    from serving.outcomes import add_outcomes
+
+    check_size(file)
+    if file.suffix.lower() not in (".csv", ".parquet"):
+        raise UploadError(
+            "unsupported file", "file", file.name, "an outcomes table as .csv or .parquet"
+        )
+    work = Path(tempfile.mkdtemp(prefix="clonescout-outcomes-"))
+    try:
+        local = work / (Path(file.name).name or f"outcomes{file.suffix.lower()}")
+        shutil.copyfile(file, local)
+        try:
+            path, checked = load_outcomes(local)
+        except ContractError as exc:
+            raise UploadError(
+                "the outcomes break the data contract",
+                "file",
+                file.name,
+                "; ".join(str(v) for v in exc.violations),
+            ) from None
+        return add_outcomes(log, path, checked, source="api").to_dict()
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -148,3 +148,17 @@ def test_train_with_two_workers_and_score_on_postgres(
     _cli(score, tracking_server, tmp_path, **log)  # scored again: new rows, the same ids
     again = cluster.sql("SELECT prediction_id FROM clonescout_log.predictions ORDER BY event_id")
     assert [r[0] for r in again] == [r[0] for r in logged] * 2
+
+    # outcomes come back into the same schema; the monitor reads them from PostgreSQL
+    added = json.loads(_cli(["outcomes", "add", str(data), "--json"], tracking_server,
+                            tmp_path, **log).stdout)  # fmt: skip
+    assert (added["rows_in"], added["appended"], added["set_aside"]) == (36, 36, 0)
+    assert added["log"].startswith("postgresql")
+    twice = json.loads(_cli(["outcomes", "add", str(data), "--json"], tracking_server,
+                            tmp_path, **log).stdout)  # fmt: skip
+    assert (twice["appended"], twice["already_recorded"]) == (0, 36)
+    assert cluster.sql("SELECT count(*) FROM clonescout_log.outcomes") == [(36,)]
+    judged = json.loads(_cli(["monitor", "--json"], tracking_server, tmp_path, **log).stdout)
+    (v,) = judged["versions"]
+    assert v["predictions"] == 36 and v["left_out"]["seen_in_training"] == 36  # its own runs
+    assert v["verdict"] == "too few outcomes" and v["mlflow_run_id"]

@@ -9,11 +9,14 @@ under-cover, by the twin's campaign-level glycan assay offset: a finding, not an
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import shutil
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -159,6 +162,92 @@ def _promised() -> dict:
     from models.registry import load_pinned
 
     return load_pinned(MODEL).bundle.manifest["cv_metrics"]
+
+
+def test_the_monitor_page_shows_each_verdict_and_draws_the_judged_runs(
+    scored, tmp_path, capsys
+) -> None:
+    page = tmp_path / "monitor.html"
+    assert main(["monitor", "--no-mlflow", "--json", "--html", str(page)]) == 0
+    (v,) = json.loads(capsys.readouterr().out)["versions"]
+    text = page.read_text()
+    assert "default-src 'none'" in text and "https://" not in text.split("<script>")[0]
+    assert "clonescout-test version 1" in text and 'class="verdict degraded"' in text
+    for cid in v["campaigns"]:
+        assert f"<td>{cid}</td>" in text
+    blocks = re.findall(r'class="plot-data" data-for="([^"]+)">(.*?)</script>', text, re.S)
+    figures = {name: json.loads(body) for name, body in blocks}
+    assert set(figures) == {"v1-pvr", "v1-bycampaign", "v1-overtime"}
+    pvr = figures["v1-pvr"]["data"]
+    yield_points = sum(_length(t["x"]) for t in pvr[:2])  # inside + outside, first target
+    assert pvr[0]["name"].startswith("dsp_yield_pct") and yield_points == v["judged_runs"]
+    menu = figures["v1-pvr"]["layout"]["updatemenus"][0]["buttons"]
+    assert menu[0]["label"] == "dsp_yield_pct" and len(menu) >= 5
+    by_campaign = figures["v1-bycampaign"]["data"][0]
+    assert list(by_campaign["x"]) == list(v["campaigns"])
+    assert main(["monitor", "--no-mlflow", "--html", str(tmp_path / "m.txt")]) == 2
+    assert ".html" in capsys.readouterr().err
+
+
+def _length(values) -> int:
+    """Points in a plotly array: a list, or plotly 6's base64 typed array."""
+    if isinstance(values, dict):
+        return len(base64.b64decode(values["bdata"])) // np.dtype(values["dtype"]).itemsize
+    return len(values)
+
+
+def test_the_api_takes_outcomes_and_answers_the_monitor_as_the_cli(
+    scored, trained, monkeypatch, tmp_path, capsys
+) -> None:
+    pytest.importorskip("bentoml")
+    from tests.helpers.service import app_client, wait_ready
+
+    _, url, came_back = scored
+    monkeypatch.setenv("CLONESCOUT_PREDICTION_LOG", url)
+    assert main(["monitor", "--json", "--no-mlflow"]) == 0
+    (cli,) = json.loads(capsys.readouterr().out)["versions"]
+    log = PredictionLog(url)
+    before = len(log.frame("outcomes"))
+    same = came_back["same"] / "outcomes.csv"
+    never = tmp_path / "lab.csv"
+    pd.DataFrame({"run_id": ["NEVER-SCORED"], "dsp_yield_pct": [70.0]}).to_csv(never, index=False)
+    no_key = tmp_path / "no_key.csv"
+    pd.DataFrame({"run": ["a"], "dsp_yield_pct": [70.0]}).to_csv(no_key, index=False)
+
+    def upload(c, path: Path, name: str | None = None):
+        with path.open("rb") as f:
+            return c.post("/outcomes", files={"file": (name or path.name, f, "text/csv")})
+
+    with app_client(monkeypatch, trained) as c:
+        wait_ready(c)
+        again = upload(c, same)
+        assert again.status_code == 200, again.text
+        body = again.json()
+        assert (body["appended"], body["already_recorded"]) == (0, body["rows_in"])
+        aside = upload(c, never).json()
+        assert aside["set_aside"] == 1 and aside["appended"] == 0
+        assert "not in the prediction log" in aside["rejects"][0]["reason"]
+        refused = upload(c, no_key)
+        assert refused.status_code == 422 and "run_id" in refused.json()["problems"][0]["expected"]
+        assert upload(c, never, "lab.txt").status_code == 422
+        answer = c.post("/monitor", json={})
+        assert answer.status_code == 200, answer.text
+        api = answer.json()["result"]
+        assert (api["model_name"], api["model_version"]) == ("clonescout-test", "1")
+        assert (api["verdict"], api["degraded"]) == (cli["verdict"], cli["degraded"])
+        assert api["checks"] == cli["checks"] and api["retrain"] == cli["retrain"]
+        assert {k: v["verdict"] for k, v in api["campaigns"].items()} == {
+            k: v["verdict"] for k, v in cli["campaigns"].items()
+        }
+        later = c.post("/monitor", json={"since": "2999-01-01"}).json()
+        assert later["result"] is None and "no logged prediction" in later["note"]
+        assert c.post("/monitor", json={"since": "soon"}).status_code == 422
+    assert len(log.frame("outcomes")) == before  # nothing appended twice, nothing lost
+    monkeypatch.setenv("CLONESCOUT_PREDICTION_LOG", "off")
+    with app_client(monkeypatch, trained) as c:
+        wait_ready(c)
+        off = c.post("/monitor", json={})
+        assert off.status_code == 409 and "prediction log is off" in off.json()["error"]
 
 
 def test_cleanup_leaves_the_log_readable(scored) -> None:

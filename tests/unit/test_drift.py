@@ -144,3 +144,39 @@ def test_verdict_dict_names_the_moved_columns_with_their_figures() -> None:
     moved = d["moved"][0]
     assert moved["column"] == "f7" and moved["p_adjusted"] <= drift.FDR
     assert moved["new_mean"] - moved["training_campaigns_mean"] > 4
+
+
+def _designed(rng, n_campaigns: int, low: float, high: float, first: int = 0):
+    """Campaigns whose runs carry a designed condition: each DOE 6 points spread over
+    [low, high] (one per sixth, as a Latin hypercube deals them), rounded as entered."""
+    frame, clones, campaigns = _campaigns(rng, n_campaigns, 20, first=first)
+    for k in np.unique(campaigns):
+        rows = campaigns == k
+        strata = (np.arange(6) + rng.uniform(size=6)) / 6
+        doe = np.round(low + strata * (high - low), 1)
+        frame.loc[rows, "run__temp_c"] = rng.choice(doe, rows.sum())
+    return frame, clones, campaigns
+
+
+def test_a_condition_run_beyond_the_trained_range_is_outside_experience() -> None:
+    rng = np.random.default_rng(5)
+    frame, clones, campaigns = _designed(rng, 12, 31.0, 36.5)
+    extra = {c: frame.pop(c).to_numpy() for c in drift.DOMAIN_COLUMNS}
+    ref = drift.build_reference(frame, pd.Series(clones), pd.Series(campaigns), extra)
+    lo, hi = ref.ranges["run__temp_c"]
+    assert 31.0 <= lo < 31.5 and 36.0 < hi <= 36.5 and "f0" not in ref.ranges
+    again = drift.DriftReference.from_dict(json.loads(json.dumps(ref.to_dict())))
+    assert again.ranges == ref.ranges
+    same = [_verdict(ref, *_designed(rng, 1, 31.0, 36.5, first=100 + i)) for i in range(50)]
+    assert sum(bool(v.beyond_range) for v in same) == 0
+    colder = _verdict(ref, *_designed(rng, 1, 29.0, 31.0, first=200))
+    assert colder.verdict == drift.OUTSIDE_EXPERIENCE and colder.drifted[0] == "run__temp_c"
+    (b,) = colder.beyond_range
+    assert b["trained"] == [pytest.approx(lo), pytest.approx(hi)] and b["campaign"][0] < 30
+    assert colder.to_dict()["beyond_trained_range"] == [b]
+    without = _designed(rng, 1, 29.0, 31.0, first=300)
+    without[0]["run__temp_c"] = np.nan  # a campaign that did not give the condition
+    assert not _verdict(ref, *without).beyond_range
+    a_step_past = _designed(rng, 1, 31.0, 36.5, first=400)
+    a_step_past[0].loc[0, "run__temp_c"] = hi + 0.02 * (hi - lo)  # within the tolerance
+    assert not _verdict(ref, *a_step_past).beyond_range

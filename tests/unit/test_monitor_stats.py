@@ -1,4 +1,4 @@
-"""The monitor's vectorised bootstrap (training.monitor): one draw of every clone once is
+"""The monitor's vectorised bootstrap (serving.monitor): one draw of every clone once is
 the data itself, so each statistic's draw must then equal its direct computation."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training import monitor
+from serving import monitor
 from training.cv import regression_metrics
 from training.decision import pairwise
 

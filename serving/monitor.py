@@ -38,6 +38,7 @@ reported with verdict ``too few outcomes``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -479,3 +480,57 @@ def monitor_version(
         "checks": [x.to_dict() for x in overall],
         "campaigns": campaigns,
     }
+
+
+def retrain_advice(result: dict[str, Any]) -> dict[str, Any]:
+    """Whether retraining is due, and why, from one version's monitor result."""
+    if result["verdict"] == DEGRADED:
+        return {
+            "due": True,
+            "why": "degraded beyond the promise's own uncertainty: "
+            + ", ".join(result["degraded"])
+            + "; add the campaigns whose outcomes came back: clonescout retrain --add FOLDER",
+        }
+    new = [c for c, v in result["campaigns"].items() if v["runs"]]
+    if new:
+        return {
+            "due": False,
+            "why": f"holds; {len(new)} campaign(s) with outcomes it has not learned from "
+            f"({', '.join(new[:5])}{'…' if len(new) > 5 else ''}) can join its training data "
+            "at the next retraining",
+        }
+    return {"due": False, "why": "no outcome judged yet"}
+
+
+@dataclass(frozen=True)
+class Promise:
+    """What a model version was promoted on: its nested figures, spec and targets."""
+
+    cv_metrics: dict
+    spec: ProductSpec
+    targets: list[str]
+
+    @property
+    def training_run(self) -> str:
+        return str(self.cv_metrics.get("mlflow_run_id", ""))
+
+
+def monitor_joined(
+    joined: pd.DataFrame, promise_of: Callable[[str, str], Promise]
+) -> list[dict[str, Any]]:
+    """Each model version in ``joined`` (:func:`serving.outcomes.joined_frame`) judged.
+
+    ``promise_of(name, version)`` gives the version's :class:`Promise`. One result per
+    version (sorted), with its verdict, figures, campaigns and the retraining advice.
+    """
+    out: list[dict[str, Any]] = []
+    if joined.empty:
+        return out
+    for (name, version), part in joined.groupby(["model_name", "model_version"], sort=True):
+        p = promise_of(str(name), str(version))
+        result = monitor_version(part, p.cv_metrics, p.spec, p.targets)
+        result = {"model_name": str(name), "model_version": str(version), **result}
+        result["retrain"] = retrain_advice(result)
+        result["training_run"] = p.training_run
+        out.append(result)
+    return out
