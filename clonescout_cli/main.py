@@ -137,13 +137,17 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda a: cmd_train(a, load_data(a.data, a.mapping, True)[0]))
 
 
+def add_model_name_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model", default=MODEL_NAME, help=f"registered model name (default {MODEL_NAME})"
+    )
+
+
 def _add_promote_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "promote", help="move @champion to a version that passes the gate and is better"
     )
-    p.add_argument(
-        "--model", default=MODEL_NAME, help=f"registered model name (default {MODEL_NAME})"
-    )
+    add_model_name_arg(p)
     p.add_argument("--version", help="candidate version (default: the newest)")
     p.add_argument(
         "--data",
@@ -178,9 +182,7 @@ def _add_retrain_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--mapping", type=Path, help="import mapping YAML for --data")
     p.add_argument("--add-mapping", type=Path, help="import mapping YAML for the --add sets")
-    p.add_argument(
-        "--model", default=MODEL_NAME, help=f"registered model name (default {MODEL_NAME})"
-    )
+    add_model_name_arg(p)
     p.add_argument(
         "--trials",
         type=positive_int,

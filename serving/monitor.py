@@ -23,7 +23,8 @@ campaign-grouped figures in the bundle's manifest (``cv_metrics``). A figure is
   runs, since a clone's runs are not independent; realized ± z · the draws' SD) lies
   wholly on the worse side.
 Both intervals also carry the campaign-to-campaign spread the nested evaluation measured
-(:meth:`Judge._campaign_var`), divided by the number of campaigns judged together: runs of
+(:meth:`Judge._campaign_var`), divided by the number of campaigns judged together, with a
+Student's t multiplier for the few campaigns or folds it was estimated from: runs of
 one campaign share its lot, calibration and season, so one campaign's coverage strays
 from the promise far more than its run count says (on the twin, without this, 4 of 20 new
 campaigns of an unchanged process were called degraded). The intervals are two-sided at
@@ -191,18 +192,19 @@ def _pairwise_draws(rows: pd.DataFrame, t: str, rs: Resample) -> tuple[float, np
 
 
 def _interval(
-    realized: float, draws: np.ndarray, z: float, campaign_var: float = 0.0
+    realized: float, draws: np.ndarray, z: float, campaign_half: float = 0.0
 ) -> tuple[float, float]:
-    """The realized figure ± z times the SD of its draws and of the campaign effect.
+    """The realized figure ± z times the SD of its draws, with the campaign part added.
 
     A normal bootstrap interval (at the Bonferroni level a percentile interval would need
-    far more draws than its tails can be read from), widened by ``campaign_var``: the
-    variance the figure has from campaign to campaign (see :meth:`Judge._campaign_var`).
+    far more draws than its tails can be read from), widened in quadrature by
+    ``campaign_half``: the half-width the campaign-to-campaign spread adds
+    (:meth:`Judge._campaign_half`).
     """
     d = draws[np.isfinite(draws)]
     if len(d) < BOOTSTRAPS // 2:
         return float("nan"), float("nan")
-    half = float(z * np.sqrt(np.var(d, ddof=1) + campaign_var))
+    half = float(np.hypot(z * np.sqrt(np.var(d, ddof=1)), campaign_half))
     return realized - half, realized + half
 
 
@@ -298,7 +300,21 @@ class Judge:
         obs = rows[[OBS + c for c in cols]].rename(columns=lambda c: c[len(OBS) :])
         return self.spec.out_of_spec(obs, group)
 
-    def _campaign_var(self, t: str, metric: str) -> float:
+    def _campaign_half(self, t: str, metric: str, level: float, campaigns: int) -> float:
+        """The half-width the campaign spread adds for ``campaigns`` judged together.
+
+        Its SD is estimated from a few held-out campaigns or folds, so its multiplier is
+        Student's t with their degrees of freedom, not the normal's: with 12 campaigns at
+        the Bonferroni level the t quantile is some 40 % wider, and a spread known from
+        five folds widens it more. (A normal multiplier here called 2 of 20 healthy
+        campaigns degraded on the twin.)
+        """
+        var, dof = self._campaign_var(t, metric)
+        if var <= 0 or dof < 1:
+            return 0.0
+        return float(stats.t.ppf(0.5 + level / 2, dof) * np.sqrt(var / campaigns))
+
+    def _campaign_var(self, t: str, metric: str) -> tuple[float, int]:
         """How much the figure varies from one campaign to the next, as nested CV saw it.
 
         A campaign shares its medium lot, its assay calibration, its season: its runs miss
@@ -311,7 +327,8 @@ class Judge:
         - R², MAE, Spearman, clone choice, Brier: the outer folds' figures; a fold holds
           K / folds campaigns, so one campaign's variance is the folds' variance times that
           (it also counts each fold's sampling noise: it errs towards fewer alarms).
-        0 when the bundle does not record it.
+        Returns the variance and its degrees of freedom; (0, 0) when the bundle does not
+        record it.
         """
         cv = self.promised
         n_campaigns = float(cv.get("n_campaigns") or 0)
@@ -322,12 +339,12 @@ class Judge:
             camp = block.get("by_campaign", {})
             k = int(camp.get("n_campaigns") or 0)
             if k < 3 or camp.get("min") is None or camp.get("max") is None:
-                return 0.0
+                return 0.0, 0
             p = float(model.get(metric) or 0.9)
             sd = (float(camp["max"]) - float(camp["min"])) / expected_range(k)
             runs = float(block.get("n") or cv.get("n_runs") or 0) / max(n_campaigns, 1)
             binomial = p * (1 - p) / runs if runs else 0.0
-            return max(sd**2 - binomial, 0.0)
+            return max(sd**2 - binomial, 0.0), k - 1
         if metric == "pairwise":
             folds = cv.get("decision", {}).get(t, {}).get("model", {}).get("per_fold", {})
             values = folds.get("pairwise", [])
@@ -340,8 +357,8 @@ class Judge:
         v = np.asarray([x for x in values if x is not None], dtype=float)
         v = v[np.isfinite(v)]
         if len(v) < 2 or not n_campaigns:
-            return 0.0
-        return float(np.var(v, ddof=1) * n_campaigns / len(v))
+            return 0.0, 0
+        return float(np.var(v, ddof=1) * n_campaigns / len(v)), len(v) - 1
 
     def checks(self, rows: pd.DataFrame) -> list[Check]:
         """Every check of ``rows`` (one model version's judged rows, or one campaign's)."""
@@ -355,16 +372,15 @@ class Judge:
         out = []
         for what, metric, t, kind in plan:
             promised = self._promise(t, metric)
+            extra = self._campaign_half(t, metric, level, campaigns)
             if kind == "coverage":  # binomial
-                tau2 = self._campaign_var(t, metric) / campaigns
-                out.append(self._coverage(rows, what, metric, t, promised, level, z, tau2))
+                out.append(self._coverage(rows, what, metric, t, promised, level, extra))
                 continue
             realized, draws, n = self._draws(rows, metric, t, kind, rs)
             if n < MIN_RUNS or rs.n < MIN_CLONES or not np.isfinite(realized):
                 out.append(Check(what, metric, realized, promised, np.nan, np.nan, n, TOO_FEW))
                 continue
-            tau2 = self._campaign_var(t, metric) / campaigns
-            low, high = _interval(realized, draws, z, tau2)
+            low, high = _interval(realized, draws, z, extra)
             if promised is None:
                 verdict = NO_PROMISE
             elif np.isnan(low):
@@ -399,7 +415,7 @@ class Judge:
         realized = float(np.mean((p[ok] - y[ok]) ** 2)) if n else np.nan
         return realized, _brier_draws(p, y, rs), n
 
-    def _coverage(self, rows, what, metric, t, promised, level, z, tau2) -> Check:
+    def _coverage(self, rows, what, metric, t, promised, level, extra) -> Check:
         """Binomial (Clopper-Pearson) interval, widened in quadrature by the campaign part."""
         lv = metric.split("_")[1]
         y = rows[OBS + t].to_numpy(float)
@@ -410,7 +426,7 @@ class Judge:
         if n < MIN_RUNS:
             return Check(what, metric, k / n if n else np.nan, promised, np.nan, np.nan, n, TOO_FEW)
         low, high = clopper_pearson(k, n, level)
-        share, extra = k / n, z * np.sqrt(tau2)
+        share = k / n
         low = max(share - float(np.hypot(share - low, extra)), 0.0)  # a share stays in 0-1
         high = min(share + float(np.hypot(high - share, extra)), 1.0)
         verdict = NO_PROMISE if promised is None else DEGRADED if high < promised else HOLDS

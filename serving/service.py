@@ -274,7 +274,9 @@ class Clonescout:
         return json_response(body)  # type: ignore[return-value]
 
     def _log_or_error(self) -> Any:
-        """The prediction log, or the error answer saying why there is none."""
+        """The prediction log, or the error answer saying why there is none (or no model)."""
+        if self.engine is None:
+            return None, error_response(503, NOT_READY)
         log = self.engine.log_tally.log
         if log is not None:
             return log, None
@@ -307,8 +309,6 @@ class Clonescout:
         prediction is set aside with its reason; a row already recorded is not appended
         again; nothing in the log is rewritten.
         """
-        if self.engine is None:
-            return error_response(503, NOT_READY)  # type: ignore[return-value]
         log, refusal = self._log_or_error()
         if refusal is not None:
             return refusal  # type: ignore[no-any-return]
@@ -337,8 +337,6 @@ class Clonescout:
         whether retraining is due. ``clonescout monitor`` gives the same for every version
         and logs it to MLflow.
         """
-        if self.engine is None:
-            return error_response(503, NOT_READY)  # type: ignore[return-value]
         log, refusal = self._log_or_error()
         if refusal is not None:
             return refusal  # type: ignore[no-any-return]

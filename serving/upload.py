@@ -33,6 +33,16 @@ class UploadError(ValueError):
         self.status = status
 
 
+def contract_error(message: str, file: Path, exc: Any) -> UploadError:
+    """A 422 naming the upload and every structural problem of its ContractError."""
+    return UploadError(
+        message,
+        "file",
+        file.name,
+        "; ".join(str(v) for v in exc.violations),
+    )
+
+
 def mapping_names() -> list[str]:
     """The import mappings shipped with the service, by name."""
     return sorted(p.stem for p in MAPPINGS.glob("*.yaml"))
@@ -128,12 +138,7 @@ def campaign(engine: Any, file: Path, mapping: str | None, reasons: str = "all")
                 shutil.copyfile(file, local)
                 data = import_mapped(local, load_mapping(MAPPINGS / f"{mapping}.yaml")).data
         except ContractError as exc:
-            raise UploadError(
-                "the campaign breaks the data contract",
-                "file",
-                file.name,
-                "; ".join(str(v) for v in exc.violations),
-            ) from None
+            raise contract_error("the campaign breaks the data contract", file, exc) from None
         except UploadError:
             raise
         except Exception as exc:  # an unreadable upload is the file's problem, never a 500
@@ -173,12 +178,7 @@ def outcomes(log: Any, file: Path) -> dict[str, Any]:
         try:
             path, checked = load_outcomes(local)
         except ContractError as exc:
-            raise UploadError(
-                "the outcomes break the data contract",
-                "file",
-                file.name,
-                "; ".join(str(v) for v in exc.violations),
-            ) from None
+            raise contract_error("the outcomes break the data contract", file, exc) from None
         return add_outcomes(log, path, checked, source="api").to_dict()
     finally:
         shutil.rmtree(work, ignore_errors=True)

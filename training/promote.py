@@ -39,6 +39,11 @@ class Decision:
     champion: str | None
     reasons: list[str]
     table: list[Row] = field(default_factory=list)
+    footnote: str = (
+        "* candidate minus reference; for a metric, the mean of the per-fold differences "
+        "over the outer folds (it can differ from the difference of the pooled values "
+        "shown), judged against one standard error of those differences"
+    )
 
     def render(self) -> str:
         if not self.table:
@@ -53,11 +58,7 @@ class Decision:
             "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
             for row in rows
         ]
-        lines.append(
-            "* candidate minus reference; for a metric, the mean of the per-fold differences "
-            "over the outer folds (it can differ from the difference of the pooled values "
-            "shown), judged against one standard error of those differences"
-        )
+        lines.append(self.footnote)
         return "\n".join(lines)
 
 

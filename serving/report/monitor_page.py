@@ -290,7 +290,9 @@ def _version_sections(n: int, v: dict, joined: pd.DataFrame) -> list[str]:
         & (joined["model_version"].astype(str) == str(v["model_version"]))
     ]
     rows = judged_rows(mine)
-    targets = targets_of(rows)
+    measured = set(targets_of(rows))
+    in_order = dict.fromkeys(c["what"].split(" ")[0] for c in v["checks"])  # the model's order
+    targets = [t for t in in_order if t in measured]
     key = f"v{n}"
     name = f"{v['model_name']} version {v['model_version']}"
     left = v["left_out"]

@@ -226,7 +226,7 @@ def test_the_api_takes_outcomes_and_answers_the_monitor_as_the_cli(
         assert (body["appended"], body["already_recorded"]) == (0, body["rows_in"])
         aside = upload(c, never).json()
         assert aside["set_aside"] == 1 and aside["appended"] == 0
-        assert "not in the prediction log" in aside["rejects"][0]["reason"]
+        assert "no logged prediction for this run" in aside["rejects"][0]["reason"]
         refused = upload(c, no_key)
         assert refused.status_code == 422 and "run_id" in refused.json()["problems"][0]["expected"]
         assert upload(c, never, "lab.txt").status_code == 422

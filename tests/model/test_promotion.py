@@ -7,6 +7,7 @@ LC:HC ratio out of the features makes a clearly worse model.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -170,5 +171,12 @@ def test_retrain_learns_the_new_campaign_with_the_champions_recipe(store, tmp_pa
     assert learned.splitlines()[0] == "campaign_id,runs,clones" and "N01,50,25" in learned
     d = result.decision
     assert d is not None and d.table, "a registered candidate goes through the gate"
-    assert "re-evaluated on the candidate's outer folds" in d.reasons[0]  # other data
+    assert "as deployed" in d.reasons[0] and "N01" in d.reasons[0]
+    (row,) = [r for r in d.table if "on the added campaigns" in r.check]
+    assert re.fullmatch(
+        rf"{TARGET} mae on the added campaigns \((49|50) runs, 25 clones\)", row.check
+    )
+    assert row.verdict in ("better", "worse", "tie")
+    assert d.promoted == (row.verdict == "better")
     assert _alias() == (version if d.promoted else before)
+    assert "per-clone difference" in d.render()
