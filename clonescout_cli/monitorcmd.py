@@ -7,6 +7,7 @@ Realized figures per version and campaign beside the promise each version was pr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import sys
@@ -95,8 +96,10 @@ def run_monitor(
         log.close()
     versions = monitor_joined(joined, _promise)
     if log_mlflow:
-        for result in versions:
-            result["mlflow_run_id"] = _log_run(result, result["training_run"])
+        # MLflow says "View run ... at" on stdout with a tracking server: keep stdout the result's
+        with contextlib.redirect_stdout(sys.stderr):
+            for result in versions:
+                result["mlflow_run_id"] = _log_run(result, result["training_run"])
     out = {"log": log.where, "since": since.isoformat() if since else None, "versions": versions}
     if html is not None:
         from serving.report.monitor_page import write_monitor_page

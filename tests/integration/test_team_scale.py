@@ -91,6 +91,14 @@ def _cli(args: list[str], tracking: str, cwd: Path, **extra: str) -> subprocess.
     return done
 
 
+def _json(done: subprocess.CompletedProcess) -> dict:
+    """The command's stdout as JSON; what it printed instead, when it is not."""
+    try:
+        return json.loads(done.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"not JSON on stdout: {done.stdout[-2000:]!r}") from None
+
+
 def test_train_with_two_workers_and_score_on_postgres(
     cluster: Cluster, tracking_server: str, tmp_path: Path
 ) -> None:
@@ -150,15 +158,13 @@ def test_train_with_two_workers_and_score_on_postgres(
     assert [r[0] for r in again] == [r[0] for r in logged] * 2
 
     # outcomes come back into the same schema; the monitor reads them from PostgreSQL
-    added = json.loads(_cli(["outcomes", "add", str(data), "--json"], tracking_server,
-                            tmp_path, **log).stdout)  # fmt: skip
+    added = _json(_cli(["outcomes", "add", str(data), "--json"], tracking_server, tmp_path, **log))
     assert (added["rows_in"], added["appended"], added["set_aside"]) == (36, 36, 0)
     assert added["log"].startswith("postgresql")
-    twice = json.loads(_cli(["outcomes", "add", str(data), "--json"], tracking_server,
-                            tmp_path, **log).stdout)  # fmt: skip
+    twice = _json(_cli(["outcomes", "add", str(data), "--json"], tracking_server, tmp_path, **log))
     assert (twice["appended"], twice["already_recorded"]) == (0, 36)
     assert cluster.sql("SELECT count(*) FROM clonescout_log.outcomes") == [(36,)]
-    judged = json.loads(_cli(["monitor", "--json"], tracking_server, tmp_path, **log).stdout)
+    judged = _json(_cli(["monitor", "--json"], tracking_server, tmp_path, **log))
     (v,) = judged["versions"]
     assert v["predictions"] == 36 and v["left_out"]["seen_in_training"] == 36  # its own runs
     assert v["verdict"] == "too few outcomes" and v["mlflow_run_id"]
