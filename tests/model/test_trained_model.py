@@ -183,7 +183,11 @@ def test_mlflow_holds_trials_baselines_and_registered_version(trained) -> None:
     assert mv.tags["folds_hash"] == trained.report.metrics["evaluation"]["folds_hash"]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
     assert "evaluation/metrics.json" in artifacts
-    assert {a.path for a in client.list_artifacts(run.info.run_id, "data")} == {"data/rejects.csv"}
+    data_artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "data")}
+    assert data_artifacts == {"data/rejects.csv", "data/campaigns.csv"}
+    campaigns = sorted(trained.data.clones["campaign_id"].unique())
+    assert mv.tags["campaigns"] == ", ".join(campaigns) and mv.tags["n_campaigns"] == "6"
+    assert [c["campaign_id"] for c in trained.bundle.manifest["training_campaigns"]] == campaigns
     d = promote("clonescout-test")  # the gate decides; it explains itself either way
     assert d.promoted == (not failed(d.table)), d.render()
     assert "quality gate" in d.reasons[0] and d.render().startswith("check")
