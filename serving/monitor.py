@@ -39,6 +39,7 @@ reported with verdict ``too few outcomes``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -208,6 +209,13 @@ def _interval(
     return realized - half, realized + half
 
 
+@functools.lru_cache(maxsize=256)
+def _t_quantile(level: float, dof: int) -> float:
+    """Student's t two-sided quantile (one per verdict level and spread: asked per campaign)."""
+    return float(stats.t.ppf(0.5 + level / 2, dof))
+
+
+@functools.lru_cache(maxsize=64)
 def expected_range(k: int) -> float:
     """Expected range of ``k`` standard normal draws (d2 of quality control charts).
 
@@ -312,7 +320,7 @@ class Judge:
         var, dof = self._campaign_var(t, metric)
         if var <= 0 or dof < 1:
             return 0.0
-        return float(stats.t.ppf(0.5 + level / 2, dof) * np.sqrt(var / campaigns))
+        return float(_t_quantile(level, dof) * np.sqrt(var / campaigns))
 
     def _campaign_var(self, t: str, metric: str) -> tuple[float, int]:
         """How much the figure varies from one campaign to the next, as nested CV saw it.
