@@ -87,7 +87,7 @@ format: $(STAMP)
 
 # Every benchmark, then one table: bench/results.json and BENCHMARKS.md (about 45 minutes
 # on 2 cores). A missed target is reported in the table; only a broken benchmark stops it.
-bench: $(STAMP) java
+bench: $(STAMP) java $(CHROMIUM)
 	$(PY) bench/bench_simulate.py --out bench/results/simulate.json
 	$(PY) bench/bench_features.py --out bench/results/features.json
 	$(PY) bench/bench_load.py --out bench/results/load.json
@@ -101,6 +101,7 @@ bench: $(STAMP) java
 	$(PY) bench/bench_drift.py --out bench/results/drift.json
 	$(PY) bench/bench_monitor.py --out bench/results/monitor.json
 	$(PY) bench/bench_lifecycle.py --out bench/results/lifecycle.json
+	$(PY) bench/bench_web.py --out bench/results/web.json
 	$(PY) bench/bench_fuzz.py --out bench/results/fuzz.json
 	@echo "property tests with new random examples (CI replays one fixed draw)"
 	CLONESCOUT_HYPOTHESIS=explore $(PY) -m pytest -q -p no:cacheprovider $(PROPERTY_TESTS)

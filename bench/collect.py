@@ -35,6 +35,7 @@ ORDER = (
     "drift",
     "monitor",
     "lifecycle",
+    "web",
     "fuzz",
 )
 COLUMNS = ("figure", "ours", "unit", "baseline", "baseline is", "ours / baseline", "target", "met")

@@ -201,6 +201,10 @@ def serve_and_score(model: str, data) -> None:
         url = f"http://127.0.0.1:{port}"
         waited = wait_until_ready(url, proc, timeout=240)
         print(f"server ready in {waited:.1f} s (model loaded)")
+        print(
+            f"pages for people: {url}/ui/ (drop {data.folder.name} zipped on the campaign "
+            "page; `clonescout serve` keeps them open, README 'Score in the browser')"
+        )
         client = bentoml.SyncHTTPClient(url, server_ready_timeout=60)
         runs = runs_from_campaign(data)[:5]
         t0 = time.perf_counter()

@@ -63,10 +63,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     env = serve_env(args, uri)
     settings = Settings.from_env(env)  # a bad setting fails now, not in every worker
     auth = "on" if settings.api_keys else "off"
+    base = f"http://{args.host}:{args.port}"
     print(
-        f"serving {uri} (version {version or '-'}, from {args.model}) on "
-        f"http://{args.host}:{args.port}  auth {auth}; {settings.n_workers} worker(s) x "
-        f"{settings.threads} thread(s); docs at /docs.json, ready at /readyz",
+        f"pages for people at {base}/ui/ (campaign, clone, model); serving {uri} (version "
+        f"{version or '-'}, from {args.model}) on {base}  auth {auth}; {settings.n_workers} "
+        f"worker(s) x {settings.threads} thread(s); API description at / and /docs.json, "
+        "ready at /readyz",
         file=sys.stderr,
         flush=True,
     )

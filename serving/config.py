@@ -23,7 +23,30 @@ from pathlib import Path
 from models.registry import DEFAULT_MODEL_URI
 
 API_KEY_HEADER = "X-API-Key"
-OPEN_PATHS = frozenset(("/livez", "/readyz"))
+KEY_COOKIE = "clonescout_key"  # the pages' session: the key, HttpOnly, SameSite=Strict
+OPEN_PATHS = frozenset(("/livez", "/readyz", "/ui/login"))
+UI_PREFIX = "/ui"  # the pages (serving.web), mounted on the service
+OPEN_PREFIXES = ("/ui/static/",)  # the pages' style sheet and scripts hold no data
+
+
+def is_open(path: str) -> bool:
+    """A path anyone may ask for, key or not.
+
+    >>> is_open("/livez"), is_open("/ui/static/app.css"), is_open("/ui/"), is_open("/score")
+    (True, True, False, False)
+    """
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+
+
+def is_page(path: str) -> bool:
+    """A page of the web application (not its JSON API).
+
+    >>> is_page("/ui/clone"), is_page("/ui/api/jobs"), is_page("/score")
+    (True, False, False)
+    """
+    return (path == UI_PREFIX or path.startswith(UI_PREFIX + "/")) and not path.startswith(
+        UI_PREFIX + "/api/"
+    )
 
 
 class ConfigError(ValueError):

@@ -2,9 +2,13 @@
 
 A pure ASGI middleware, in front of BentoML's own handling:
 
-- **auth** (when keys are configured): every path but ``/livez`` and ``/readyz`` needs the
-  ``X-API-Key`` header; the key is compared with every configured key in constant time
-  (:func:`hmac.compare_digest`, no early exit) and is never logged or echoed.
+- **auth** (when keys are configured): every path but ``/livez``, ``/readyz`` and the pages'
+  sign-in and static files needs the ``X-API-Key`` header, or the pages' session cookie
+  (:data:`serving.config.KEY_COOKIE`, HttpOnly and SameSite=Strict, set by the sign-in
+  form: a key never travels in a URL). The key is compared with every configured key in
+  constant time (:func:`hmac.compare_digest`, no early exit) and is never logged or
+  echoed. A page asked for without a key is sent to the sign-in form; anything else gets
+  a 401.
 - **request shape**: the JSON body of each JSON endpoint is validated against its request
   model before BentoML sees it. A bad body gets a 4xx whose ``detail`` lists, per problem,
   the field path (``runs[0].samples[3].day``), the value found and what was expected —
@@ -30,7 +34,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from serving.config import API_KEY_HEADER, OPEN_PATHS, ConfigError, Settings
+from serving.config import API_KEY_HEADER, KEY_COOKIE, ConfigError, Settings, is_open, is_page
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,6 +49,42 @@ CHUNK_BYTES = 64 * 1024
 MULTIPART = b"multipart/form-data"
 MAX_VALUE_CHARS = 120
 _HEADER = API_KEY_HEADER.lower().encode()
+
+
+SIGN_IN = "/ui/login"
+
+
+def key_matches(sent: bytes, keys: tuple[bytes, ...]) -> bool:
+    """``sent`` is one of ``keys``, compared with each in constant time (no early exit)."""
+    ok = False
+    for key in keys:
+        ok |= hmac.compare_digest(sent, key)
+    return ok
+
+
+def cookie_value(header: bytes, name: str) -> bytes:
+    """The value of cookie ``name`` in a ``Cookie`` header (empty when absent).
+
+    >>> cookie_value(b"a=1; clonescout_key=abc; b=2", "clonescout_key")
+    b'abc'
+    """
+    for part in header.split(b";"):
+        key, _, value = part.strip().partition(b"=")
+        if key == name.encode():
+            return value
+    return b""
+
+
+async def send_redirect(send: Send, location: str) -> None:
+    """A 303 to ``location`` (a page asked for without a key goes to the sign-in form)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 303,
+            "headers": [(b"location", location.encode()), (b"content-length", b"0")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
 
 
 def field_path(loc: tuple[Any, ...]) -> str:
@@ -207,15 +247,13 @@ class Guard:
         return self._keys
 
     def _authorised(self, scope: Scope, keys: tuple[bytes, ...]) -> bool:
-        sent = b""
+        sent, cookie = b"", b""
         for name, value in scope.get("headers", ()):
             if name == _HEADER:
                 sent = value
-                break
-        ok = False
-        for key in keys:  # no early exit: time does not depend on which key matched
-            ok |= hmac.compare_digest(sent, key)
-        return ok
+            elif name == b"cookie":
+                cookie = value
+        return key_matches(sent or cookie_value(cookie, KEY_COOKIE), keys)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -223,11 +261,14 @@ class Guard:
             return
         path = scope.get("path", "")
         try:
-            keys = self.keys() if path not in OPEN_PATHS else ()
+            keys = self.keys() if not is_open(path) else ()
         except ConfigError as exc:
             await send_json(send, 503, error_body(f"API keys misconfigured: {exc}"))
             return
         if keys and not self._authorised(scope, keys):
+            if scope.get("method") == "GET" and is_page(path):
+                await send_redirect(send, SIGN_IN)
+                return
             await send_json(
                 send,
                 401,

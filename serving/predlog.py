@@ -48,7 +48,7 @@ SCHEMA = "clonescout_log"  # on PostgreSQL: beside MLflow's and Optuna's tables
 SQLITE_NAME = "predictions.db"
 BUSY_TIMEOUT_S = 30.0
 IN_LIST = 500  # values per IN (...) of a lookup query
-SOURCES = ("cli", "api", "api_campaign", "spark")
+SOURCES = ("cli", "api", "api_campaign", "spark", "ui")
 # the ids a row takes per run (serving.predlog.rows' ``ids``)
 ID_KEYS = ("prediction_id", "run_id", "clone_id", "campaign_id", "input_fingerprint")
 # what a prediction row keeps of the output columns besides the numbers

@@ -266,12 +266,13 @@ class WhatIfRequest(ApiModel):
     n_candidates: Annotated[int, Field(default=500, ge=1, le=MAX_WHATIF_CANDIDATES)]
     min_spec_prob: Annotated[float, Field(default=0.0, ge=0.0, le=1.0)]
     design_space: Annotated[
-        list[str],
+        list[str] | None,
         Field(
             default_factory=lambda: list(DEFAULT_MAP),
             min_length=2,
             max_length=2,
-            description="the two factors of the design-space map",
+            description="the two factors of the design-space map; null for no map (a "
+            "single point answers faster without one)",
         ),
     ]
     next_experiments: Annotated[

@@ -35,7 +35,7 @@ from starlette.responses import Response
 from models.reasons import REASON_MODES
 from serving.answer_schemas import CampaignResponse, ExplainResponse, ModelInfo, ScoreResponse
 from serving.batching import Batcher
-from serving.config import Settings
+from serving.config import UI_PREFIX, Settings
 from serving.deadline import install as install_deadline
 from serving.examples import EXAMPLE_RUN
 from serving.guard import Guard, error_body
@@ -50,6 +50,8 @@ from serving.schemas import (
     WhatIfRequest,
 )
 from serving.upload import UploadError, campaign, check_upload, outcomes
+from serving.web.app import attach as attach_pages
+from serving.web.app import web_app
 
 log = logging.getLogger("clonescout.serving")
 NAME = "clonescout"
@@ -104,6 +106,7 @@ class Clonescout:
         self.engine: Any = None
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score")
         self.batchers: dict[str, Batcher] = {}  # one per reasons mode
+        attach_pages(self)
         threading.Thread(target=self._load, name="load-model", daemon=True).start()
 
     def _load(self) -> None:
@@ -401,6 +404,11 @@ def build(settings: Settings | None = None) -> Any:
     service.add_asgi_middleware(
         Guard,
         models={"/score": ScoreRequest, "/explain": ExplainRequest, "/whatif": WhatIfBody},  # type: ignore[dict-item]
-        uploads={"/score_campaign": ("file",), "/outcomes": ("file",)},
+        uploads={
+            "/score_campaign": ("file",),
+            "/outcomes": ("file",),
+            "/ui/api/jobs": ("file",),
+        },
     )
+    service.mount_asgi_app(web_app(), path=UI_PREFIX)  # the pages (serving.web)
     return service

@@ -122,37 +122,48 @@ def _unzip(file: Path, into: Path) -> Path:
 
 def campaign(engine: Any, file: Path, mapping: str | None, reasons: str = "all") -> dict[str, Any]:
     """Load the upload through the contract (or a mapping), then score it."""
+    work = Path(tempfile.mkdtemp(prefix="clonescout-upload-"))
+    try:
+        return engine.score_campaign(read_campaign(file, mapping, work), reasons)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def read_campaign(file: Path, mapping: str | None, work: Path) -> Any:
+    """The upload read through the contract (a zip) or a mapping (one file), in ``work``.
+
+    Raises
+    ------
+    UploadError
+        The archive or file cannot be read, or the campaign breaks the contract's structure
+        (every violation named); rows that break it are set aside, not raised.
+    """
     from features.contract.loader import load_campaign
     from features.contract.mapping import import_mapped
     from features.contract.mappingfile import load_mapping
     from features.contract.violations import ContractError
 
-    work = Path(tempfile.mkdtemp(prefix="clonescout-upload-"))
+    work.mkdir(parents=True, exist_ok=True)
     try:
-        try:
-            if file.suffix.lower() == ".zip":
-                data = load_campaign(_unzip(file, work))
-            else:
-                # the mapping reads files by their names: give the upload its own suffix
-                local = work / f"upload{file.suffix.lower()}"
-                shutil.copyfile(file, local)
-                data = import_mapped(local, load_mapping(MAPPINGS / f"{mapping}.yaml")).data
-        except ContractError as exc:
-            raise contract_error("the campaign breaks the data contract", file, exc) from None
-        except UploadError:
-            raise
-        except Exception as exc:  # an unreadable upload is the file's problem, never a 500
-            log.warning("upload %s could not be read", file.name, exc_info=True)
-            layout = "a .zip of a campaign folder" if mapping is None else f"the {mapping} layout"
-            raise UploadError(
-                f"the file could not be read ({type(exc).__name__}: {exc})",
-                "file",
-                file.name,
-                f"a readable {file.suffix.lower().lstrip('.')} file in {layout}",
-            ) from None
-        return engine.score_campaign(data, reasons)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if file.suffix.lower() == ".zip":
+            return load_campaign(_unzip(file, work))
+        # the mapping reads files by their names: give the upload its own suffix
+        local = work / f"upload{file.suffix.lower()}"
+        shutil.copyfile(file, local)
+        return import_mapped(local, load_mapping(MAPPINGS / f"{mapping}.yaml")).data
+    except ContractError as exc:
+        raise contract_error("the campaign breaks the data contract", file, exc) from None
+    except UploadError:
+        raise
+    except Exception as exc:  # an unreadable upload is the file's problem, never a 500
+        log.warning("upload %s could not be read", file.name, exc_info=True)
+        layout = "a .zip of a campaign folder" if mapping is None else f"the {mapping} layout"
+        raise UploadError(
+            f"the file could not be read ({type(exc).__name__}: {exc})",
+            "file",
+            file.name,
+            f"a readable {file.suffix.lower().lstrip('.')} file in {layout}",
+        ) from None
 
 
 def outcomes(log: Any, file: Path) -> dict[str, Any]:

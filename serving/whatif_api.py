@@ -76,7 +76,7 @@ def answer(
     )
     outcomes = _outcomes(pm, req)
     grid = None if req.candidates is None else pd.DataFrame(req.candidates)
-    spec = bundle.predictor.spec
+    spec, pair = bundle.predictor.spec, req.design_space
     # a candidate far outside the training box (1e308) overflows the domain's distance to
     # infinity: it is excluded with its reason, and numpy's warning about it says nothing more
     with np.errstate(over="ignore", invalid="ignore"):
@@ -90,7 +90,7 @@ def answer(
             optimise=req.optimise,
             n_candidates=int(req.n_candidates),
             min_spec_prob=float(req.min_spec_prob),
-            design_space=(req.design_space[0], req.design_space[1]),
+            design_space=None if pair is None else (pair[0], pair[1]),
         )
         body = {"model": ref, "notes": notes, **result.to_dict(top=TOP_CANDIDATES)}
         if req.next_experiments:
@@ -175,7 +175,7 @@ def check(pm: ProcessModel, req: WhatIfRequest, clone: pd.Series) -> None:
         for i, cand in enumerate(req.candidates):
             _known(cand, pm, f"request.candidates[{i}]", factors)
     pair = req.design_space
-    if pair[0] == pair[1] or not set(pair) <= set(pm.factors):
+    if pair is not None and (pair[0] == pair[1] or not set(pair) <= set(pm.factors)):
         raise RequestError(
             "request.design_space",
             pair,

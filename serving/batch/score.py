@@ -42,6 +42,7 @@ class ServedBundle:
     reasons: str = "all"  # which runs get reasons (tree SHAP; models.reasons.REASON_MODES)
     engine: Engine | None = None  # where the model runs, when not in this process (Spark)
     log: LogSink = field(default_factory=LogSink)  # where every prediction is appended
+    source: str = ""  # the log's source ('ui' for the pages); default cli, or spark
 
     @property
     def identity(self) -> ModelIdentity:
@@ -69,7 +70,7 @@ class ChunkScorer:
         self.served = served
         self.bundle = served.bundle
         self.data_hash = served.provenance()["training_data_hash"]
-        self.source = "cli" if served.engine is None else "spark"
+        self.source = served.source or ("cli" if served.engine is None else "spark")
         ref = self.bundle.drift_reference
         self.drift = CampaignStats(ref.columns) if ref is not None else None
 
