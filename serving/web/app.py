@@ -213,6 +213,8 @@ async def job_file(request: Request) -> Response:
         have = [k for k in FILES if job.file(k).exists()]
         return _error(404, f"job {job.id} has no {key} file", "key", key, f"one of {have}")
     path = job.file(key)
+    if key == "report" and request.query_params.get("inline") == "1":  # shown in the page
+        return FileResponse(path, media_type="text/html", headers={"cache-control": "no-store"})
     return FileResponse(
         path,
         media_type=DOWNLOAD_TYPES[path.suffix],

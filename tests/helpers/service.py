@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
+from serving.ready import ServerNotReady, wait_until_ready
+from tests.helpers.pgcluster import free_port
+
 KEY = "k" * 8 + "-test-key-0123456789"
+MODEL = "models:/clonescout-test/1"
+BIN = Path(sys.executable).parent
 
 
 _APP: list = []  # BentoML registers its Prometheus metrics once per process: one app
@@ -32,3 +43,37 @@ def wait_ready(c: TestClient, headers=None, timeout: float = 60.0) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("service never became ready")
+
+
+@contextlib.contextmanager
+def served(trained, root: Path, keys: str = "", model: str = MODEL):
+    """``clonescout serve`` (one worker) on a free port, with its own jobs folder and
+    prediction log under ``root``; yields its URL and its log file."""
+    port = free_port()
+    log = root / "serve.log"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": trained.tracking_uri, "CLONESCOUT_WORKERS": "1"}
+    env["CLONESCOUT_PREDICTION_LOG"] = f"sqlite:///{root / 'predictions.db'}"
+    env["CLONESCOUT_UI_JOBS"] = str(root / "jobs")
+    env["CLONESCOUT_API_KEYS"] = keys
+    env.pop("CLONESCOUT_API_KEYS_FILE", None)
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(BIN / "clonescout"), "serve", "--port", str(port), "--model", model],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_until_ready(url, proc, timeout=240)
+        except ServerNotReady as exc:
+            pytest.fail(f"{exc}\n{log.read_text()[-3000:]}")
+        yield url, log
+    finally:
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)

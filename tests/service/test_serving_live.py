@@ -22,44 +22,19 @@ bentoml = pytest.importorskip("bentoml")
 from models.conformal import LEVELS  # noqa: E402
 from serving.engine import runs_from_campaign  # noqa: E402
 from serving.examples import EXAMPLE_RUN  # noqa: E402
-from serving.ready import ServerNotReady, wait_until_ready  # noqa: E402
-from tests.helpers.pgcluster import free_port  # noqa: E402
+from tests.helpers.service import MODEL, served  # noqa: E402
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
-MODEL = "models:/clonescout-test/1"
 
 
 @pytest.fixture(scope="module")
 def server(trained, tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": trained.tracking_uri, "CLONESCOUT_WORKERS": "1"}
-    env["CLONESCOUT_PREDICTION_LOG"] = f"sqlite:///{log.parent / 'predictions.db'}"
-    env.pop("CLONESCOUT_API_KEYS", None)
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(BIN / "clonescout"), "serve", "--port", str(port), "--model", MODEL],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        try:  # /readyz answers 200 only once the model is loaded
-            wait_until_ready(url, proc, timeout=240)
-        except ServerNotReady as exc:
-            pytest.fail(f"{exc}\n{log.read_text()[-3000:]}")
+    root = tmp_path_factory.mktemp("serve")
+    with served(trained, root) as (url, _log):
         client = bentoml.SyncHTTPClient(url, server_ready_timeout=60)
-        yield url, client, env["CLONESCOUT_PREDICTION_LOG"]
+        yield url, client, f"sqlite:///{root / 'predictions.db'}"
         client.close()
-    finally:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
 
 
 def test_served_results_equal_clonescout_score_on_the_same_runs(server, trained, tmp_path):

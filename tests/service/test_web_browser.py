@@ -17,8 +17,6 @@ import csv
 import io
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,16 +24,12 @@ import requests
 
 pytest.importorskip("bentoml")
 
-from serving.ready import ServerNotReady, wait_until_ready
 from tests.helpers.browser import CHROMIUM, _browser
 from tests.helpers.paths import REPO
-from tests.helpers.pgcluster import free_port
-from tests.helpers.service import KEY
+from tests.helpers.service import KEY, served
 from tests.helpers.web import lab_export, zipped
 
 pytestmark = pytest.mark.slow
-BIN = Path(sys.executable).parent
-MODEL = "models:/clonescout-test/1"
 ARTIFACTS = REPO / "test-artifacts" / "web"
 IMPACTS = ("serious", "critical")
 # the answer shown is the one for the latest point asked (older answers are dropped)
@@ -43,39 +37,6 @@ SETTLED = (
     "(b) => { const a = document.querySelector('#answer'); return a.dataset.point !== b "
     "&& a.dataset.point === a.dataset.asked && !a.hasAttribute('aria-busy'); }"
 )
-
-
-@contextlib.contextmanager
-def served(trained, root: Path, keys: str = ""):
-    """``clonescout serve`` on a free port with its own jobs folder and prediction log."""
-    port = free_port()
-    log = root / "serve.log"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": trained.tracking_uri, "CLONESCOUT_WORKERS": "1"}
-    env["CLONESCOUT_PREDICTION_LOG"] = f"sqlite:///{root / 'predictions.db'}"
-    env["CLONESCOUT_UI_JOBS"] = str(root / "jobs")
-    env["CLONESCOUT_API_KEYS"] = keys
-    env.pop("CLONESCOUT_API_KEYS_FILE", None)
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(BIN / "clonescout"), "serve", "--port", str(port), "--model", MODEL],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_until_ready(url, proc, timeout=240)
-        except ServerNotReady as exc:
-            pytest.fail(f"{exc}\n{log.read_text()[-3000:]}")
-        yield url, log
-    finally:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
 
 
 @pytest.fixture(scope="module")
@@ -113,11 +74,13 @@ def page_of(browser, problems: list[str]):
         context.close()
 
 
-def shoot(page, name: str, readme: str = "") -> None:
+def shoot(page, name: str, readme: str = "", part: str = "") -> None:
+    """The page (or its ``part``, a selector) in test-artifacts; the README's when asked."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     if readme and os.environ.get("CLONESCOUT_UPDATE_SCREENSHOT") == "1":
-        page.screenshot(path=str(REPO / "docs" / readme), full_page=False)
+        target = page.locator(part) if part else page
+        target.screenshot(path=str(REPO / "docs" / readme))
 
 
 def accessible(page, where: str) -> None:
@@ -167,6 +130,8 @@ def test_the_whole_path_from_upload_to_plan(server, lab_zip, browser, tmp_path):
         page.fill("#filter", "")
         links = [a.get_attribute("href") for a in page.locator("#downloads a").all()]
         assert len(links) == len(state["files"])
+        frame = page.frame_locator("#report")  # the full report, shown in the page
+        assert "Ranked clones" in frame.locator("#ranked h2").text_content()
         accessible(page, "campaign page, ranked")
         shoot(page, "1-campaign", readme="ui-campaign.png")
         # 3. open the top clone
@@ -179,7 +144,7 @@ def test_the_whole_path_from_upload_to_plan(server, lab_zip, browser, tmp_path):
         sliders = page.locator("#sliders input[type=range]")
         assert sliders.count() >= 2
         accessible(page, "clone page")
-        shoot(page, "2-clone", readme="ui-clone.png")
+        shoot(page, "2-clone")
         # 4. move a slider by keyboard: the numbers become /whatif's for that point
         before = _point(page)
         first = sliders.nth(0)
@@ -222,7 +187,7 @@ def test_the_whole_path_from_upload_to_plan(server, lab_zip, browser, tmp_path):
         clicked = _point(page)
         fx, fy = page.input_value("#map-x"), page.input_value("#map-y")
         assert clicked[fx] != at[fx] or clicked[fy] != at[fy]
-        shoot(page, "4-map")
+        shoot(page, "4-map", readme="ui-clone.png", part="#process-section")
         # 6. download the plan: the file's rows are the page's plan
         assert page.locator("#plan-table tbody tr").count() >= 1
         with page.expect_download() as got:

@@ -100,6 +100,8 @@ def test_a_lab_export_is_scored_as_a_job_with_every_run_counted(client, lab, tmp
     assert len(scores) == s["scored"]
     assert (scores["prediction_id"].str.len() > 0).all()
     assert b"<html" in files["report"][:2000].lower()
+    inline = client.get(f"/ui/api/jobs/{job}/files/report?inline=1")  # the page's frame
+    assert "content-disposition" not in inline.headers and inline.content == files["report"]
     # the clone page's data: runs as scored, its what-if request, the factors' box
     top = next(c for c in s["clones"] if c["rank"] == 1)
     view = client.get(f"/ui/api/jobs/{job}/clones/{top['clone_id']}").json()

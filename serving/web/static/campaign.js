@@ -103,7 +103,7 @@ function show(id, s) {
   }
   renderClones();
   renderRejects(s.rejects || []);
-  $("report").src = `/ui/api/jobs/${id}/files/report`;
+  $("report").src = `/ui/api/jobs/${id}/files/report?inline=1`;
   $("results").hidden = false;
   $("summary-head").focus?.();
 }
