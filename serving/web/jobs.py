@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -53,6 +54,7 @@ FILES = {
     "report": "report.html",
 }
 CAMPAIGN = "campaign"  # the campaign's clones and runs tables, as read (for a clone's what-if)
+PROGRESS_STEPS, MIN_CHUNK_RUNS = 10, 100  # the bar's steps; smaller chunks cost more than they show
 STATES = ("queued", "reading", "scoring", "report", "done", "failed")
 
 _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ui-job")
@@ -171,6 +173,7 @@ def _run(job: Job, upload: Path, mapping: str | None, engine: Any) -> None:
         outputs,
         served_for_jobs(engine),
         engine.ranking,
+        chunk_runs=progress_chunk(total),
         progress=_progress(job),
         input_hashes={upload.name: _sha256(upload)},
     )
@@ -187,6 +190,18 @@ def _run(job: Job, upload: Path, mapping: str | None, engine: Any) -> None:
         rejected=s["rejected"],
         files=sorted(k for k in FILES if job.file(k).exists()),
     )
+
+
+def progress_chunk(total: int) -> int:
+    """Runs per chunk: about ten progress steps, none under ``MIN_CHUNK_RUNS`` runs.
+
+    Chunks change nothing in the files (``clonescout score`` gives the same at any chunk
+    size); they only let the bar move.
+
+    >>> progress_chunk(320), progress_chunk(50_000), progress_chunk(10)
+    (100, 5000, 100)
+    """
+    return max(MIN_CHUNK_RUNS, math.ceil(total / PROGRESS_STEPS))
 
 
 def _progress(job: Job) -> Callable[[int, int], None]:
