@@ -200,6 +200,7 @@ def main() -> int:
             ranked < CAMPAIGN_TARGET_S,
         ),
     ]
+    result["meets_target"] = all(r["met"] for r in table)
     return finish(result, args.out, table)
 
 
