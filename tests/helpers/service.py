@@ -54,6 +54,10 @@ def served(trained, root: Path, keys: str = "", model: str = MODEL):
     env = {**os.environ, "MLFLOW_TRACKING_URI": trained.tracking_uri, "CLONESCOUT_WORKERS": "1"}
     env["CLONESCOUT_PREDICTION_LOG"] = f"sqlite:///{root / 'predictions.db'}"
     env["CLONESCOUT_UI_JOBS"] = str(root / "jobs")
+    # each `bentoml serve` empties $BENTOML_HOME/prometheus_multiproc_dir when it starts: a
+    # server sharing it with one started later loses its /metrics counters (seen in CI, two
+    # xdist workers each running a server); a home of its own keeps them
+    env["BENTOML_HOME"] = str(root / "bentoml_home")
     env["CLONESCOUT_API_KEYS"] = keys
     env.pop("CLONESCOUT_API_KEYS_FILE", None)
     with log.open("w") as out:

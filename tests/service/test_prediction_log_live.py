@@ -98,6 +98,7 @@ def test_two_workers_and_a_cli_score_lose_nothing_and_a_kill_loses_no_answer(
     db = tmp_path / "predictions.db"
     env = {**os.environ, "MLFLOW_TRACKING_URI": trained.tracking_uri, "CLONESCOUT_WORKERS": "2"}
     env["CLONESCOUT_PREDICTION_LOG"] = f"sqlite:///{db}"
+    env["BENTOML_HOME"] = str(tmp_path / "bentoml_home")  # own metrics dir (helpers.service)
     env.pop("CLONESCOUT_API_KEYS", None)
     runs = runs_from_campaign(trained.data)
     port = free_port()
