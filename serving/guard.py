@@ -33,6 +33,7 @@ from typing import IO, Any
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.responses import Response
 
 from serving.config import API_KEY_HEADER, KEY_COOKIE, ConfigError, Settings, is_open, is_page
 
@@ -191,6 +192,32 @@ def error_body(error: str, problems: list[dict[str, Any]] | None = None) -> dict
     problems = problems or []
     lines = [f"{p['path']}: expected {p['expected']}; found {p['value']!r}" for p in problems]
     return {"error": error, "detail": "\n".join(lines), "problems": problems}
+
+
+NOT_READY = "the model is still loading (or failed to load: see the server log); retry shortly"
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """Serialise once, strictly (no NaN in JSON), without a second pydantic pass."""
+    return Response(
+        json.dumps(body, allow_nan=False, ensure_ascii=False).encode(),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def error_response(
+    status: int,
+    error: str,
+    path: str = "",
+    value: Any = None,
+    expected: str = "",
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """An error answer (:func:`error_body`); ``path`` names the one problem."""
+    problems = [{"path": path, "value": value, "expected": expected}] if path else []
+    return json_response(error_body(error, problems), status, headers)
 
 
 async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
-import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +29,6 @@ from typing import Annotated, Any
 
 import bentoml
 from pydantic import Field
-from starlette.responses import Response
 
 from models.reasons import REASON_MODES
 from serving.answer_schemas import CampaignResponse, ExplainResponse, ModelInfo, ScoreResponse
@@ -38,7 +36,7 @@ from serving.batching import Batcher
 from serving.config import UI_PREFIX, Settings
 from serving.deadline import install as install_deadline
 from serving.examples import EXAMPLE_RUN
-from serving.guard import Guard, error_body
+from serving.guard import NOT_READY, Guard, error_response, json_response
 from serving.schemas import (
     MAX_RUNS_PER_REQUEST,
     REASONS_HELP,
@@ -58,21 +56,6 @@ NAME = "clonescout"
 REQUEST_TIMEOUT_S = 120  # a request not answered by then gets a 504 (serving.deadline)
 
 
-def json_response(body: Any, status: int = 200) -> Response:
-    """Serialise once, strictly (no NaN in JSON), without a second pydantic pass."""
-    return Response(
-        json.dumps(body, allow_nan=False, ensure_ascii=False).encode(),
-        status_code=status,
-        media_type="application/json",
-    )
-
-
-def error_response(status: int, error: str, path: str = "", value: Any = None, expected: str = ""):
-    """An error answer (:func:`serving.guard.error_body`); ``path`` names the one problem."""
-    problems = [{"path": path, "value": value, "expected": expected}] if path else []
-    return json_response(error_body(error, problems), status)
-
-
 # the prediction log, counted per worker process (bentoml.metrics: multiprocess-safe)
 PREDICTIONS_LOGGED = bentoml.metrics.Counter(
     name="clonescout_predictions_logged",
@@ -90,9 +73,6 @@ def _count_log(logged: int, failed: int) -> None:
         PREDICTIONS_LOGGED.inc(logged)
     if failed:
         PREDICTIONS_NOT_LOGGED.inc(failed)
-
-
-NOT_READY = "the model is still loading (or failed to load: see the server log); retry shortly"
 
 
 class Clonescout:

@@ -90,14 +90,16 @@ class Folder:
 
     def sha256(self) -> dict[str, str]:
         """The SHA-256 of every table file, by file name (the summary's ``input_sha256``)."""
-        out = {}
-        for path in sorted(self.paths.values()):
-            h = hashlib.sha256()
-            with path.open("rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-            out[path.name] = h.hexdigest()
-        return out
+        return {path.name: file_sha256(path) for path in sorted(self.paths.values())}
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of one file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def preflight(folder: Folder) -> None:

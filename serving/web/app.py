@@ -25,11 +25,9 @@ the pages show it, never a stack trace.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
@@ -37,8 +35,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from models.whatif import json_value
 from serving.config import KEY_COOKIE, Settings
-from serving.guard import error_body, key_matches
+from serving.guard import NOT_READY, error_response, json_response, key_matches
 from serving.web.jobs import FILES, Job, JobError, campaign_tables, submit
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -67,20 +66,11 @@ def _engine() -> Any:
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(
-        json.dumps(body, allow_nan=False, ensure_ascii=False).encode(),
-        status_code=status,
-        media_type="application/json",
-        headers={"cache-control": "no-store"},
-    )
+    return json_response(body, status, {"cache-control": "no-store"})
 
 
 def _error(status: int, error: str, path: str = "", value: Any = None, expected: str = ""):
-    problems = [{"path": path, "value": value, "expected": expected}] if path else []
-    return _json(error_body(error, problems), status)
-
-
-NOT_READY = "the model is still loading (or failed to load: see the server log); retry shortly"
+    return error_response(status, error, path, value, expected, {"cache-control": "no-store"})
 
 
 def _page(name: str) -> Response:
@@ -323,13 +313,8 @@ def whatif_request(
 
 
 def _value(v: Any) -> Any:
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if v is pd.NA or v is pd.NaT:
-        return None
-    return v
+    """``v`` as strict JSON takes it (:func:`models.whatif.json_value`; pandas' NA as null)."""
+    return None if v is pd.NA or v is pd.NaT else json_value(v)
 
 
 def _clean(obj: Any) -> Any:

@@ -57,7 +57,6 @@ CAMPAIGN = "campaign"  # the campaign's clones and runs tables, as read (for a c
 # the bar's steps; a chunk costs ~0.7 s beyond its runs (bench_web: 320 runs in 4 chunks took
 # 4.1 s on the page, in one 2.0 s), so small campaigns stay whole
 PROGRESS_STEPS, MIN_CHUNK_RUNS = 10, 1000
-STATES = ("queued", "reading", "scoring", "report", "done", "failed")
 
 _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ui-job")
 
@@ -134,6 +133,7 @@ def submit(job: Job, upload: Path, mapping: str | None, engine: Any) -> None:
 
 def run(job: Job, upload: Path, mapping: str | None, engine: Any) -> None:
     """Read, score and report one upload; every outcome ends in ``status.json``."""
+    from serving.guard import shown_value
     from serving.upload import UploadError
 
     try:
@@ -142,21 +142,18 @@ def run(job: Job, upload: Path, mapping: str | None, engine: Any) -> None:
         job.write_status(
             "failed",
             error=str(exc),
-            problems=[{"path": exc.path, "value": _shown(exc.value), "expected": exc.expected}],
+            problems=[
+                {"path": exc.path, "value": shown_value(exc.value), "expected": exc.expected}
+            ],
         )
     except Exception as exc:  # the page says what failed; the trace stays in the server log
         log.error("ui job %s failed: %s\n%s", job.id, exc, traceback.format_exc())
         job.write_status("failed", error=f"scoring failed ({type(exc).__name__}: {exc})")
 
 
-def _shown(value: Any) -> Any:
-    from serving.guard import shown_value
-
-    return shown_value(value)
-
-
 def _run(job: Job, upload: Path, mapping: str | None, engine: Any) -> None:
     from serving.batch.pipeline import score_data
+    from serving.batch.read import file_sha256
     from serving.batch.write import ScoreOutputs
     from serving.report import write_report
     from serving.upload import read_campaign
@@ -177,7 +174,7 @@ def _run(job: Job, upload: Path, mapping: str | None, engine: Any) -> None:
         engine.ranking,
         chunk_runs=progress_chunk(total),
         progress=_progress(job),
-        input_hashes={upload.name: _sha256(upload)},
+        input_hashes={upload.name: file_sha256(upload)},
     )
     shutil.rmtree(work, ignore_errors=True)
     job.write_status("report", done=total, total=total)
@@ -211,16 +208,6 @@ def _progress(job: Job) -> Callable[[int, int], None]:
         job.write_status("scoring", done=int(done), total=int(total))
 
     return say
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _keep_tables(data: Any, folder: Path) -> None:

@@ -210,8 +210,7 @@ def test_the_whole_path_from_upload_to_plan(server, lab_zip, browser, tmp_path):
 
 def _sig(v: float) -> str:
     """The page's 3-significant-digit form (common.js CS.sig) for 0.001 <= |v| < 1000."""
-    text = f"{float(f'{v:.3g}'):.10g}"
-    return text
+    return f"{float(f'{v:.3g}'):.10g}"
 
 
 def test_a_bad_upload_shows_its_reasons_and_never_a_trace(server, lab_zip, browser, tmp_path):
