@@ -44,7 +44,19 @@ def serve_env(args: argparse.Namespace, pinned_uri: str) -> dict[str, str]:
         env["CLONESCOUT_API_KEYS_FILE"] = str(args.api_keys_file.resolve())
     if args.no_batching:
         env["CLONESCOUT_BATCHING"] = "off"
+    env["BENTOML_HOME"] = str(service_home(env, args.port))
     return env
+
+
+def service_home(env: dict[str, str], port: int) -> Path:
+    """BentoML's home for the service on ``port``: its own, under the user's BENTOML_HOME.
+
+    ``bentoml serve`` empties ``$BENTOML_HOME/prometheus_multiproc_dir`` when it starts
+    (``bentoml.serving.ensure_prometheus_dir``), so a second service sharing the home would
+    zero the first one's /metrics. Two live services on one machine never share a port.
+    """
+    base = Path(env.get("BENTOML_HOME") or Path.home() / "bentoml").expanduser()
+    return base / "clonescout" / f"port-{port}"
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -502,8 +502,27 @@ def test_workers_default_to_one_per_core_and_share_the_cores(monkeypatch):
     assert Settings.from_env({"CLONESCOUT_WORKERS": "16"}).threads == 1
     for var in THREAD_VARS:
         monkeypatch.delenv(var, raising=False)
-    args = argparse.Namespace(workers="2", api_keys_file=None, no_batching=False)
+    args = argparse.Namespace(workers="2", api_keys_file=None, no_batching=False, port=3000)
     env = serve_env(args, "models:/m/1")
     assert env["CLONESCOUT_WORKERS"] == "2" and all(env[v] == "4" for v in THREAD_VARS)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's own choice stands
     assert serve_env(args, "models:/m/1")["OMP_NUM_THREADS"] == "3"
+
+
+def test_each_service_gets_its_own_bentoml_home(monkeypatch, tmp_path):
+    """bentoml serve empties its home's Prometheus folder at start: two services sharing one
+    would zero each other's /metrics, so each port gets its own home under the user's."""
+    import argparse
+
+    from clonescout_cli.servecmd import serve_env
+
+    def home(port: int) -> str:
+        args = argparse.Namespace(workers=None, api_keys_file=None, no_batching=False, port=port)
+        return serve_env(args, "models:/m/1")["BENTOML_HOME"]
+
+    monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "team"))
+    assert home(3000) == str(tmp_path / "team" / "clonescout" / "port-3000")
+    assert home(3001) != home(3000)
+    monkeypatch.delenv("BENTOML_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert home(3000) == str(tmp_path / "bentoml" / "clonescout" / "port-3000")
