@@ -101,6 +101,7 @@ bench: $(STAMP) java $(CHROMIUM)
 	$(PY) bench/bench_drift.py --out bench/results/drift.json
 	$(PY) bench/bench_monitor.py --out bench/results/monitor.json
 	$(PY) bench/bench_lifecycle.py --out bench/results/lifecycle.json
+	$(PY) bench/bench_retraining.py --out bench/results/retraining.json
 	$(PY) bench/bench_web.py --out bench/results/web.json
 	$(PY) bench/bench_fuzz.py --out bench/results/fuzz.json
 	@echo "property tests with new random examples (CI replays one fixed draw)"

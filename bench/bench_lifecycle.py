@@ -15,9 +15,8 @@ campaigns (32 clones x 2 runs, their own seeds) in three versions:
   to 29-31 °C instead of 31-36.5, feed 5.5-7 % instead of 2.5-5.5 %; simulator.design
   DOE_BOX); same targets as the richer medium.
 
-Retraining: each history plus its first richer-medium campaign (with outcomes) is trained
-again, and both models judged on the other nine richer-medium campaigns: the 90 % coverage
-of each target before and after (target: back within 5 points of 90 %).
+Retraining with a richer-medium campaign is ``bench_retraining`` (20 retrains, the same
+histories and campaigns).
 
 Every campaign is scored as ``clonescout score`` scores a chunk (serving.batch.score), and
 its drift and monitor verdicts come from the same code as the commands'.
@@ -27,11 +26,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import multiprocessing
+import os
 import platform
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import mlflow
@@ -40,6 +43,7 @@ from benchio import finish, patched, row  # bench/ is on the path when a benchma
 
 import simulator.design as design
 import simulator.kinetics as kinetics
+from clonescout_cli.servecmd import THREAD_VARS
 from features.contract.loader import CampaignData, load_campaign
 from features.contract.spec import DEFAULT_SPEC_PATH
 from models.drift import NONE
@@ -55,7 +59,8 @@ HISTORIES = (100, 101)
 NEW_PER_HISTORY = 10
 RICHER = {"GLN0_MM": 6.0, "GLC0_MM": 40.0}
 UNTRIED = {"temp_after_shift_c": (29.0, 31.0), "feed_pct": (5.5, 7.0)}
-TARGET_FALSE, TARGET_FOUND, TARGET_COVERAGE_PTS = 0.05, 0.90, 5.0
+TARGET_FALSE, TARGET_FOUND = 0.05, 0.90
+SCENARIOS = ("same process", "richer medium", "untried region")
 
 
 @contextlib.contextmanager
@@ -81,13 +86,13 @@ def _load(tables: dict[str, pd.DataFrame], cfg: SimulationConfig, root: Path) ->
     return load_campaign(folder, require_outcomes=True)
 
 
-def _train(data: CampaignData, root: Path, name: str) -> ServedBundle:
+def _train(data: CampaignData, root: Path, name: str, threads: int = 0) -> ServedBundle:
     mlflow.set_tracking_uri(f"sqlite:///{root}/mlflow.db")
     mlflow.set_experiment("lifecycle")
-    report = train(
-        data,
-        TrainSettings(spec_path=DEFAULT_SPEC_PATH, trials=3, curve_horizons=(), model_name=name),
+    settings = TrainSettings(
+        spec_path=DEFAULT_SPEC_PATH, trials=3, curve_horizons=(), model_name=name, threads=threads
     )
+    report = train(data, settings)
     bundle = mlflow.pyfunc.load_model(report.model_uri).unwrap_python_model().bundle  # type: ignore[attr-defined]
     return ServedBundle(
         bundle, name, str(report.registered_version or 1), report.model_uri, reasons="none"
@@ -129,80 +134,62 @@ def _mean_coverage(cases: list[dict]) -> dict[str, float]:
     return {str(t): round(float(v), 3) for t, v in frame.mean().items()}
 
 
+def one_history(h: int, per_history: int, threads: int) -> dict[str, list[dict]]:
+    """One training history's model judged on its new campaigns, in each scenario."""
+    cases: dict[str, list[dict]] = {s: [] for s in SCENARIOS}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        cfg = SimulationConfig(seed=h)
+        served = _train(_load(simulate_set(cfg), cfg, root), root, f"lifecycle-{h}", threads)
+        for j in range(per_history):
+            new_cfg = SimulationConfig(
+                n_campaigns=1, clones_per_campaign=32, seed=9000 + 10 * h + j
+            )
+            for s in SCENARIOS:
+                got = judge(served, _load(_tables(new_cfg, s, f"N{j}"), new_cfg, root))
+                cases[s].append({"history": h, "seed": new_cfg.seed, **got})
+                print(h, j, s, got["drift"], got["monitor"], got["degraded"][:3], flush=True)
+    return cases
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--per-history", type=int, default=NEW_PER_HISTORY)
     ap.add_argument("--histories", type=int, nargs="+", default=list(HISTORIES))
+    ap.add_argument("--jobs", type=int, default=0, help="histories at once (0: one per core)")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    scenarios = ("same process", "richer medium", "untried region")
-    cases: dict[str, list[dict]] = {s: [] for s in scenarios}
-    retrain: list[dict] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        for h in args.histories:
-            cfg = SimulationConfig(seed=h)
-            history = simulate_set(cfg)
-            served = _train(_load(history, cfg, root), root, f"lifecycle-{h}")
-            rich_tables = []
-            for j in range(args.per_history):
-                new_cfg = SimulationConfig(
-                    n_campaigns=1, clones_per_campaign=32, seed=9000 + 10 * h + j
-                )
-                for s in scenarios:
-                    tables = _tables(new_cfg, s, f"N{j}")
-                    got = judge(served, _load(tables, new_cfg, root))
-                    cases[s].append({"history": h, "seed": new_cfg.seed, **got})
-                    if s == "richer medium":
-                        rich_tables.append((new_cfg, tables))
-                    print(h, j, s, got["drift"], got["monitor"], got["degraded"][:3], flush=True)
-            # retrain with the first richer-medium campaign, judge both on the others
-            first_cfg, first = rich_tables[0]
-            grown = {k: pd.concat([history[k], first[k]], ignore_index=True) for k in history}
-            retrained = _train(_load(grown, cfg, root), root, f"lifecycle-{h}-retrained")
-            before = [c for c in cases["richer medium"] if c["history"] == h][1:]
-            after = [judge(retrained, _load(t, c, root)) for c, t in rich_tables[1:]]
-            retrain.append(
-                {
-                    "history": h,
-                    "added_campaign_seed": first_cfg.seed,
-                    "coverage_90_before": _mean_coverage(before),
-                    "coverage_90_after": _mean_coverage(after),
-                    "drift_after": pd.Series([a["drift"] for a in after]).value_counts().to_dict(),
-                    "monitor_after": pd.Series([a["monitor"] for a in after])
-                    .value_counts()
-                    .to_dict(),
-                }
-            )
+    cores = os.cpu_count() or 1
+    jobs = args.jobs or min(len(args.histories), cores)
+    work = partial(one_history, per_history=args.per_history, threads=max(1, cores // jobs))
+    for var in THREAD_VARS:  # BLAS pools as wide as the machine in every process spin idle
+        os.environ.setdefault(var, str(max(1, cores // jobs)))
+    context = multiprocessing.get_context("spawn")  # XGBoost and MLflow threads: no fork
+    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        parts = list(pool.map(work, args.histories))
+    cases = {s: [c for p in parts for c in p[s]] for s in SCENARIOS}
     same = cases["same process"]
     false_alarms = sum(c["drift"] != NONE or c["monitor"] == DEGRADED for c in same)
-    found = {s: sum(c["drift"] != NONE for c in cases[s]) for s in scenarios[1:]}
+    found = {s: sum(c["drift"] != NONE for c in cases[s]) for s in SCENARIOS[1:]}
     n = len(same)
-    summary = {
+    result = {
+        "benchmark": "lifecycle",
+        "machine": f"{platform.machine()}, {platform.python_version()}, {sys.platform}",
         "same_process_alarms": false_alarms,
         "same_process_drift_alarms": sum(c["drift"] != NONE for c in same),
         "same_process_degraded": sum(c["monitor"] == DEGRADED for c in same),
         "drift_found": found,
         "degraded_when_shifted": {
-            s: sum(c["monitor"] == DEGRADED for c in cases[s]) for s in scenarios[1:]
+            s: sum(c["monitor"] == DEGRADED for c in cases[s]) for s in SCENARIOS[1:]
         },
-        "coverage_90_by_scenario": {s: _mean_coverage(cases[s]) for s in scenarios},
+        "coverage_90_by_scenario": {s: _mean_coverage(cases[s]) for s in SCENARIOS},
         "cases_per_scenario": n,
-    }
-    after_gap = [abs(v * 100 - 90) for r in retrain for v in r["coverage_90_after"].values()]
-    result = {
-        "benchmark": "lifecycle",
-        "machine": f"{platform.machine()}, {platform.python_version()}, {sys.platform}",
-        **summary,
-        "retraining": retrain,
         "cases": cases,
         "meets_target": bool(
-            false_alarms / n <= TARGET_FALSE
-            and all(v / n >= TARGET_FOUND for v in found.values())
-            and after_gap
-            and max(after_gap) <= TARGET_COVERAGE_PTS
+            false_alarms / n <= TARGET_FALSE and all(v / n >= TARGET_FOUND for v in found.values())
         ),
+        "jobs": jobs,
         "seconds": round(time.perf_counter() - t0, 1),
     }
     table = [
@@ -212,12 +199,6 @@ def main() -> int:
         row(f"drift found before outcomes, {s} ({n})", round(v / n, 3), "share",
             target=f">= {TARGET_FOUND:g}", met=v / n >= TARGET_FOUND)
         for s, v in found.items()
-    ] + [
-        row(f"90% coverage after retraining, {t} (history {r['history']})",
-            r["coverage_90_after"][t], "share", r["coverage_90_before"].get(t),
-            "before retraining", "0.85-0.95",
-            abs(r["coverage_90_after"][t] - 0.9) <= TARGET_COVERAGE_PTS / 100)
-        for r in retrain for t in r["coverage_90_after"]
     ]  # fmt: skip
     return finish(result, args.out, table, hide=("cases",))
 

@@ -35,6 +35,7 @@ ORDER = (
     "drift",
     "monitor",
     "lifecycle",
+    "retraining",
     "web",
     "fuzz",
 )
