@@ -26,7 +26,7 @@ from models.bounds import clip
 from models.conformal import LEVELS, IntervalCalibrator
 from models.estimators import TargetModel, shap_matrix
 from models.families import missing_required
-from models.flags import FLAG_OK, FLAG_RISK, FLAG_UNKNOWN, limit_risk_column
+from models.flags import FLAG_OK, FLAG_RISK, FLAG_UNKNOWN, at_risk, limit_risk_column
 from models.reasons import REASON_MODES, TEXT, reasons_json, sentence_table
 from models.spec_risk import spec_probabilities
 
@@ -235,7 +235,9 @@ class Predictor:
 
     def _flags(self, raw: RawPrediction) -> tuple[list[str], list[str]]:
         flags, why = [], []
-        for i in range(len(raw.status)):
+        n = len(raw.status)
+        reach = {g: at_risk({g: r}, self.spec.risk_flag, n) for g, r in raw.risk.items()}
+        for i in range(n):
             edge = self.domain.explain(float(raw.t2[i]), float(raw.dmodx[i]))
             causes = []
             if raw.status[i] == OUTSIDE:
@@ -254,7 +256,7 @@ class Predictor:
             risky = [
                 f"{g} out-of-spec risk {r[i]:.2f} ({self._drivers(raw, g, i)})"
                 for g, r in raw.risk.items()
-                if r[i] >= self.spec.risk_flag
+                if reach[g][i]
             ]
             note = [f"near the edge of experience: {edge}"] if raw.status[i] == BORDERLINE else []
             flags.append(FLAG_RISK if risky else FLAG_OK)

@@ -30,8 +30,9 @@ from the promise far more than its run count says (on the twin, without this, 4 
 campaigns of an unchanged process were called degraded). The intervals are two-sided at
 1 - alpha / m, with m the checks of one verdict
 (Bonferroni): with a dozen checks per version, a per-check 5 % would call a healthy model
-degraded most of the time. Flag precision and recall have no nested promise yet, so they
-are reported without a verdict.
+degraded most of the time. Flag precision and recall are promised by the nested figures
+(``flags``: the held-out runs flagged by the deployed rule); a bundle trained before they
+were recorded has none, and its flag figures are reported with verdict ``no promise``.
 
 Below ``MIN_RUNS`` judged runs (or ``MIN_CLONES`` clones for a bootstrap) a figure is
 reported with verdict ``too few outcomes``.
@@ -57,7 +58,11 @@ BOOTSTRAPS = 200  # the normal interval needs the draws' SD only (within ~5 % at
 MIN_RUNS = 10
 MIN_CLONES = 5
 HOLDS, DEGRADED, TOO_FEW, NO_PROMISE = "holds", "degraded", "too few outcomes", "no promise"
-HIGHER_IS_BETTER = {"r2": True, "spearman": True, "pairwise": True, "mae": False, "brier": False}
+HIGHER_IS_BETTER = {
+    "r2": True, "spearman": True, "pairwise": True, "precision": True, "recall": True,
+    "mae": False, "brier": False,
+}  # fmt: skip
+FLAGS = "flags"  # the checks of the 'at risk' flag (the nested figures' key)
 
 
 @dataclass(frozen=True)
@@ -153,6 +158,23 @@ def _brier_draws(p: np.ndarray, outside: np.ndarray, rs: Resample) -> np.ndarray
     n, sq = rs.sums(ok.astype(float), np.where(ok, (p - outside) ** 2, 0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
         return sq / n
+
+
+def _flag_draws(
+    flagged: np.ndarray, bad: np.ndarray, metric: str, rs: Resample
+) -> tuple[float, np.ndarray, int]:
+    """Flag precision or recall, exact and for every draw, and the runs it rests on.
+
+    Precision: of the flagged runs measured, the share out of spec; recall: of the runs
+    measured out of spec, the share flagged (:func:`training.evaluate.flag_metrics`).
+    """
+    ok = np.isfinite(bad)
+    hit = (ok & flagged & (np.nan_to_num(bad) > 0)).astype(float)
+    base = ok & (flagged if metric == "precision" else np.nan_to_num(bad) > 0)
+    n, k = rs.sums_with_data(base.astype(float), hit)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = k / n
+    return float(share[0]), share[1:], int(base.sum())
 
 
 def _pairwise_draws(rows: pd.DataFrame, t: str, rs: Resample) -> tuple[float, np.ndarray]:
@@ -271,6 +293,8 @@ class Judge:
         elif metric == "brier":  # the nested figures name the glycan risk glyco_risk
             key = "glyco_risk" if t == "glycans" else f"{t}_risk"
             value = self.promised.get(key, {}).get("model", {}).get("brier")
+        elif t == FLAGS:  # none in bundles trained before the nested flag figures
+            value = self.promised.get(FLAGS, {}).get("model", {}).get(metric)
         else:
             value = self.promised.get("targets", {}).get(t, {}).get("model", {}).get(metric)
         return None if value is None or not np.isfinite(value) else float(value)
@@ -292,6 +316,8 @@ class Judge:
         for group in ("glycans", "downstream"):
             if f"{group}_risk" in rows and self._outside(rows, group) is not None:
                 plan.append((f"{group}_risk brier", "brier", group, "brier"))
+        if self._bad(rows) is not None:
+            plan += [(f"flag {m}", m, FLAGS, "flags") for m in ("precision", "recall")]
         return plan
 
     def _outside(self, rows: pd.DataFrame, group: str) -> pd.Series | None:
@@ -359,6 +385,8 @@ class Judge:
         elif metric == "brier":
             key = "glyco_risk" if t == "glycans" else f"{t}_risk"
             values = cv.get(key, {}).get("model", {}).get("per_fold", {}).get("brier", [])
+        elif t == FLAGS:
+            values = cv.get(FLAGS, {}).get("model", {}).get("per_fold", {}).get(metric, [])
         else:
             model = cv.get("targets", {}).get(t, {}).get("model", {})
             values = model.get("per_fold", {}).get(metric, [])
@@ -396,7 +424,6 @@ class Judge:
             else:
                 verdict = DEGRADED if _worse(metric, low, high, promised) else HOLDS
             out.append(Check(what, metric, realized, promised, low, high, n, verdict))
-        out += self._flags(rows)
         return out
 
     def _draws(
@@ -415,6 +442,10 @@ class Judge:
         if kind == "pairwise":
             exact, draws = _pairwise_draws(rows, t, rs)
             return exact, draws, int(rows[OBS + t].notna().sum())
+        if kind == "flags":
+            bad = self._bad(rows)
+            assert bad is not None  # planned only when some group was measured
+            return _flag_draws(rows["flag"].eq(FLAG_RISK).to_numpy(), bad, metric, rs)
         outside = self._outside(rows, t)
         y = np.asarray(outside, dtype=float)
         p = rows[f"{t}_risk"].to_numpy(float)
@@ -440,25 +471,17 @@ class Judge:
         verdict = NO_PROMISE if promised is None else DEGRADED if high < promised else HOLDS
         return Check(what, metric, k / n, promised, low, high, n, verdict)
 
-    def _flags(self, rows: pd.DataFrame) -> list[Check]:
-        """Flag precision and recall against any spec limit measured out (no promise)."""
+    def _bad(self, rows: pd.DataFrame) -> np.ndarray | None:
+        """Per row: out of spec in some group (1), within (0), unmeasured (NaN).
+
+        None when no group was measured. Counted as the nested flag figures count it
+        (``training.experiment``).
+        """
         parts = [self._outside(rows, g) for g in ("glycans", "downstream")]
         parts = [p for p in parts if p is not None]
         if not parts:
-            return []
-        bad = pd.concat(parts, axis=1).astype(float).max(axis=1).to_numpy()  # NaN: not measured
-        flagged = rows["flag"].eq(FLAG_RISK).to_numpy()
-        ok = np.isfinite(bad)
-        bad_b = bad[ok] > 0
-        fl = flagged[ok]
-        precision = bad_b[fl].mean() if fl.any() else np.nan
-        recall = fl[bad_b].mean() if bad_b.any() else np.nan
-        return [
-            Check("flag precision", "precision", precision, None, np.nan, np.nan, int(fl.sum()),
-                  NO_PROMISE),
-            Check("flag recall", "recall", recall, None, np.nan, np.nan, int(bad_b.sum()),
-                  NO_PROMISE),
-        ]  # fmt: skip
+            return None
+        return pd.concat(parts, axis=1).astype(float).max(axis=1).to_numpy()
 
 
 def verdict_of(checks: list[Check]) -> dict[str, Any]:

@@ -89,6 +89,28 @@ def risk_per_fold(prob: np.ndarray, outside: np.ndarray, folds) -> dict[str, lis
     return {k: [_nan_to_none(r[k]) for r in rows] for k in ("auroc", "brier")}
 
 
+def flag_metrics(flagged: np.ndarray, bad: np.ndarray) -> dict[str, float]:
+    """Flag precision (flagged runs measured out of spec) and recall (out-of-spec runs flagged).
+
+    ``bad``: 1 out of spec, 0 within, NaN unmeasured (left out). NaN when undefined (nothing
+    flagged, nothing out of spec).
+
+    >>> flag_metrics(np.array([True, True, False, False]), np.array([1.0, 0.0, 1.0, np.nan]))
+    {'precision': 0.5, 'recall': 0.5}
+    """
+    ok = ~np.isnan(bad)
+    f, b = np.asarray(flagged, bool)[ok], bad[ok] > 0
+    return {
+        "precision": float(b[f].mean()) if f.any() else float("nan"),
+        "recall": float(f[b].mean()) if b.any() else float("nan"),
+    }
+
+
+def flag_per_fold(flagged: np.ndarray, bad: np.ndarray, folds) -> dict[str, list]:
+    rows = [flag_metrics(flagged[test], bad[test]) for _, test in folds]
+    return {k: [_nan_to_none(r[k]) for r in rows] for k in ("precision", "recall")}
+
+
 def reliability_table(prob: np.ndarray, outside: np.ndarray, bins: int = 10) -> pd.DataFrame:
     ok = ~np.isnan(prob) & ~np.isnan(outside)
     frac, mean_pred = calibration_curve(

@@ -20,6 +20,7 @@ import pandas as pd
 from features.contract.spec import ProductSpec
 from features.contract.truth import noise_ceiling_r2
 from models.applicability import BORDERLINE, OUTSIDE
+from models.flags import at_risk
 from models.ranking import expected_product
 from training import baselines
 from training.cv import regression_metrics
@@ -27,6 +28,8 @@ from training.dataset import TrainingSet
 from training.decision import PRODUCT, decision_block
 from training.evaluate import (
     coverage_blocks,
+    flag_metrics,
+    flag_per_fold,
     paired_difference,
     per_campaign,
     per_fold,
@@ -119,6 +122,43 @@ def _risk_block(ts: TrainingSet, outer: OuterPredictions, spec: ProductSpec, gro
         "observed_out_of_spec_share": float(np.nanmean(outside)),
     }
     return block, outside
+
+
+def _flag_block(
+    outer: OuterPredictions, spec: ProductSpec, outside: dict[str, np.ndarray]
+) -> dict | None:
+    """Nested flag precision and recall: the promise ``monitor`` holds realized flags to.
+
+    A held-out run is flagged ``at risk`` by the deployed rule (:func:`models.flags.at_risk`
+    on its outer-fold risks, the spec's ``risk_flag``) unless it would be ``unknown``; it is
+    out of spec when any judged group was measured outside its limits. ``unknown`` runs are
+    left out, as the monitor leaves them out.
+    """
+    groups = [g for g in outside if g in outer.risk]
+    if not groups:
+        return None
+    n = len(outer.status)
+    known = ~outer.unknown
+    flagged = at_risk({g: outer.risk[g] for g in groups}, spec.risk_flag, n) & known
+    pls = at_risk({g: outer.pls_risk[g] for g in groups}, spec.risk_flag, n) & known
+    bad = (
+        pd.DataFrame({g: outside[g] for g in groups}).max(axis=1).to_numpy(float)
+    )  # NaN: unmeasured
+    bad[~known] = np.nan
+    return {
+        "model": {
+            **flag_metrics(flagged, bad),
+            "per_fold": flag_per_fold(flagged, bad, outer.folds),
+        },
+        "baselines": {
+            "pls": {**flag_metrics(pls, bad), "per_fold": flag_per_fold(pls, bad, outer.folds)}
+        },
+        "risk_flag": spec.risk_flag,
+        "groups": groups,
+        "n_runs": int((~np.isnan(bad)).sum()),  # held-out runs judged: known and measured
+        "n_flagged": int(flagged[~np.isnan(bad)].sum()),
+        "n_out_of_spec": int(np.nansum(bad)),
+    }
 
 
 def _applicability(outer: OuterPredictions) -> dict:
@@ -220,9 +260,13 @@ def build_metrics(
     glyco, outside = _risk_block(ts, outer, recipe.spec, "glycans")
     if glyco is not None:
         metrics["glyco_risk"] = glyco
-    downstream, _ = _risk_block(ts, outer, recipe.spec, "downstream")
+    downstream, outside_downstream = _risk_block(ts, outer, recipe.spec, "downstream")
     if downstream is not None:
         metrics["downstream_risk"] = downstream
+    measured = {"glycans": outside, "downstream": outside_downstream}
+    flags = _flag_block(outer, recipe.spec, {g: o for g, o in measured.items() if o is not None})
+    if flags is not None:
+        metrics["flags"] = flags
     decision = decision_figures(ts, outer, h, truth, outcomes)
     if decision:
         metrics["decision"] = decision

@@ -61,6 +61,15 @@ def test_json_metrics_contract(trained) -> None:
     assert g["judged"] == ["g0f_pct", "g2f_pct", "man5_pct", "afucosylated_pct"]
     assert m["downstream_risk"]["judged"] == ["dsp_yield_pct", "hmw_pct", "hcp_ppm"]
     assert m["downstream_risk"]["not_judged"] == []
+    f = m["flags"]  # the promise monitor holds realized flags to
+    assert f["groups"] == ["glycans", "downstream"] and f["risk_flag"] == 0.5
+    assert len(f["model"]["per_fold"]["precision"]) == 5 and 0 < f["n_flagged"] < 360
+    # better than flagging at random: precision above the out-of-spec base rate, recall
+    # above the share flagged
+    n = f["n_runs"]
+    assert 300 < n <= 360
+    assert f["model"]["precision"] > f["n_out_of_spec"] / n
+    assert f["model"]["recall"] > f["n_flagged"] / n
     d = m["data"]
     assert d["runs_in"] == d["runs_used"] + d["runs_rejected"] == 360
 

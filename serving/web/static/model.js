@@ -57,6 +57,14 @@ function metricsTable(metrics) {
       `${CS.sig(b.baselines && b.baselines.pls && b.baselines.pls.auroc)}), Brier ` +
       `${CS.sig(b.model.brier)}` }));
   }
+  const f = metrics.flags;
+  if (f && f.model) {
+    const pls = (f.baselines && f.baselines.pls) || {};
+    box.append(CS.el("p", { text: `"At risk" flag (risk ≥ ${f.risk_flag}): precision ` +
+      `${CS.sig(f.model.precision)} (PLS ${CS.sig(pls.precision)}), recall ` +
+      `${CS.sig(f.model.recall)} (PLS ${CS.sig(pls.recall)}); ${f.n_flagged} of ` +
+      `${f.n_runs} held-out runs flagged, ${f.n_out_of_spec} measured out of spec` }));
+  }
   return box;
 }
 
