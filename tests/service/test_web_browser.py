@@ -177,6 +177,11 @@ def test_the_whole_path_from_upload_to_plan(server, lab_zip, browser, tmp_path):
         shoot(page, "3-slider")
         # 5. click the design map: the sliders move to the cell, the numbers follow
         page.wait_for_function("() => document.querySelector('#map').dataset.cells > 0")
+        # the map's numbers as a table too (screen readers, keyboard): one per cell inside
+        cells = int(page.get_attribute("#map", "data-cells"))
+        shown = page.locator("#map-cells tbody td").all_text_contents()
+        assert sum(v != "–" for v in shown) == cells
+        assert all(0 <= float(v) <= 1 for v in shown if v != "–")
         at = _point(page)
         page.locator("#map").scroll_into_view_if_needed()
         box = page.locator("#map .nsewdrag").first.bounding_box()

@@ -235,6 +235,7 @@ function drawMap(body, fx, fy) {
     xaxis: { title: { text: label(fx) } }, yaxis: { title: { text: label(fy) } },
     showlegend: false };
   Plotly.react("map", traces, layout, { displaylogo: false, responsive: true });
+  mapTable(fx, fy, xs, ys, z);
   const map = $("map");
   map.dataset.cells = String(cells.length);
   map.removeAllListeners?.("plotly_click");
@@ -248,6 +249,24 @@ function drawMap(body, fx, fy) {
     setPoint(p);
     ask();
   });
+}
+
+// the map's numbers for a screen reader or a keyboard: P(spec) per cell, a row per
+// value of the vertical factor
+function mapTable(fx, fy, xs, ys, z) {
+  const table = CS.el("table", { id: "map-cells" });
+  table.append(CS.el("caption", { text:
+    `P(meet spec): ${label(fy)} down, ${label(fx)} across` }));
+  const head = CS.el("tr", {}, CS.el("th", { scope: "col", text: `${label(fy)} ↓, ${label(fx)} →` }));
+  for (const x of xs) head.append(CS.el("th", { scope: "col", class: "num", text: CS.sig(x) }));
+  const body = CS.el("tbody");
+  ys.forEach((y, i) => {
+    const tr = CS.el("tr", {}, CS.el("th", { scope: "row", class: "num", text: CS.sig(y) }));
+    for (const p of z[i]) tr.append(CS.el("td", { class: "num", text: CS.sig(p, 2) }));
+    body.append(tr);
+  });
+  table.append(CS.el("thead", {}, head), body);
+  $("map-table").replaceChildren(table);
 }
 
 function showRecommended(body) {
