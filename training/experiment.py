@@ -141,9 +141,8 @@ def _flag_block(
     known = ~outer.unknown
     flagged = at_risk({g: outer.risk[g] for g in groups}, spec.risk_flag, n) & known
     pls = at_risk({g: outer.pls_risk[g] for g in groups}, spec.risk_flag, n) & known
-    bad = (
-        pd.DataFrame({g: outside[g] for g in groups}).max(axis=1).to_numpy(float)
-    )  # NaN: unmeasured
+    # out of spec in some group: 1 / 0, NaN where none was measured or the run is unknown
+    bad = pd.DataFrame({g: outside[g] for g in groups}).max(axis=1).to_numpy(float, copy=True)
     bad[~known] = np.nan
     return {
         "model": {
