@@ -85,8 +85,9 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# Every benchmark, then one table: bench/results.json and BENCHMARKS.md (about 45 minutes
-# on 2 cores). A missed target is reported in the table; only a broken benchmark stops it.
+# Every benchmark, then one table: bench/results.json and BENCHMARKS.md (about 2.5 hours on
+# 2 cores: bench_retraining alone trains 40 models, ~50 min). A missed target is reported
+# in the table; only a broken benchmark stops it.
 bench: $(STAMP) java $(CHROMIUM)
 	$(PY) bench/bench_simulate.py --out bench/results/simulate.json
 	$(PY) bench/bench_features.py --out bench/results/features.json
