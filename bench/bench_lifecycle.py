@@ -26,24 +26,24 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import multiprocessing
-import os
 import platform
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
-from functools import partial
 from pathlib import Path
 
 import mlflow
 import pandas as pd
-from benchio import finish, patched, row  # bench/ is on the path when a benchmark runs
+from benchio import (  # bench/ is on the path when a benchmark runs
+    finish,
+    map_histories,
+    patched,
+    row,
+)
 
 import simulator.design as design
 import simulator.kinetics as kinetics
-from clonescout_cli.servecmd import THREAD_VARS
 from features.contract.loader import CampaignData, load_campaign
 from features.contract.spec import DEFAULT_SPEC_PATH
 from models.drift import NONE
@@ -160,14 +160,9 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=0, help="histories at once (0: one per core)")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    cores = os.cpu_count() or 1
-    jobs = args.jobs or min(len(args.histories), cores)
-    work = partial(one_history, per_history=args.per_history, threads=max(1, cores // jobs))
-    for var in THREAD_VARS:  # BLAS pools as wide as the machine in every process spin idle
-        os.environ.setdefault(var, str(max(1, cores // jobs)))
-    context = multiprocessing.get_context("spawn")  # XGBoost and MLflow threads: no fork
-    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        parts = list(pool.map(work, args.histories))
+    parts, jobs = map_histories(
+        one_history, args.histories, args.jobs, per_history=args.per_history
+    )
     cases = {s: [c for p in parts for c in p[s]] for s in SCENARIOS}
     same = cases["same process"]
     false_alarms = sum(c["drift"] != NONE or c["monitor"] == DEGRADED for c in same)

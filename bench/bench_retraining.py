@@ -23,23 +23,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
-import os
 import platform
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from bench_lifecycle import _load, _mean_coverage, _tables, _train, judge
-from benchio import finish, row  # bench/ is on the path when a benchmark runs
+from benchio import finish, map_histories, row  # bench/ is on the path when a benchmark runs
 from scipy import stats
 
-from clonescout_cli.servecmd import THREAD_VARS
 from simulator.campaign import SimulationConfig, simulate_set
 
 SEEDS = tuple(range(100, 120))
@@ -126,20 +121,14 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=0, help="histories at once (0: one per core)")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    cores = os.cpu_count() or 1
-    jobs = args.jobs or min(len(args.histories), cores)
     log = args.out.with_suffix(".jsonl")
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text("")
-    work = partial(
-        one_history, shifted=args.shifted, retrains=args.retrains, judged=args.judged,
-        threads=max(1, cores // jobs), log=log,
+    parts, jobs = map_histories(
+        one_history, args.histories, args.jobs, shifted=args.shifted, retrains=args.retrains,
+        judged=args.judged, log=log,
     )  # fmt: skip
-    for var in THREAD_VARS:  # BLAS pools as wide as the machine in every process spin idle
-        os.environ.setdefault(var, str(max(1, cores // jobs)))
-    context = multiprocessing.get_context("spawn")  # XGBoost and MLflow threads: no fork
-    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        retrains = [r for part in pool.map(work, args.histories) for r in part]
+    retrains = [r for part in parts for r in part]
     figures = summary(retrains)
     within = {t: abs(v["after_mean"] - 0.9) <= TARGET_PTS / 100 for t, v in figures.items()}
     result = {

@@ -45,6 +45,24 @@ def wait_ready(c: TestClient, headers=None, timeout: float = 60.0) -> None:
     raise AssertionError("service never became ready")
 
 
+def start_serve(env: dict, port: int, log: Path, model: str = MODEL) -> subprocess.Popen:
+    """``clonescout serve`` in its own process group, output to ``log``, once ready."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(BIN / "clonescout"), "serve", "--port", str(port), "--model", model],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}", proc, timeout=240)
+    except ServerNotReady as exc:
+        os.killpg(proc.pid, 9)
+        pytest.fail(f"{exc}\n{log.read_text()[-3000:]}")
+    return proc
+
+
 @contextlib.contextmanager
 def served(trained, root: Path, keys: str = "", model: str = MODEL):
     """``clonescout serve`` (one worker) on a free port, with its own jobs folder and
@@ -54,27 +72,13 @@ def served(trained, root: Path, keys: str = "", model: str = MODEL):
     env = {**os.environ, "MLFLOW_TRACKING_URI": trained.tracking_uri, "CLONESCOUT_WORKERS": "1"}
     env["CLONESCOUT_PREDICTION_LOG"] = f"sqlite:///{root / 'predictions.db'}"
     env["CLONESCOUT_UI_JOBS"] = str(root / "jobs")
-    # each `bentoml serve` empties $BENTOML_HOME/prometheus_multiproc_dir when it starts: a
-    # server sharing it with one started later loses its /metrics counters (seen in CI, two
-    # xdist workers each running a server); a home of its own keeps them
+    # nothing of the tests under the user's ~/bentoml (serve keeps a home per port under it)
     env["BENTOML_HOME"] = str(root / "bentoml_home")
     env["CLONESCOUT_API_KEYS"] = keys
     env.pop("CLONESCOUT_API_KEYS_FILE", None)
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(BIN / "clonescout"), "serve", "--port", str(port), "--model", model],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
+    proc = start_serve(env, port, log, model)
     try:
-        try:
-            wait_until_ready(url, proc, timeout=240)
-        except ServerNotReady as exc:
-            pytest.fail(f"{exc}\n{log.read_text()[-3000:]}")
-        yield url, log
+        yield f"http://127.0.0.1:{port}", log
     finally:
         os.killpg(proc.pid, 15)
         try:

@@ -21,30 +21,13 @@ import pytest
 
 from serving.engine import runs_from_campaign
 from serving.predlog import PredictionLog
-from serving.ready import ServerNotReady, wait_until_ready
 from tests.helpers.pgcluster import free_port
+from tests.helpers.service import start_serve
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 MODEL = "models:/clonescout-test/1"
 RUNS_PER_CALL = 5
-
-
-def _start(env: dict, port: int, out: Path) -> subprocess.Popen:
-    with out.open("w") as f:
-        proc = subprocess.Popen(
-            [str(BIN / "clonescout"), "serve", "--port", str(port), "--model", MODEL],
-            env=env,
-            stdout=f,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_until_ready(f"http://127.0.0.1:{port}", proc, timeout=240)
-    except ServerNotReady as exc:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail(f"{exc}\n{out.read_text()[-3000:]}")
-    return proc
 
 
 class Load:
@@ -103,7 +86,7 @@ def test_two_workers_and_a_cli_score_lose_nothing_and_a_kill_loses_no_answer(
     runs = runs_from_campaign(trained.data)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = _start(env, port, tmp_path / "serve.log")
+    proc = start_serve(env, port, tmp_path / "serve.log", MODEL)
     try:
         # 1. two workers answering while `clonescout score` appends the whole campaign
         with Load(url, runs) as load:
